@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { UsageError } from '../cli/errors.js';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+
+const INSTALL_HINT: Record<BackendName, string> = {
+  tensorflow: 'install it with `npm install @tensorflow/tfjs-node` (its install step downloads libtensorflow)',
+  wasm: 'reinstall dependencies with `npm ci` (@tensorflow/tfjs-backend-wasm)',
+  cpu: 'reinstall dependencies with `npm ci` (@tensorflow/tfjs-backend-cpu)',
+};
+
+/** Backend-specific set-up that must run before a backend is first used (kernel registration, wasm paths). */
+const setupHooks: ((name: BackendName) => Promise<void>)[] = [];
+
+export function onBackendSetup(hook: (name: BackendName) => Promise<void>): void {
+  setupHooks.push(hook);
+}
+
+async function loadBackendModule(name: BackendName): Promise<boolean> {
+  try {
+    if (name === 'tensorflow') await import('@tensorflow/tfjs-node');
+    if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+    if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
+    return tf.findBackendFactory(name) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function tryBackend(name: BackendName): Promise<boolean> {
+  if (!(await loadBackendModule(name))) return false;
+  for (const hook of setupHooks) await hook(name);
+  try {
+    return (await tf.setBackend(name)) && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Selects the engine: the requested one (an error naming how to install it if it cannot load) or the first
+ * that loads of tensorflow > wasm > cpu. Returns the backend actually in use so callers can print it.
+ */
+export async function initBackend(requested?: string): Promise<BackendName> {
+  // PROD silences tfjs's "install tfjs-node" banner on stdout-adjacent streams; backend choice is printed by us.
+  tf.env().set('PROD', true);
+  if (requested !== undefined) {
+    if (!BACKENDS.includes(requested as BackendName)) {
+      throw new UsageError(`--backend: expected one of ${BACKENDS.join(', ')}, got '${requested}'`);
+    }
+    const name = requested as BackendName;
+    if (tf.getBackend() === name && tf.findBackendFactory(name)) return name;
+    if (!(await tryBackend(name))) throw new UsageError(`backend '${name}' cannot be loaded here; ${INSTALL_HINT[name]}`);
+    return name;
+  }
+  for (const name of BACKENDS) {
+    if (await tryBackend(name)) return name;
+  }
+  throw new UsageError('no tfjs backend could be loaded; reinstall dependencies with `npm ci`');
+}
+
+export function currentBackend(): string {
+  return tf.getBackend();
+}

@@ -1,0 +1,248 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { StateDict } from '../io/state-dict.js';
+import { type FusedConvNode, type InferenceGraph, type InferenceNode, foldBatchNorm, isDepthwise, weightKinds } from './fold.js';
+import { type ConvNode, type GraphNode, INPUT_ID, type ModelGraph } from './graph.js';
+import { type WeightKind, tfShape, tfToTorch, torchToTf } from './layout.js';
+import { selectModelWeights } from './weights.js';
+
+type Lookup = (name: string) => tf.Tensor;
+
+function explicitPad(node: Pick<ConvNode, 'pad'>): [[0, 0], [number, number], [number, number], [0, 0]] {
+  const [top, bottom, left, right] = node.pad;
+  return [[0, 0], [top, bottom], [left, right], [0, 0]];
+}
+
+interface ConvArgs {
+  readonly x: tf.Tensor4D;
+  readonly filter: tf.Tensor4D;
+  readonly bias?: tf.Tensor1D;
+  readonly activation?: 'relu6';
+}
+
+/**
+ * One conv of the description on tfjs: depthwise, plain, or grouped (split into `groups` plain convs —
+ * tfjs has no grouped conv). Filters are HWIO ([kh, kw, in/groups, out]) or [kh, kw, C, 1] for depthwise.
+ */
+function runConv(node: Omit<ConvNode, 'bias' | 'op'>, { x, filter, bias, activation }: ConvArgs): tf.Tensor4D {
+  const pad = explicitPad(node);
+  const strides: [number, number] = [node.stride, node.stride];
+  if (isDepthwise(node)) {
+    return tf.fused.depthwiseConv2d({ x, filter, strides, pad, bias, activation: activation ?? 'linear' });
+  }
+  if (node.groups === 1) return tf.fused.conv2d({ x, filter, strides, pad, bias, activation: activation ?? 'linear' });
+  const xs = tf.split(x, node.groups, 3);
+  const fs = tf.split(filter, node.groups, 3);
+  const bs = bias ? tf.split(bias, node.groups, 0) : [];
+  const ys = xs.map((xi, g) => tf.fused.conv2d({ x: xi, filter: fs[g], strides, pad, bias: bs[g] as tf.Tensor1D | undefined, activation: activation ?? 'linear' }));
+  return tf.concat(ys, 3);
+}
+
+/** branch + shortcut on the leading `channels` channels (MobileNeXt's partial identity when fewer than all). */
+function partialAdd(branch: tf.Tensor4D, shortcut: tf.Tensor4D, channels: number): tf.Tensor4D {
+  const total = branch.shape[3];
+  if (channels >= total) return tf.add(branch, shortcut);
+  const [head, tail] = tf.split(branch, [channels, total - channels], 3);
+  const shortHead = tf.slice(shortcut, [0, 0, 0, 0], [-1, -1, -1, channels]);
+  return tf.concat([tf.add(head, shortHead), tail], 3);
+}
+
+/** Ops that look the same in the training graph and the folded inference graph. */
+function runCommonOp(node: GraphNode | InferenceNode, inputs: tf.Tensor[], lookup: Lookup): tf.Tensor | undefined {
+  switch (node.op) {
+    case 'relu6':
+      return tf.relu6(inputs[0]);
+    case 'swish':
+      return tf.mul(inputs[0], tf.sigmoid(inputs[0]));
+    case 'sigmoid':
+      return tf.sigmoid(inputs[0]);
+    case 'add':
+      return partialAdd(inputs[0] as tf.Tensor4D, inputs[1] as tf.Tensor4D, node.channels);
+    case 'mul':
+      return tf.mul(inputs[0], inputs[1]);
+    case 'globalAvgPool':
+      return tf.mean(inputs[0], [1, 2], node.keepDims);
+    case 'linear':
+      return tf.add(tf.matMul(inputs[0] as tf.Tensor2D, lookup(`${node.param}.weight`) as tf.Tensor2D), lookup(`${node.param}.bias`));
+    default:
+      return undefined;
+  }
+}
+
+function walk<N extends { id: string; inputs: readonly string[] }>(
+  nodes: readonly N[], output: string, x: tf.Tensor, run: (node: N, inputs: tf.Tensor[]) => tf.Tensor,
+): tf.Tensor {
+  const values = new Map<string, tf.Tensor>([[INPUT_ID, x]]);
+  for (const node of nodes) values.set(node.id, run(node, node.inputs.map((id) => values.get(id)!)));
+  return values.get(output)!;
+}
+
+/** Batch statistics one training forward pass measured, for the running-average update after the step. */
+export interface BatchStats {
+  readonly mean: tf.Tensor1D;
+  readonly variance: tf.Tensor1D;
+  /** Elements per channel the statistics came from (for the unbiased variance). */
+  readonly count: number;
+}
+
+export interface ForwardOptions {
+  readonly training: boolean;
+  /** Seed for dropout / drop-connect masks (reproducible training). */
+  readonly seed?: number;
+}
+
+export interface ForwardResult {
+  readonly logits: tf.Tensor2D;
+  /** Per BN parameter prefix; empty in eval mode. */
+  readonly batchStats: Map<string, BatchStats>;
+}
+
+/**
+ * The description on tfjs with its weights as variables (TF layouts, keyed by PyTorch names). Train mode uses
+ * batch statistics and dropout; eval mode uses running statistics. Callers own tidy/dispose of results.
+ */
+export class TfjsModel {
+  readonly variables = new Map<string, tf.Variable>();
+  private readonly kinds: Map<string, WeightKind>;
+
+  constructor(readonly graph: ModelGraph, weights: StateDict) {
+    const checked = selectModelWeights(graph, weights);
+    this.kinds = weightKinds(graph);
+    for (const p of graph.params) {
+      const kind = this.kinds.get(p.name) ?? 'vector';
+      const value = tf.tensor(torchToTf(kind, checked.get(p.name)!), tfShape(kind, p.shape), 'float32');
+      this.variables.set(p.name, tf.variable(value, p.trainable));
+      value.dispose();
+    }
+  }
+
+  /** Trainable variables in description order (the optimiser's parameter list). */
+  trainableVariables(): tf.Variable[] {
+    return this.graph.params.filter((p) => p.trainable && !this.graph.unusedParams.includes(p.name)).map((p) => this.variables.get(p.name)!);
+  }
+
+  /** x: NHWC float32 normalised images. */
+  forward(x: tf.Tensor4D, options: ForwardOptions): ForwardResult {
+    const batchStats = new Map<string, BatchStats>();
+    const lookup: Lookup = (name) => this.variables.get(name)!;
+    let seed = options.seed ?? 0;
+    const nextSeed = () => (seed += 1);
+    const logits = walk(this.graph.nodes, this.graph.output, x, (node, inputs) => {
+      switch (node.op) {
+        case 'conv':
+          return runConv(node, {
+            x: inputs[0] as tf.Tensor4D,
+            filter: lookup(`${node.param}.weight`) as tf.Tensor4D,
+            bias: node.bias ? (lookup(`${node.param}.bias`) as tf.Tensor1D) : undefined,
+          });
+        case 'batchnorm': {
+          const gamma = lookup(`${node.param}.weight`);
+          const beta = lookup(`${node.param}.bias`);
+          if (!options.training) {
+            return tf.batchNorm(inputs[0], lookup(`${node.param}.running_mean`), lookup(`${node.param}.running_var`), beta, gamma, node.eps);
+          }
+          const { mean, variance } = tf.moments(inputs[0], [0, 1, 2]);
+          const [n, h, w] = inputs[0].shape;
+          batchStats.set(node.param, { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count: n * h * w });
+          return tf.batchNorm(inputs[0], mean, variance, beta, gamma, node.eps);
+        }
+        case 'dropout':
+          return options.training && node.rate > 0 ? tf.dropout(inputs[0], node.rate, undefined, nextSeed()) : inputs[0];
+        case 'dropPath': {
+          if (!options.training || node.rate === 0) return inputs[0];
+          const keep = 1 - node.rate;
+          const mask = tf.floor(tf.add(keep, tf.randomUniform([inputs[0].shape[0], 1, 1, 1], 0, 1, 'float32', nextSeed())));
+          return tf.mul(tf.div(inputs[0], keep), mask);
+        }
+        default:
+          return runCommonOp(node, inputs, lookup)!;
+      }
+    }) as tf.Tensor2D;
+    return { logits, batchStats };
+  }
+
+  /** PyTorch's running-average update: r = (1 - m) r + m * batch, with the unbiased batch variance. */
+  updateRunningStats(batchStats: Map<string, BatchStats>): void {
+    for (const node of this.graph.nodes) {
+      if (node.op !== 'batchnorm') continue;
+      const stats = batchStats.get(node.param);
+      if (!stats) continue;
+      const m = node.momentum;
+      const runningMean = this.variables.get(`${node.param}.running_mean`)!;
+      const runningVar = this.variables.get(`${node.param}.running_var`)!;
+      const unbiased = stats.count / Math.max(1, stats.count - 1);
+      tf.tidy(() => {
+        runningMean.assign(tf.add(tf.mul(runningMean, 1 - m), tf.mul(stats.mean, m)));
+        runningVar.assign(tf.add(tf.mul(runningVar, 1 - m), tf.mul(stats.variance, m * unbiased)));
+      });
+    }
+  }
+
+  /** The weights back in PyTorch layout. */
+  stateDict(): StateDict {
+    return new Map(
+      this.graph.params.map((p) => {
+        const kind = this.kinds.get(p.name) ?? 'vector';
+        return [p.name, { shape: [...p.shape], data: tfToTorch(kind, p.shape, this.variables.get(p.name)!.dataSync() as Float32Array) }];
+      }),
+    );
+  }
+
+  /** Overwrites every variable from a state_dict (shapes checked against the description). */
+  loadStateDict(weights: StateDict): void {
+    const checked = selectModelWeights(this.graph, weights);
+    for (const p of this.graph.params) {
+      const kind = this.kinds.get(p.name) ?? 'vector';
+      tf.tidy(() => this.variables.get(p.name)!.assign(tf.tensor(torchToTf(kind, checked.get(p.name)!), tfShape(kind, p.shape), 'float32')));
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+    this.variables.clear();
+  }
+}
+
+/**
+ * The fast eval path: BN folded into conv weights, conv + bias + ReLU6 as one fused kernel, weights uploaded
+ * once as tensors (no per-call re-uploads).
+ */
+export class InferenceModel {
+  readonly graph: InferenceGraph;
+  private readonly tensors = new Map<string, tf.Tensor>();
+
+  constructor(graph: ModelGraph, weights: StateDict) {
+    this.graph = foldBatchNorm(graph, selectModelWeights(graph, weights));
+    const kinds = weightKinds(this.graph);
+    for (const [name, array] of this.graph.weights) {
+      const kind = kinds.get(name) ?? 'vector';
+      this.tensors.set(name, tf.tensor(torchToTf(kind, array), tfShape(kind, array.shape), 'float32'));
+    }
+  }
+
+  /** x: NHWC float32 normalised images -> logits. */
+  predict(x: tf.Tensor4D): tf.Tensor2D {
+    const lookup: Lookup = (name) => this.tensors.get(name)!;
+    return tf.tidy(() =>
+      walk(this.graph.nodes, this.graph.output, x, (node, inputs) => {
+        if (node.op !== 'conv') return runCommonOp(node, inputs, lookup)!;
+        const conv = node as FusedConvNode;
+        return runConv(conv, {
+          x: inputs[0] as tf.Tensor4D,
+          filter: lookup(`${conv.param}.weight`) as tf.Tensor4D,
+          bias: lookup(`${conv.param}.bias`) as tf.Tensor1D,
+          activation: conv.activation === 'relu6' ? 'relu6' : undefined,
+        });
+      }),
+    ) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    for (const t of this.tensors.values()) t.dispose();
+    this.tensors.clear();
+  }
+}
+
+/** NCHW (PyTorch) batch to NHWC tensor. */
+export function nchwToNhwc(data: Float32Array, shape: readonly [number, number, number, number]): tf.Tensor4D {
+  return tf.tidy(() => tf.transpose(tf.tensor4d(data, [...shape]), [0, 2, 3, 1]));
+}
