@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs';
+import { InputError } from '../cli/errors.js';
+import type { ModelSpec } from '../models/graph.js';
+import { type ModelRequest, buildGraph, resolveModelSpec } from '../models/registry.js';
+import { initStateDict } from '../models/weights.js';
+import { isCheckpointDir, loadCheckpoint } from './checkpoint.js';
+import { loadFixture } from './fixture.js';
+import type { StateDict } from './state-dict.js';
+
+/** A model ready to run or convert: its description inputs, weights, and the labels/normalisation it ships with. */
+export interface ModelSource {
+  readonly spec: ModelSpec;
+  readonly weights: StateDict;
+  readonly classes?: string[];
+  readonly mean?: number[];
+  readonly std?: number[];
+  /** What it was loaded from, for messages. */
+  readonly origin: string;
+}
+
+export interface SourceOptions extends ModelRequest {
+  /** Use the EMA weights of a checkpoint that has them. */
+  readonly useEma?: boolean;
+  readonly seed?: number;
+}
+
+/**
+ * Loaders for file kinds beyond the built-in ones (PyTorch .pth files register here), tried in order.
+ * Each returns undefined when the path is not its kind.
+ */
+export type SourceLoader = (path: string, options: SourceOptions) => Promise<ModelSource | undefined>;
+const loaders: SourceLoader[] = [];
+
+export function registerSourceLoader(loader: SourceLoader): void {
+  loaders.push(loader);
+}
+
+/**
+ * `--model` resolution shared by eval, profile, convert and export: a checkpoint directory, a parity fixture
+ * (.json), any registered file kind (.pth), or a model name from the registry (fresh weights, seeded).
+ */
+export async function loadModelSource(model: string, options: SourceOptions = {}): Promise<ModelSource> {
+  if (isCheckpointDir(model)) {
+    const checkpoint = loadCheckpoint(model);
+    if (options.useEma && !checkpoint.emaWeights) throw new InputError(`${model} has no EMA weights (--use-ema)`);
+    return {
+      spec: checkpoint.spec,
+      weights: options.useEma ? checkpoint.emaWeights! : checkpoint.weights,
+      classes: checkpoint.classes,
+      mean: checkpoint.mean,
+      std: checkpoint.std,
+      origin: model,
+    };
+  }
+  if (model.endsWith('.json') && existsSync(model)) {
+    const fixture = loadFixture(model);
+    return { spec: fixture.spec, weights: fixture.weights, origin: model };
+  }
+  for (const loader of loaders) {
+    const source = await loader(model, options);
+    if (source) return source;
+  }
+  if (existsSync(model)) throw new InputError(`${model}: not a checkpoint directory or a model file mnext can read`);
+  if (/[/\\]/.test(model) || /\.(pth|pt|tar|json|onnx|tflite)$/.test(model)) throw new InputError(`${model}: no such file or directory`);
+  const spec = resolveModelSpec(model, options);
+  return { spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), origin: `${model} (fresh weights)` };
+}
