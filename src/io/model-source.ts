@@ -19,6 +19,8 @@ export interface ModelSource {
 }
 
 export interface SourceOptions extends ModelRequest {
+  /** Architecture for files that do not record one (PyTorch .pth state_dicts). */
+  readonly arch?: string;
   /** Use the EMA weights of a checkpoint that has them. */
   readonly useEma?: boolean;
   readonly seed?: number;

@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { InferenceModel, TfjsModel, nchwToNhwc } from '../models/executor.js';
+import { buildGraph } from '../models/registry.js';
+import type { Fixture } from '../io/fixture.js';
+import type { StateDict } from '../io/state-dict.js';
+
+export interface ParityResult {
+  /** max |logit - reference| of the eval-mode forward pass (BN with running statistics). */
+  readonly maxAbsDiff: number;
+  /** The same for the fast path (BN folded into convs, fused ReLU6). */
+  readonly foldedMaxAbsDiff: number;
+  /** Largest |reference logit|, to read the difference relative to the logit scale. */
+  readonly logitScale: number;
+  /** Every row's argmax equals the reference's (both paths). */
+  readonly argmaxAgree: boolean;
+  readonly backend: string;
+  readonly model: string;
+  readonly batch: number;
+}
+
+function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i += 1) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+function compare(reference: Fixture['logits'], logits: Float32Array): { maxAbsDiff: number; argmaxAgree: boolean } {
+  const classes = reference[0].length;
+  let maxAbsDiff = 0;
+  let argmaxAgree = true;
+  reference.forEach((row, i) => {
+    const ours = logits.subarray(i * classes, (i + 1) * classes);
+    row.forEach((v, j) => {
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - ours[j]));
+    });
+    if (argmax(row) !== argmax(ours)) argmaxAgree = false;
+  });
+  return { maxAbsDiff, argmaxAgree };
+}
+
+/**
+ * Runs a fixture's input through its model (or through `weights`, e.g. an imported .pth) in eval mode, on the
+ * current backend, and compares with the reference logits the official PyTorch model produced.
+ */
+export function runParity(fixture: Fixture, weights: StateDict = fixture.weights): ParityResult {
+  const graph = buildGraph(fixture.spec);
+  const model = new TfjsModel(graph, weights);
+  const fast = new InferenceModel(graph, weights);
+  try {
+    const x = nchwToNhwc(fixture.input, fixture.inputShape);
+    const eager = tf.tidy(() => model.forward(x, { training: false }).logits.dataSync() as Float32Array);
+    const folded = fast.predict(x);
+    const foldedData = folded.dataSync() as Float32Array;
+    folded.dispose();
+    x.dispose();
+    const a = compare(fixture.logits, eager);
+    const b = compare(fixture.logits, foldedData);
+    return {
+      maxAbsDiff: a.maxAbsDiff,
+      foldedMaxAbsDiff: b.maxAbsDiff,
+      logitScale: Math.max(...fixture.logits.flat().map(Math.abs)),
+      argmaxAgree: a.argmaxAgree && b.argmaxAgree,
+      backend: tf.getBackend(),
+      model: `${fixture.spec.arch} w${fixture.spec.width} k${fixture.spec.tensorMultiplier}`,
+      batch: fixture.logits.length,
+    };
+  } finally {
+    model.dispose();
+    fast.dispose();
+  }
+}
