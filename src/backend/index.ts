@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../cli/errors.js';
 
+const TFJS_NODE: string = '@tensorflow/tfjs-node';
+
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 
@@ -19,7 +21,8 @@ export function onBackendSetup(hook: (name: BackendName) => Promise<void>): void
 
 async function loadBackendModule(name: BackendName): Promise<boolean> {
   try {
-    if (name === 'tensorflow') await import('@tensorflow/tfjs-node');
+    // A variable specifier: tfjs-node is optional and may be absent at type-check time too.
+    if (name === 'tensorflow') await import(TFJS_NODE);
     if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
     if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
     return tf.findBackendFactory(name) !== null;

@@ -27,11 +27,12 @@ function runConv(node: Omit<ConvNode, 'bias' | 'op'>, { x, filter, bias, activat
   const pad = explicitPad(node);
   const strides: [number, number] = [node.stride, node.stride];
   if (isDepthwise(node)) {
-    return tf.fused.depthwiseConv2d({ x, filter, strides, pad, bias, activation: activation ?? 'linear' });
+    // tfjs accepts explicit padding for depthwise convs at run time; its typings only list 'same'/'valid'/number.
+    return tf.fused.depthwiseConv2d({ x, filter, strides, pad: pad as unknown as 'valid', bias, activation: activation ?? 'linear' });
   }
   if (node.groups === 1) return tf.fused.conv2d({ x, filter, strides, pad, bias, activation: activation ?? 'linear' });
-  const xs = tf.split(x, node.groups, 3);
-  const fs = tf.split(filter, node.groups, 3);
+  const xs = tf.split(x, node.groups, 3) as tf.Tensor4D[];
+  const fs = tf.split(filter, node.groups, 3) as tf.Tensor4D[];
   const bs = bias ? tf.split(bias, node.groups, 0) : [];
   const ys = xs.map((xi, g) => tf.fused.conv2d({ x: xi, filter: fs[g], strides, pad, bias: bs[g] as tf.Tensor1D | undefined, activation: activation ?? 'linear' }));
   return tf.concat(ys, 3);
@@ -41,9 +42,9 @@ function runConv(node: Omit<ConvNode, 'bias' | 'op'>, { x, filter, bias, activat
 function partialAdd(branch: tf.Tensor4D, shortcut: tf.Tensor4D, channels: number): tf.Tensor4D {
   const total = branch.shape[3];
   if (channels >= total) return tf.add(branch, shortcut);
-  const [head, tail] = tf.split(branch, [channels, total - channels], 3);
+  const [head, tail] = tf.split(branch, [channels, total - channels], 3) as tf.Tensor4D[];
   const shortHead = tf.slice(shortcut, [0, 0, 0, 0], [-1, -1, -1, channels]);
-  return tf.concat([tf.add(head, shortHead), tail], 3);
+  return tf.concat([tf.add(head, shortHead), tail], 3) as tf.Tensor4D;
 }
 
 /** Ops that look the same in the training graph and the folded inference graph. */
