@@ -1,4 +1,5 @@
 import { InvalidModelError } from './builder.js';
+import { EFFICIENT_MNEXT_FAMILIES } from './efficient-mnext.js';
 import type { ModelGraph, ModelSpec } from './graph.js';
 import { mobilenetv2 } from './mobilenetv2.js';
 import { mobilenext } from './mobilenext.js';
@@ -40,6 +41,8 @@ registerFamily({
   build: mobilenetv2,
   aliases: ['mbv2', 'mobilenet_v2'],
 });
+
+for (const family of EFFICIENT_MNEXT_FAMILIES) registerFamily(family);
 
 /** Widths with registered names (`mobilenext_075` = MobileNeXt at width 0.75). */
 export const PAPER_WIDTHS = [1.4, 1.0, 0.75, 0.5, 0.35] as const;
