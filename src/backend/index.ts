@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../cli/errors.js';
+import { registerWasmTrainingKernels } from './wasm/register.js';
 
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
 
@@ -18,6 +19,11 @@ const setupHooks: ((name: BackendName) => Promise<void>)[] = [];
 export function onBackendSetup(hook: (name: BackendName) => Promise<void>): void {
   setupHooks.push(hook);
 }
+
+// The wasm backend lacks the conv backprop-filter and depthwise backprop kernels training needs.
+onBackendSetup(async (name) => {
+  if (name === 'wasm') registerWasmTrainingKernels();
+});
 
 async function loadBackendModule(name: BackendName): Promise<boolean> {
   try {

@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../src/backend/index.js';
+import { Rng } from '../../src/util/random.js';
+
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+
+interface Case {
+  readonly n: number; readonly h: number; readonly w: number; readonly c: number;
+  readonly k: number; readonly stride: number; readonly pad: Pad; readonly out: number;
+}
+
+// batch > 1, odd and even sizes, 1x1 / 3x3 / 5x5, strides 1 and 2, explicit padding as the model writes it.
+const CASES: readonly Case[] = [
+  { n: 2, h: 8, w: 8, c: 16, k: 1, stride: 1, pad: 'valid', out: 24 },
+  { n: 3, h: 7, w: 9, c: 5, k: 1, stride: 2, pad: [[0, 0], [0, 0], [0, 0], [0, 0]], out: 6 },
+  { n: 2, h: 9, w: 9, c: 3, k: 3, stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], out: 8 },
+  { n: 2, h: 10, w: 6, c: 8, k: 3, stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], out: 4 },
+  { n: 2, h: 8, w: 8, c: 6, k: 3, stride: 2, pad: 'same', out: 5 },
+  { n: 2, h: 11, w: 7, c: 4, k: 5, stride: 1, pad: [[0, 0], [2, 2], [2, 2], [0, 0]], out: 3 },
+  { n: 2, h: 12, w: 12, c: 7, k: 5, stride: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]], out: 5 },
+  { n: 4, h: 5, w: 5, c: 9, k: 3, stride: 1, pad: 'valid', out: 2 },
+];
+
+function randomArray(rng: Rng, size: number): Float32Array {
+  return Float32Array.from({ length: size }, () => rng.next() * 2 - 1);
+}
+
+/** Runs one kernel on a backend with host arrays in and out, disposing everything it made. */
+async function runKernelOn(
+  backend: 'cpu' | 'wasm', kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object,
+): Promise<Float32Array> {
+  await initBackend(backend);
+  const before = tf.memory().numTensors;
+  const tensors = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.data, v.shape, 'float32')]));
+  const result = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const data = (await result.data()) as Float32Array;
+  tf.dispose([result, ...Object.values(tensors)]);
+  assert.equal(tf.memory().numTensors, before, `${kernel} on ${backend} leaked tensors`);
+  return data;
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < expected.length; i++) {
+    const diff = Math.abs(actual[i] - expected[i]);
+    assert.ok(diff <= 1e-4 * Math.max(scale, 1e-6), `${label}: element ${i} is ${actual[i]}, cpu says ${expected[i]} (scale ${scale})`);
+  }
+}
+
+function outSize(size: number, k: number, stride: number, pad: Pad, axis: 1 | 2): number {
+  if (pad === 'same') return Math.ceil(size / stride);
+  const [before, after] = pad === 'valid' ? [0, 0] : pad[axis];
+  return Math.floor((size + before + after - k) / stride) + 1;
+}
+
+async function compareOnBackends(kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object, label: string): Promise<void> {
+  const expected = await runKernelOn('cpu', kernel, inputs, attrs);
+  const actual = await runKernelOn('wasm', kernel, inputs, attrs);
+  assertClose(actual, expected, label);
+}
+
+test('Conv2DBackpropFilter on wasm matches the cpu backend', async () => {
+  const rng = new Rng(7);
+  for (const cs of CASES) {
+    const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
+    const ow = outSize(cs.w, cs.k, cs.stride, cs.pad, 2);
+    const x = { data: randomArray(rng, cs.n * cs.h * cs.w * cs.c), shape: [cs.n, cs.h, cs.w, cs.c] };
+    const dy = { data: randomArray(rng, cs.n * oh * ow * cs.out), shape: [cs.n, oh, ow, cs.out] };
+    const attrs = { strides: [cs.stride, cs.stride], pad: cs.pad, dataFormat: 'NHWC', filterShape: [cs.k, cs.k, cs.c, cs.out] };
+    await compareOnBackends('Conv2DBackpropFilter', { x, dy }, attrs, `conv filter grad ${JSON.stringify(cs)}`);
+  }
+});
+
+for (const multiplier of [1, 2]) {
+  test(`DepthwiseConv2dNativeBackpropFilter/Input on wasm match the cpu backend (multiplier ${multiplier})`, async () => {
+    const rng = new Rng(11 + multiplier);
+    for (const cs of CASES) {
+      const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
+      const ow = outSize(cs.w, cs.k, cs.stride, cs.pad, 2);
+      const outChannels = cs.c * multiplier;
+      const x = { data: randomArray(rng, cs.n * cs.h * cs.w * cs.c), shape: [cs.n, cs.h, cs.w, cs.c] };
+      const filter = { data: randomArray(rng, cs.k * cs.k * outChannels), shape: [cs.k, cs.k, cs.c, multiplier] };
+      const dy = { data: randomArray(rng, cs.n * oh * ow * outChannels), shape: [cs.n, oh, ow, outChannels] };
+      const common = { strides: [cs.stride, cs.stride], dilations: [1, 1], pad: cs.pad };
+      await compareOnBackends('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...common, filterShape: filter.shape },
+        `depthwise filter grad ${JSON.stringify(cs)}`);
+      await compareOnBackends('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...common, inputShape: x.shape },
+        `depthwise input grad ${JSON.stringify(cs)}`);
+    }
+  });
+}
