@@ -1,0 +1,91 @@
+/**
+ * One training step's two halves: the gradients of the label-smoothed cross entropy (with the BN batch
+ * statistics the forward pass measured), and the optimiser contract that applies them. Data-parallel workers
+ * compute gradients on their shard with `computeGradients` and the caller averages them before `apply`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's node bundle registers no gradient functions and its ESM `register_all_gradients` cannot load under
+// plain Node (extensionless imports); tfjs-layers' CommonJS bundle registers all of them into the shared registry.
+import '@tensorflow/tfjs-layers';
+import type { StateDict } from '../io/state-dict.js';
+import type { BatchStats, TfjsModel } from '../models/executor.js';
+
+export interface GradientOptions {
+  /** Label smoothing ε: targets become (1 − ε)·t + ε/K (timm's LabelSmoothingCrossEntropy for one-hot t). */
+  readonly smoothing: number;
+  /** Seed for dropout / drop-connect masks of this step. */
+  readonly seed: number;
+}
+
+export interface GradientResult {
+  /** Mean loss over the batch. */
+  readonly loss: number;
+  /** Gradient per trainable parameter, keyed by PyTorch name, in the variable's (TF) layout. Caller disposes. */
+  readonly grads: Map<string, tf.Tensor>;
+  /** BN batch statistics of this forward pass, for `model.updateRunningStats`. Caller disposes. */
+  readonly batchStats: Map<string, BatchStats>;
+}
+
+/**
+ * Soft-target cross entropy with label smoothing, averaged over the batch. With one-hot targets and ε = 0.1 this
+ * is PyTorch's CrossEntropyLoss(label_smoothing=0.1); mixup's mixed one-hot targets get the same smoothing, which
+ * equals timm's mixup_target (smoothing is linear in the target).
+ */
+export function smoothedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D, smoothing: number): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = logits.shape[1];
+    const soft = smoothing > 0 ? tf.add(tf.mul(targets, 1 - smoothing), smoothing / classes) : targets;
+    const logProbs = tf.logSoftmax(logits);
+    return tf.neg(tf.mean(tf.sum(tf.mul(soft, logProbs), 1)));
+  });
+}
+
+/** Trainable parameters that take part in the forward pass, by PyTorch name (the unused `_bn1` is skipped). */
+export function trainableByName(model: TfjsModel): Map<string, tf.Variable> {
+  const unused = new Set(model.graph.unusedParams);
+  return new Map(model.graph.params.filter((p) => p.trainable && !unused.has(p.name)).map((p) => [p.name, model.variables.get(p.name)!]));
+}
+
+/** Forward + backward on one batch (train mode). Allocates only what it returns. */
+export function computeGradients(model: TfjsModel, images: tf.Tensor4D, targets: tf.Tensor2D, options: GradientOptions): GradientResult {
+  const params = trainableByName(model);
+  let batchStats = new Map<string, BatchStats>();
+  const { value, grads } = tf.variableGrads(() => {
+    const result = model.forward(images, { training: true, seed: options.seed });
+    // Kept past the gradient tidy: the caller folds them into the running statistics after the step.
+    for (const stats of result.batchStats.values()) {
+      tf.keep(stats.mean);
+      tf.keep(stats.variance);
+    }
+    batchStats = result.batchStats;
+    return smoothedCrossEntropy(result.logits, targets, options.smoothing);
+  }, [...params.values()]);
+  const loss = value.dataSync()[0];
+  value.dispose();
+  const byName = new Map<string, tf.Tensor>();
+  for (const [name, variable] of params) {
+    const grad = grads[variable.name];
+    if (grad) byName.set(name, grad);
+  }
+  return { loss, grads: byName, batchStats };
+}
+
+/** Frees what `computeGradients` returned (after the step used it). */
+export function disposeGradientResult(result: Pick<GradientResult, 'grads' | 'batchStats'>): void {
+  for (const g of result.grads.values()) g.dispose();
+  for (const s of result.batchStats.values()) {
+    s.mean.dispose();
+    s.variance.dispose();
+  }
+}
+
+/**
+ * An optimiser over a model's trainable variables. `apply` takes gradients keyed by PyTorch name (TF layout)
+ * and the learning rate of this step; weight decay is the optimiser's business (per `ParamInfo.decay`).
+ * `stateDict` holds the slot tensors (TF layout, keyed `<slot>/<param>`) plus scalar counters.
+ */
+export interface Optimizer {
+  apply(grads: Map<string, tf.Tensor>, lr: number): void;
+  stateDict(): StateDict;
+  loadStateDict(state: StateDict): void;
+}
