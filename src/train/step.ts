@@ -36,7 +36,7 @@ export function smoothedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D, 
     const classes = logits.shape[1];
     const soft = smoothing > 0 ? tf.add(tf.mul(targets, 1 - smoothing), smoothing / classes) : targets;
     const logProbs = tf.logSoftmax(logits);
-    return tf.neg(tf.mean(tf.sum(tf.mul(soft, logProbs), 1)));
+    return tf.neg(tf.mean(tf.sum(tf.mul(soft, logProbs), 1))) as tf.Scalar;
   });
 }
 
