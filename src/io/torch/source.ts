@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import { InputError } from '../../cli/errors.js';
+import type { ModelGraph, ModelSpec } from '../../models/graph.js';
+import { type ModelRequest, PAPER_WIDTHS, buildGraph, listFamilies, resolveModelSpec } from '../../models/registry.js';
+import { checkStateDict, selectModelWeights } from '../../models/weights.js';
+import { type ModelSource, type SourceOptions, registerSourceLoader } from '../model-source.js';
+import type { StateDict } from '../state-dict.js';
+import { extractStateDict } from './checkpoint-dict.js';
+import { readTorchFile } from './load.js';
+
+/** File names treated as torch.save output. */
+const TORCH_FILE = /\.(pth|pt|pth\.tar)$/i;
+
+export function isTorchFileName(path: string): boolean {
+  return TORCH_FILE.test(path);
+}
+
+/** An imported PyTorch file: the model source plus where in the file the weights came from. */
+export interface TorchImport {
+  readonly source: ModelSource;
+  readonly format: 'zip' | 'legacy';
+  readonly entry: string;
+  readonly info: Record<string, string | number | boolean>;
+}
+
+const DEFAULT_ARCH = 'mobilenext';
+
+/**
+ * Only the model-shaping fields: resolveModelSpec copies every field it is given into the spec, and
+ * SourceOptions / ModelSpec also carry arch and loader flags.
+ */
+function specFor(arch: string, request: ModelRequest): ModelSpec {
+  const { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate } = request;
+  return resolveModelSpec(arch, { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate });
+}
+
+/** The class count the file's classifier has (read off the description's last linear layer), if present. */
+function classifierClasses(graph: ModelGraph, weights: StateDict): number | undefined {
+  const classifier = [...graph.nodes].reverse().find((n) => n.op === 'linear');
+  if (!classifier || classifier.op !== 'linear') return undefined;
+  return weights.get(`${classifier.param}.weight`)?.shape[0];
+}
+
+/** Which registered architecture and paper width the weights do fit, for the mismatch message. */
+function matchingModel(weights: StateDict, spec: ModelSpec): string | undefined {
+  for (const family of listFamilies()) {
+    const widths = family.anyWidth ? PAPER_WIDTHS : [family.defaults.width];
+    for (const width of widths) {
+      try {
+        const candidate = specFor(family.arch, { ...spec, width });
+        const graph = buildGraph(candidate);
+        const numClasses = classifierClasses(graph, weights) ?? spec.numClasses;
+        checkStateDict(buildGraph({ ...candidate, numClasses }), weights);
+        return `--arch ${family.arch} --width ${width} --num-classes ${numClasses}`;
+      } catch {
+        // not this one
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads a .pth / .pth.tar / .pt file into a model source for `--arch` (default mobilenext), `--width`,
+ * `--tensor-multiplier` (not stored in PyTorch files) and `--num-classes` (default: the classifier's rows).
+ */
+export function importTorchWeights(path: string, options: SourceOptions = {}): TorchImport {
+  const file = readTorchFile(path);
+  const { weights, entry, info } = extractStateDict(file.root, { useEma: options.useEma, source: path });
+  const arch = options.arch ?? DEFAULT_ARCH;
+  const numClasses = options.numClasses ?? classifierClasses(buildGraph(specFor(arch, options)), weights);
+  const spec = specFor(arch, { ...options, numClasses });
+  const graph = buildGraph(spec);
+  let selected: StateDict;
+  try {
+    selected = selectModelWeights(graph, weights, `${path} (${entry})`);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    const match = matchingModel(weights, spec);
+    throw match ? new InputError(`${error.message} The file matches ${match}.`) : error;
+  }
+  return { source: { spec, weights: selected, origin: path }, format: file.format, entry, info };
+}
+
+/** `--model x.pth` for eval / profile / convert / parity --weights. */
+async function torchSourceLoader(path: string, options: SourceOptions): Promise<ModelSource | undefined> {
+  if (!isTorchFileName(path) || !existsSync(path)) return undefined;
+  return importTorchWeights(path, options).source;
+}
+
+registerSourceLoader(torchSourceLoader);
