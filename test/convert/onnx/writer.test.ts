@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../../src/backend/index.js';
+import { readModelMetadata } from '../../../src/convert/onnx/messages.js';
+import { readFields } from '../../../src/convert/onnx/proto.js';
+import { writeOnnx } from '../../../src/convert/onnx/writer.js';
+import { compareLogits, randomInputBatch } from '../../../src/eval/compare.js';
+import { loadOnnxRunner } from '../../../src/eval/runtimes/onnx.js';
+import { loadFixture } from '../../../src/io/fixture.js';
+import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
+import { foldBatchNorm } from '../../../src/models/fold.js';
+import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
+import { livelyWeights } from '../../eval/helpers.js';
+
+const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures');
+const META = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes: Array.from({ length: 10 }, (_, i) => `class${i}`) };
+
+async function tfjsLogits(model: InferenceModel, input: Float32Array, batch: number, size: number): Promise<Float32Array> {
+  const logits = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, size, size, 3])));
+  const data = (await logits.data()) as Float32Array;
+  logits.dispose();
+  return data;
+}
+
+/** op_type of every node in an encoded model (ModelProto.graph = 7, GraphProto.node = 1, NodeProto.op_type = 4). */
+function opTypes(bytes: Uint8Array): string[] {
+  const graph = readFields(bytes).find((f) => f.field === 7)!.value as Uint8Array;
+  return readFields(graph).filter((f) => f.field === 1).map((f) => {
+    const op = readFields(f.value as Uint8Array).find((g) => g.field === 4)!.value as Uint8Array;
+    return new TextDecoder().decode(op);
+  });
+}
+
+before(async () => {
+  await initBackend();
+});
+
+describe('ONNX writer vs mnext tfjs logits (onnxruntime-node)', () => {
+  const cases = [
+    { arch: 'mobilenext', width: 1.0, tensorMultiplier: 1 },
+    { arch: 'mobilenext', width: 0.5, tensorMultiplier: 2 },
+    { arch: 'mobilenext', width: 0.75, tensorMultiplier: 4 },
+    { arch: 'mobilenext', width: 1.4, tensorMultiplier: 1 },
+    { arch: 'mobilenetv2', width: 1.0, tensorMultiplier: 1 },
+    { arch: 'mobilenetv2', width: 0.35, tensorMultiplier: 1 },
+    { arch: 'mnext_s', width: 1.0, tensorMultiplier: 1 },
+    { arch: 'mnext_l', width: 1.0, tensorMultiplier: 1 },
+  ];
+  for (const c of cases) {
+    test(`${c.arch} width ${c.width} k=${c.tensorMultiplier}`, async () => {
+      const size = 64;
+      const graph = createModelGraph(c.arch, { width: c.width, numClasses: 10, inputSize: size, tensorMultiplier: c.tensorMultiplier });
+      const weights = livelyWeights(graph);
+      const bytes = writeOnnx(foldBatchNorm(graph, weights), META);
+      const ops = opTypes(bytes);
+      assert.ok(!ops.includes('ScatterND'), 'partial identity must not use ScatterND');
+      if (c.tensorMultiplier > 1) assert.ok(ops.includes('Slice') && ops.includes('Concat'));
+      const runner = await loadOnnxRunner(bytes, { threads: 1 });
+      const model = new InferenceModel(graph, weights);
+      const input = randomInputBatch(2, size);
+      const expected = await tfjsLogits(model, input, 2, size);
+      const diff = compareLogits(await runner.run(input, 2), expected);
+      model.dispose();
+      await runner.dispose();
+      assert.ok(diff.scale > 0.1, `logit scale ${diff.scale} too small for a meaningful comparison`);
+      assert.ok(diff.relative <= 1e-4, `max |Δ| ${diff.maxAbs} at logit scale ${diff.scale}`);
+    });
+  }
+
+  test('batch axis is dynamic and metadata round-trips', async () => {
+    const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: 10, inputSize: 32 });
+    const bytes = writeOnnx(foldBatchNorm(graph, livelyWeights(graph)), META);
+    const metadata = readModelMetadata(bytes);
+    assert.equal(metadata.labels, META.classes.join('\n'));
+    assert.deepEqual(JSON.parse(metadata.mean), META.mean);
+    assert.equal(JSON.parse(metadata.mnext_spec).tensorMultiplier, 1);
+    const runner = await loadOnnxRunner(bytes, { threads: 1 });
+    assert.deepEqual(runner.classes, META.classes);
+    assert.deepEqual(runner.std, META.std);
+    assert.equal(runner.inputSize, 32);
+    const three = await runner.run(randomInputBatch(3, 32, 5), 3);
+    const one = await runner.run(randomInputBatch(3, 32, 5).subarray(0, 32 * 32 * 3), 1);
+    assert.equal(three.length, 30);
+    assert.ok(compareLogits(one, three.subarray(0, 10)).relative < 1e-5);
+    await runner.dispose();
+  });
+});
+
+describe('ONNX parity with PyTorch fixtures', { skip: !existsSync(FIXTURES) && `fixtures not found at ${FIXTURES}` }, () => {
+  for (const name of ['mnext_050_64_c10', 'mnext_100_64_c10_tm2', 'mobilenetv2_100_224', 'mnext_100_224', 'mnext_s_224']) {
+    test(name, async () => {
+      const fixture = loadFixture(join(FIXTURES, `${name}.json`));
+      const graph = buildGraph(fixture.spec);
+      const runner = await loadOnnxRunner(writeOnnx(foldBatchNorm(graph, fixture.weights), META), { threads: 2 });
+      const input = tf.tidy(() => nchwToNhwc(fixture.input, fixture.inputShape).dataSync() as Float32Array);
+      const logits = await runner.run(input, fixture.inputShape[0]);
+      await runner.dispose();
+      const diff = compareLogits(logits, fixture.logits.flat());
+      assert.ok(diff.relative <= 1e-4 && diff.maxAbs <= 1e-3, `max |Δ| ${diff.maxAbs} at logit scale ${diff.scale}`);
+    });
+  }
+});
