@@ -69,11 +69,18 @@ function runCommonOp(node: GraphNode | InferenceNode, inputs: tf.Tensor[], looku
   }
 }
 
+/** Sees every node's output as it is computed (int8 calibration records activation ranges this way). */
+export type NodeObserver = (nodeId: string, value: tf.Tensor) => void;
+
 function walk<N extends { id: string; inputs: readonly string[] }>(
-  nodes: readonly N[], output: string, x: tf.Tensor, run: (node: N, inputs: tf.Tensor[]) => tf.Tensor,
+  nodes: readonly N[], output: string, x: tf.Tensor, run: (node: N, inputs: tf.Tensor[]) => tf.Tensor, observe?: NodeObserver,
 ): tf.Tensor {
   const values = new Map<string, tf.Tensor>([[INPUT_ID, x]]);
-  for (const node of nodes) values.set(node.id, run(node, node.inputs.map((id) => values.get(id)!)));
+  for (const node of nodes) {
+    const value = run(node, node.inputs.map((id) => values.get(id)!));
+    observe?.(node.id, value);
+    values.set(node.id, value);
+  }
   return values.get(output)!;
 }
 
@@ -221,7 +228,8 @@ export class InferenceModel {
   }
 
   /** x: NHWC float32 normalised images -> logits. */
-  predict(x: tf.Tensor4D): tf.Tensor2D {
+  /** `observe` runs inside this call's tidy scope: tensors it wants to outlive the call must be tf.keep'd. */
+  predict(x: tf.Tensor4D, observe?: NodeObserver): tf.Tensor2D {
     const lookup: Lookup = (name) => this.tensors.get(name)!;
     return tf.tidy(() =>
       walk(this.graph.nodes, this.graph.output, x, (node, inputs) => {
@@ -233,7 +241,7 @@ export class InferenceModel {
           bias: lookup(`${conv.param}.bias`) as tf.Tensor1D,
           activation: conv.activation === 'relu6' ? 'relu6' : undefined,
         });
-      }),
+      }, observe),
     ) as tf.Tensor2D;
   }
 
