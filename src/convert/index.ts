@@ -1,0 +1,202 @@
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckFailedError, UsageError } from '../cli/errors.js';
+import { type LogitDifference, compareLogits, randomInputBatch } from '../eval/compare.js';
+import type { ModelRunner } from '../eval/runner.js';
+import { loadOnnxRunner } from '../eval/runtimes/onnx.js';
+import { loadTfjsGraphRunner } from '../eval/runtimes/tfjs.js';
+import { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../io/checkpoint.js';
+import type { ModelSource } from '../io/model-source.js';
+import { InferenceModel } from '../models/executor.js';
+import { type InferenceGraph } from '../models/fold.js';
+import { buildGraph } from '../models/registry.js';
+import type { ModelFileMeta } from './meta.js';
+import { writeOnnx } from './onnx/writer.js';
+import { TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from './tfjs/writer.js';
+
+export type ConvertTarget = 'tflite' | 'onnx' | 'tfjs';
+export const CONVERT_TARGETS: readonly ConvertTarget[] = ['tflite', 'onnx', 'tfjs'];
+
+export interface ConvertOptions {
+  readonly target: ConvertTarget;
+  /** Output file (.onnx / .tflite) or folder (tfjs); default derived from the model. */
+  readonly out?: string;
+  /** Images in the verification batch (default 2; LiteRT files have a static batch of 1 and run them one by one). */
+  readonly verifyBatch?: number;
+  readonly seed?: number;
+  /** Largest max |Δ| / logit scale accepted for float files. */
+  readonly tolerance?: number;
+  /** onnxruntime threads for the verification run. */
+  readonly threads?: number;
+  readonly quantize?: 'int8';
+}
+
+export interface VerificationReport {
+  readonly runtime: string;
+  readonly batch: number;
+  readonly maxAbsDiff: number;
+  readonly logitScale: number;
+  readonly relativeDiff: number;
+  readonly tolerance: number;
+  /** Fraction of the batch whose top-1 class is the same in both runtimes. */
+  readonly top1Agreement: number;
+}
+
+export interface ConvertReport {
+  readonly target: ConvertTarget;
+  readonly out: string;
+  readonly bytes: number;
+  readonly model: string;
+  readonly arch: string;
+  readonly width: number;
+  readonly tensorMultiplier: number;
+  readonly inputSize: number;
+  readonly numClasses: number;
+  readonly quantize?: 'int8';
+  readonly verification: VerificationReport;
+}
+
+/** A target writer: the converted model in memory, plus how to save it and how to load it back. */
+export interface ConvertedModel {
+  save(out: string): number;
+  loadSaved(out: string): Promise<ModelRunner>;
+  loadInMemory(): Promise<ModelRunner>;
+}
+
+export const FLOAT_TOLERANCE = 1e-4;
+
+export function fileMetaOf(source: ModelSource): ModelFileMeta {
+  return { classes: source.classes, mean: source.mean ?? [...IMAGENET_MEAN], std: source.std ?? [...IMAGENET_STD] };
+}
+
+function onnxModel(graph: InferenceGraph, meta: ModelFileMeta, options: ConvertOptions): ConvertedModel {
+  const bytes = writeOnnx(graph, meta);
+  return {
+    save: (out) => {
+      writeFileAtomic(out, bytes);
+      return bytes.length;
+    },
+    loadSaved: (out) => loadOnnxRunner(out, { threads: options.threads }),
+    loadInMemory: () => loadOnnxRunner(bytes, { threads: options.threads }),
+  };
+}
+
+/** Writes a graph-model folder (model.json + weights.bin) atomically; returns the bytes written. */
+export function saveTfjsGraphModel(dir: string, files: TfjsGraphModelFiles): number {
+  const json = JSON.stringify(files.modelJson);
+  writeDirAtomic(dir, (temp) => {
+    writeFileSync(join(temp, 'model.json'), json);
+    writeFileSync(join(temp, TFJS_WEIGHTS_FILE), files.weights);
+  });
+  return Buffer.byteLength(json) + files.weights.length;
+}
+
+function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta): ConvertedModel {
+  const files = writeTfjsGraphModel(graph, meta);
+  return {
+    save: (out) => saveTfjsGraphModel(out, files),
+    loadSaved: (out) => loadTfjsGraphRunner(out),
+    loadInMemory: () => loadTfjsGraphRunner(files),
+  };
+}
+
+/** The eval-mode graph of a model source in the target format, in memory. */
+export async function convertInMemory(source: ModelSource, options: ConvertOptions): Promise<{ graph: InferenceGraph; converted: ConvertedModel }> {
+  const reference = new InferenceModel(buildGraph(source.spec), source.weights);
+  const graph = reference.graph;
+  reference.dispose();
+  const meta = fileMetaOf(source);
+  if (options.quantize && options.target !== 'tflite') throw new UsageError(`--quantize int8 is only available with --to tflite, not ${options.target}`);
+  if (options.target === 'onnx') return { graph, converted: onnxModel(graph, meta, options) };
+  if (options.target === 'tfjs') return { graph, converted: tfjsModel(graph, meta) };
+  throw new UsageError('--to tflite: the TFLite writer (src/convert/tflite) has not landed in this build yet; use --to onnx or --to tfjs');
+}
+
+/** Runs a batch through a runner that may only take a fixed batch (LiteRT files are batch 1): image by image then. */
+async function runBatch(runner: ModelRunner, input: Float32Array, batch: number): Promise<Float32Array> {
+  const modelBatch = (runner as { modelBatch?: number }).modelBatch;
+  if (modelBatch === undefined || modelBatch === batch) return runner.run(input, batch);
+  const per = input.length / batch;
+  const out = new Float32Array(batch * runner.numClasses);
+  for (let i = 0; i < batch; i += 1) out.set(await runner.run(input.subarray(i * per, (i + 1) * per), 1), i * runner.numClasses);
+  return out;
+}
+
+function argmaxRows(logits: ArrayLike<number>, classes: number): number[] {
+  const rows = logits.length / classes;
+  return Array.from({ length: rows }, (_, r) => {
+    let best = 0;
+    for (let c = 1; c < classes; c += 1) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
+    return best;
+  });
+}
+
+/** Compares a runner with mnext's tfjs inference model on a seeded random batch. */
+export async function verifyRunner(runner: ModelRunner, source: ModelSource, options: { batch?: number; seed?: number; tolerance?: number } = {}): Promise<VerificationReport> {
+  const batch = options.batch ?? 2;
+  const size = source.spec.inputSize;
+  const input = randomInputBatch(batch, size, options.seed ?? 1234);
+  const model = new InferenceModel(buildGraph(source.spec), source.weights);
+  const expectedTensor = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, size, size, 3])));
+  const expected = (await expectedTensor.data()) as Float32Array;
+  expectedTensor.dispose();
+  model.dispose();
+  const actual = await runBatch(runner, input, batch);
+  const diff: LogitDifference = compareLogits(actual, expected);
+  const a = argmaxRows(actual, source.spec.numClasses);
+  const e = argmaxRows(expected, source.spec.numClasses);
+  return {
+    runtime: runner.runtime,
+    batch,
+    maxAbsDiff: diff.maxAbs,
+    logitScale: diff.scale,
+    relativeDiff: diff.relative,
+    tolerance: options.tolerance ?? FLOAT_TOLERANCE,
+    top1Agreement: a.filter((v, i) => v === e[i]).length / batch,
+  };
+}
+
+export function defaultOutputPath(source: ModelSource, target: ConvertTarget, quantize?: 'int8'): string {
+  const { arch, width, tensorMultiplier } = source.spec;
+  const base = `${arch}_${Math.round(width * 100)}${tensorMultiplier > 1 ? `_k${tensorMultiplier}` : ''}${quantize ? '_int8' : ''}`;
+  return target === 'tfjs' ? `${base}_tfjs` : `${base}.${target}`;
+}
+
+function checkOutputPath(out: string, target: ConvertTarget): void {
+  const isDir = existsSync(out) && statSync(out).isDirectory();
+  if (target !== 'tfjs' && isDir) throw new UsageError(`--out ${out} is a directory; --to ${target} writes one file`);
+  if (target === 'tfjs' && existsSync(out) && !isDir) throw new UsageError(`--out ${out} is a file; --to tfjs writes a folder (model.json + weights.bin)`);
+}
+
+/**
+ * Converts a model to a deployable file, writes it atomically, loads what was written in the target runtime
+ * and compares its logits with mnext's tfjs model on a random batch. A float file over the tolerance is a
+ * CheckFailedError (the file stays for inspection); int8 files report the difference and the top-1 agreement.
+ */
+export async function convertModel(source: ModelSource, options: ConvertOptions): Promise<ConvertReport> {
+  const out = options.out ?? defaultOutputPath(source, options.target, options.quantize);
+  checkOutputPath(out, options.target);
+  const { converted } = await convertInMemory(source, options);
+  const bytes = converted.save(out);
+  const runner = await converted.loadSaved(out);
+  let verification: VerificationReport;
+  try {
+    verification = await verifyRunner(runner, source, { batch: options.verifyBatch, seed: options.seed, tolerance: options.tolerance });
+  } finally {
+    await runner.dispose();
+  }
+  if (!options.quantize && !(verification.relativeDiff <= verification.tolerance)) {
+    throw new CheckFailedError(
+      `${out} was written but its ${verification.runtime} logits differ from mnext's by ${verification.maxAbsDiff.toExponential(2)} ` +
+      `(logit scale ${verification.logitScale.toFixed(3)}, tolerance ${verification.tolerance} relative)`,
+    );
+  }
+  const { arch, width, tensorMultiplier, inputSize, numClasses } = source.spec;
+  return {
+    target: options.target, out, bytes, model: source.origin, arch, width, tensorMultiplier, inputSize, numClasses,
+    ...(options.quantize ? { quantize: options.quantize } : {}),
+    verification,
+  };
+}
