@@ -10,6 +10,8 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
     import('./models.js'),
     import('./parity.js'),
     import('./profile.js'),
+    import('./import.js'),
+    import('./export.js'),
   ]);
   return modules.map((m) => m.register);
 }

@@ -38,6 +38,11 @@ function scalarInfo(root: PyDict): Record<string, string | number | boolean> {
   return info;
 }
 
+/** Whether a training checkpoint also carries EMA weights. */
+export function hasEmaWeights(root: PyValue): boolean {
+  return root instanceof PyDict && EMA_ENTRIES.some((entry) => isTensorDict(root.get(entry)));
+}
+
 function pickEntry(root: PyDict, useEma: boolean, source: string): { dict: PyDict; entry: string } {
   const entries = useEma ? EMA_ENTRIES : RAW_ENTRIES;
   for (const entry of entries) {

@@ -5,7 +5,7 @@ import { type ModelRequest, PAPER_WIDTHS, buildGraph, listFamilies, resolveModel
 import { checkStateDict, selectModelWeights } from '../../models/weights.js';
 import { type ModelSource, type SourceOptions, registerSourceLoader } from '../model-source.js';
 import type { StateDict } from '../state-dict.js';
-import { extractStateDict } from './checkpoint-dict.js';
+import { extractStateDict, hasEmaWeights } from './checkpoint-dict.js';
 import { readTorchFile } from './load.js';
 
 /** File names treated as torch.save output. */
@@ -18,6 +18,8 @@ export function isTorchFileName(path: string): boolean {
 /** An imported PyTorch file: the model source plus where in the file the weights came from. */
 export interface TorchImport {
   readonly source: ModelSource;
+  /** The file's EMA weights too, when it has them and the main weights are the raw ones. */
+  readonly emaWeights?: StateDict;
   readonly format: 'zip' | 'legacy';
   readonly entry: string;
   readonly info: Record<string, string | number | boolean>;
@@ -71,15 +73,24 @@ export function importTorchWeights(path: string, options: SourceOptions = {}): T
   const numClasses = options.numClasses ?? classifierClasses(buildGraph(specFor(arch, options)), weights);
   const spec = specFor(arch, { ...options, numClasses });
   const graph = buildGraph(spec);
-  let selected: StateDict;
-  try {
-    selected = selectModelWeights(graph, weights, `${path} (${entry})`);
-  } catch (error) {
-    if (!(error instanceof InputError)) throw error;
-    const match = matchingModel(weights, spec);
-    throw match ? new InputError(`${error.message} The file matches ${match}.`) : error;
-  }
-  return { source: { spec, weights: selected, origin: path }, format: file.format, entry, info };
+  const select = (candidate: StateDict, what: string): StateDict => {
+    try {
+      return selectModelWeights(graph, candidate, `${path} (${what})`);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      const match = matchingModel(candidate, spec);
+      throw match ? new InputError(`${error.message} The file matches ${match}.`) : error;
+    }
+  };
+  const selected = select(weights, entry);
+  const ema = options.useEma || !hasEmaWeights(file.root) ? undefined : extractStateDict(file.root, { useEma: true, source: path });
+  return {
+    source: { spec, weights: selected, origin: path },
+    emaWeights: ema && select(ema.weights, ema.entry),
+    format: file.format,
+    entry,
+    info,
+  };
 }
 
 /** `--model x.pth` for eval / profile / convert / parity --weights. */

@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { loadModelSource } from '../io/model-source.js';
+import { saveTorchStateDict } from '../io/torch/save.js';
+import { buildGraph } from '../models/registry.js';
+import { UsageError } from './errors.js';
+import { type Output, colour, printJson } from './output.js';
+
+interface ExportOptions {
+  to: string;
+  out: string;
+  useEma?: boolean;
+  json?: boolean;
+}
+
+const FORMATS = ['pytorch'] as const;
+
+export function register(program: Command, output: Output): void {
+  program
+    .command('export')
+    .description('export a checkpoint\'s weights for training frameworks (PyTorch state_dict .pth)')
+    .argument('<model>', 'checkpoint directory (or any --model source: fixture .json, .pth)')
+    .requiredOption('--to <format>', `target format: ${FORMATS.join(' | ')}`)
+    .requiredOption('--out <file>', 'file to write (model.pth)')
+    .option('--use-ema', 'export the checkpoint\'s EMA weights')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, opts: ExportOptions) => {
+      if (!(FORMATS as readonly string[]).includes(opts.to)) throw new UsageError(`--to: expected one of ${FORMATS.join(', ')}, got '${opts.to}'`);
+      const source = await loadModelSource(model, { useEma: opts.useEma });
+      const graph = buildGraph(source.spec);
+      saveTorchStateDict(opts.out, graph, source.weights);
+      const { arch, width, numClasses, tensorMultiplier } = source.spec;
+      const summary = { source: source.origin, out: opts.out, format: opts.to, arch, width, numClasses, tensorMultiplier, tensors: graph.params.length, ema: opts.useEma ?? false };
+      if (opts.json) return printJson(output, summary);
+      output.out(`${colour.green('exported')} ${summary.source}${summary.ema ? ' (EMA)' : ''} → ${summary.out}: PyTorch state_dict of ${arch} ` +
+        `width ${width}, ${numClasses} classes${tensorMultiplier > 1 ? `, tensor multiplier ${tensorMultiplier} (build the PyTorch model with identity_div=${tensorMultiplier})` : ''}`);
+    });
+}
