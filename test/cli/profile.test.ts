@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli } from '../helpers.js';
+
+interface Row { model: string; width: number; tensorMultiplier: number; params: number; madds: number; latencyMs: number | null; backend: string; inputSize: number; numClasses: number }
+
+test('profile --json --no-latency gives the paper width table with exact counts', async () => {
+  const { code, stdout } = await runCli('profile', '--json', '--no-latency', '--backend', 'cpu');
+  assert.equal(code, 0);
+  const rows = JSON.parse(stdout) as Row[];
+  assert.equal(rows.length, 10);
+  assert.deepEqual(rows.slice(0, 2).map((r) => [r.model, r.width]), [['mobilenext', 1.4], ['mobilenetv2', 1.4]]);
+  const mnext = rows.find((r) => r.model === 'mobilenext' && r.width === 1)!;
+  assert.equal(mnext.params, 3535416);
+  assert.equal(mnext.madds, 311342592);
+  assert.equal(mnext.latencyMs, null);
+  assert.equal(mnext.backend, 'cpu');
+  for (const key of ['model', 'width', 'tensorMultiplier', 'inputSize', 'numClasses', 'params', 'madds', 'latencyMs', 'backend']) {
+    assert.ok(key in mnext, `row has ${key}`);
+  }
+});
+
+test('profile measures latency and states how', async () => {
+  const { code, stdout } = await runCli('profile', '--width', '0.5', '--models', 'mobilenext', '--input-size', '32',
+    '--num-classes', '10', '--runs', '3', '--warmup', '1', '--backend', 'wasm', '--tensor-multiplier', '1,2');
+  assert.equal(code, 0, stdout);
+  assert.match(stdout, /mobilenext\s+0\.50\s+1\s+0\.884/);
+  assert.match(stdout, /backend wasm, 1 thread\(s\), batch 1, median of 3 runs after 1 warm-up/);
+});
+
+test('profile --per-block --count-all --markdown shows per-block rows and element ops', async () => {
+  const { code, stdout } = await runCli('profile', '--width', '1.0', '--models', 'mobilenext', '--no-latency', '--per-block', '--count-all', '--markdown');
+  assert.equal(code, 0);
+  assert.match(stdout, /\| features\.20 \| 493536 \| 23\.818 \|/);
+  assert.match(stdout, /\| mobilenext \| 1\.00 \| 3\.535 \| 311\.34 \| 14\.51 \| 325\.86 \|/);
+});
+
+test('profile rejects bad input with one sentence and exit code 2', async () => {
+  for (const args of [['--models', 'resnet50'], ['--width', '0'], ['--width', '-1'], ['--runs', 'abc'], ['--input-size', '3.5'], ['--input-size', '0'], ['--tensor-multiplier', '1,x']]) {
+    const { code, stderr } = await runCli('profile', '--no-latency', ...args);
+    assert.equal(code, 2, args.join(' '));
+    assert.ok(!/\n\s+at /.test(stderr), `no stack trace for ${args.join(' ')}: ${stderr}`);
+    assert.ok(stderr.trim().length > 0);
+  }
+});

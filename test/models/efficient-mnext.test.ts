@@ -1,0 +1,227 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../src/backend/index.js';
+import { listModels } from '../../src/cli/models.js';
+import { runParity } from '../../src/eval/parity.js';
+import { loadFixture } from '../../src/io/fixture.js';
+import { GraphBuilder, pytorchDefaultInit } from '../../src/models/builder.js';
+import { MNEXT_L, efficientBlockConfigs, staticSamePadding } from '../../src/models/efficient-mnext.js';
+import { TfjsModel } from '../../src/models/executor.js';
+import { type ConvNode, INPUT_ID, type ModelGraph } from '../../src/models/graph.js';
+import { createModelGraph, resolveModelSpec } from '../../src/models/registry.js';
+import { initStateDict } from '../../src/models/weights.js';
+import { countModel } from '../../src/profile/count.js';
+import { computeGradients, disposeGradientResult } from '../../src/train/step.js';
+import { Rng } from '../../src/util/random.js';
+import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, pythonHas, tempDir } from '../helpers.js';
+
+const TOLERANCE = 1e-3;
+const torchMissing = pythonHas('torch') ? false : 'python3-torch not installed';
+const REFERENCE_SCRIPT = join(import.meta.dirname, 'efficient_mnext_ref.py');
+
+const convs = (graph: ModelGraph): ConvNode[] => graph.nodes.filter((n): n is ConvNode => n.op === 'conv');
+
+describe('mnext_s / mnext_l descriptions', () => {
+  test('params, conv+linear MAdds and state_dict size match spec §2 / §3.1', () => {
+    const cases: [string, number, number, number, number][] = [
+      // name, input, params, MAdds, state_dict entries without num_batches_tracked
+      ['mnext_s', 224, 3_937_011, 330_182_144, 441],
+      ['mnext_l', 224, 4_287_498, 415_057_856, 633],
+      ['mnext_l', 240, 4_287_498, 464_077_600, 633],
+    ];
+    for (const [name, inputSize, params, madds, entries] of cases) {
+      const graph = createModelGraph(name, { inputSize });
+      const stats = countModel(graph);
+      assert.equal(stats.params, params, `${name} params`);
+      assert.equal(stats.madds, madds, `${name}@${inputSize} MAdds`);
+      assert.equal((stats.madds / 1e6).toFixed(2), { 330182144: '330.18', 415057856: '415.06', 464077600: '464.08' }[madds]);
+      assert.equal(graph.params.length, entries, `${name} state_dict entries`);
+      assert.deepEqual(graph.unusedParams, ['_bn1.weight', '_bn1.bias', '_bn1.running_mean', '_bn1.running_var']);
+    }
+  });
+
+  test('parameter names and order are the official state_dict (mnext_s fixture)', { skip: fixturesMissing }, () => {
+    const meta = JSON.parse(readFileSync(join(FIXTURES_DIR, 'mnext_s_224.json'), 'utf8')) as { tensors: { name: string; shape: number[] }[] };
+    const graph = createModelGraph('mnext_s');
+    assert.deepEqual(graph.params.map((p) => [p.name, p.shape]), meta.tensors.map((t) => [t.name, t.shape]));
+  });
+
+  test('mnext_l: 28 blocks, grouped 1x1 convs only in type A and D blocks, h = 214 in the last block', () => {
+    const graph = createModelGraph('mnext_l');
+    const shapeOf = (name: string) => graph.params.find((p) => p.name === name)?.shape;
+    assert.equal(new Set(graph.nodes.map((n) => n.block).filter((b) => b.startsWith('_blocks.'))).size, 28);
+    assert.deepEqual(shapeOf('_blocks.0.features.3.weight'), [16, 16, 1, 1]); // A: 32 -> 16, groups 2
+    assert.deepEqual(shapeOf('_blocks.1.features.5.weight'), [96, 24, 1, 1]); // A: 48 -> 96, groups 2
+    assert.deepEqual(shapeOf('_blocks.2.features.0.weight'), [16, 96, 1, 1]); // C: plain 1x1
+    assert.deepEqual(shapeOf('_blocks.27.features.3.weight'), [214, 640, 1, 1]); // D 1280: h = 214
+    assert.deepEqual(shapeOf('_blocks.27._se_reduce.weight'), [53, 1280, 1, 1]);
+    const grouped = convs(graph).filter((c) => c.groups === 2).map((c) => c.param);
+    assert.ok(grouped.every((p) => /\.features\.[35]$/.test(p)));
+    assert.equal(grouped.length, 2 * (2 + 19)); // 2 A blocks + 19 D blocks, two 1x1 each
+  });
+
+  test('TF static "same" padding from the nominal size; 240 and 224 pad alike (both even)', () => {
+    assert.deepEqual(staticSamePadding(224, 3, 2), [0, 1, 0, 1]);
+    assert.deepEqual(staticSamePadding(224, 5, 2), [1, 2, 1, 2]);
+    assert.deepEqual(staticSamePadding(240, 5, 1), [2, 2, 2, 2]);
+    assert.deepEqual(staticSamePadding(15, 5, 2), [2, 2, 2, 2]); // what dynamic SAME would use on a 15x15 map
+    const l = createModelGraph('mnext_l', { inputSize: 240 });
+    for (const conv of convs(l)) {
+      const [k, s] = [conv.kernel[0], conv.stride];
+      assert.deepEqual(conv.pad, staticSamePadding(224, k, s), `${conv.param} pads as for any even nominal size`);
+    }
+    // At a real 240 input the 576-stage stride-2 5x5 conv sees 15x15 yet keeps the nominal (1, 2) padding: 7x7
+    // out, not dynamic SAME's 8x8 — the official 464.08 M MAdds at 240 depend on it.
+    const stage6 = convs(l).find((c) => c.stride === 2 && c.kernel[0] === 5 && c.outChannels === 576)!;
+    assert.deepEqual(stage6.pad, [1, 2, 1, 2]);
+    assert.deepEqual(stage6.shape, [7, 7, 576]);
+  });
+
+  test('drop-connect 0.2·i/N on residual (type D, stride 1) branches only, before the add', () => {
+    const graph = createModelGraph('mnext_s');
+    const drops = graph.nodes.filter((n) => n.op === 'dropPath');
+    const residualBlocks = [3, 4, 6, 7, 9, 10, 11, 13, 14, 15, 17, 18];
+    assert.deepEqual(drops.map((d) => d.block), residualBlocks.map((i) => `_blocks.${i}`));
+    for (const d of drops) {
+      const i = Number(d.block.split('.')[1]);
+      assert.ok(d.op === 'dropPath' && Math.abs(d.rate - (0.2 * i) / 20) < 1e-12);
+      const add = graph.nodes.find((n) => n.op === 'add' && n.inputs[0] === d.id);
+      assert.ok(add, `${d.id} feeds the residual add`);
+    }
+    assert.deepEqual(efficientBlockConfigs(MNEXT_L, 0.2).map((c) => c.dropConnectRate).slice(0, 3), [0, 0.2 / 28, 0.4 / 28]);
+    assert.equal(createModelGraph('mnext_s', { dropConnectRate: 0 }).nodes.filter((n) => n.op === 'dropPath').length, 0);
+  });
+
+  test('names, aliases, --num-classes honoured, fixed width; mnext models mentions the difference', () => {
+    for (const alias of ['i2rnet-b0', 'i2rnet_b0', 'efficienti2rnet_b0', 'MNEXT_S']) assert.equal(resolveModelSpec(alias).arch, 'mnext_s');
+    for (const alias of ['i2rnet-b1', 'i2rnet_b1', 'efficienti2rnet_b1']) assert.equal(resolveModelSpec(alias).arch, 'mnext_l');
+    const spec = resolveModelSpec('mnext_l');
+    assert.equal(spec.dropRate, 0.2);
+    assert.equal(spec.dropConnectRate, 0.2);
+    const ten = createModelGraph('mnext_s', { numClasses: 10 });
+    assert.deepEqual(ten.params.find((p) => p.name === '_fc.weight')?.shape, [10, 1280]);
+    assert.throws(() => resolveModelSpec('mnext_s', { width: 0.5 }), /fixed width/);
+    const listed = listModels().filter((m) => m.arch.startsWith('mnext_'));
+    assert.deepEqual(listed.map((m) => [m.name, m.params]), [['mnext_s', 3_937_011], ['mnext_l', 4_287_498]]);
+    assert.ok(listed.every((m) => m.description.includes('--num-classes honoured')));
+  });
+});
+
+for (const backend of ['wasm', 'cpu']) {
+  describe(`mnext_s parity with the official PyTorch model on ${backend}`, () => {
+    test('eval-mode and folded forward passes match the fixture logits', { skip: fixturesMissing }, async () => {
+      assert.equal(await initBackend(backend), backend);
+      const before = tf.memory().numTensors;
+      const result = runParity(loadFixture(join(FIXTURES_DIR, 'mnext_s_224.json')));
+      assert.ok(result.maxAbsDiff <= TOLERANCE, `eval forward max |Δ| ${result.maxAbsDiff}`);
+      assert.ok(result.foldedMaxAbsDiff <= TOLERANCE, `folded forward max |Δ| ${result.foldedMaxAbsDiff}`);
+      assert.ok(result.argmaxAgree);
+      assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
+    });
+  });
+}
+
+describe('mnext_l against an independent PyTorch definition (random weights)', { skip: torchMissing || fixturesMissing }, () => {
+  // 224 (how it was trained, with padding for 240) and 240 (an odd 15x15 map before the stage-6 stride-2 conv).
+  const cases: [size: number, classes: number][] = [[224, 1000], [240, 10]];
+  const dir = tempDir('mnext-efficient-');
+  let referenceVsOfficial = Number.NaN;
+
+  test('the PyTorch definition reproduces the official mnext_s fixture', () => {
+    const args = [REFERENCE_SCRIPT, dir, join(FIXTURES_DIR, 'mnext_s_224.json'), ...cases.map(([size, classes]) => `l:${size}:${classes}`)];
+    const run = spawnSync(SYSTEM_PYTHON, args, { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    referenceVsOfficial = (JSON.parse(run.stdout) as { maxAbsDiff: number }).maxAbsDiff;
+    assert.ok(referenceVsOfficial < 1e-5, `reference vs official ${referenceVsOfficial}`);
+  });
+
+  for (const [size, classes] of cases) {
+    test(`mnext_l at ${size} with ${classes} classes: eval and folded logits agree`, async () => {
+      assert.ok(referenceVsOfficial < 1e-5, 'the reference fixtures were made');
+      await initBackend('wasm');
+      const result = runParity(loadFixture(join(dir, `mnext_l_${size}.json`)));
+      assert.ok(result.maxAbsDiff <= TOLERANCE && result.foldedMaxAbsDiff <= TOLERANCE, JSON.stringify(result));
+      assert.ok(result.argmaxAgree);
+      assert.ok(result.logitScale > 0.05, 'logits are not trivially small');
+    });
+  }
+});
+
+/** A tiny model: input -> dropPath(rate) -> mean -> linear, to read the per-sample drop-connect mask directly. */
+function dropPathProbe(rate: number): ModelGraph {
+  const spec = { ...resolveModelSpec('mnext_s', { numClasses: 3, inputSize: 4 }), arch: 'probe' };
+  const b = new GraphBuilder(spec, { bnEps: 1e-3, bnMomentum: 0.01, init: pytorchDefaultInit });
+  const x = b.globalAvgPool(b.dropPath(INPUT_ID, rate), false);
+  return b.finish(b.linear(x, 'fc', 3));
+}
+
+describe('training: drop-connect and SE', () => {
+  test('drop-connect keeps or drops whole samples and rescales by 1/keep; eval is the identity', async () => {
+    await initBackend('cpu');
+    const graph = dropPathProbe(0.5);
+    const weights = initStateDict(graph, 1);
+    weights.set('fc.weight', { shape: [3, 3], data: Float32Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]) });
+    weights.set('fc.bias', { shape: [3], data: new Float32Array(3) });
+    const model = new TfjsModel(graph, weights);
+    const x = tf.ones([64, 4, 4, 3]) as tf.Tensor4D;
+    const train = tf.tidy(() => model.forward(x, { training: true, seed: 3 }).logits.arraySync());
+    const evalRows = tf.tidy(() => model.forward(x, { training: false }).logits.arraySync());
+    const kept = train.filter((row) => row.every((v) => Math.abs(v - 2) < 1e-6)).length;
+    const dropped = train.filter((row) => row.every((v) => v === 0)).length;
+    assert.equal(kept + dropped, 64, 'each sample is either kept (x / keep) or dropped whole');
+    assert.ok(kept > 16 && dropped > 16, `about half dropped: kept ${kept}`);
+    assert.ok(evalRows.every((row) => row.every((v) => v === 1)));
+    x.dispose();
+    model.dispose();
+  });
+
+  /** Gradients of the label-smoothed loss on a 32x32 batch with strong drop-connect, keyed by name. */
+  async function gradientsOn(backend: string): Promise<Map<string, Float32Array>> {
+    await initBackend(backend);
+    const graph = createModelGraph('mnext_s', { inputSize: 32, numClasses: 5, dropConnectRate: 0.9 });
+    const model = new TfjsModel(graph, initStateDict(graph, 11));
+    const rng = new Rng(5);
+    const images = tf.tensor4d(Float32Array.from({ length: 4 * 32 * 32 * 3 }, () => rng.normal()), [4, 32, 32, 3]);
+    const targets = tf.tidy(() => tf.cast(tf.oneHot([0, 1, 2, 3], 5), 'float32')) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    const result = computeGradients(model, images, targets, { smoothing: 0.1, seed: 9 });
+    const grads = new Map([...result.grads].map(([name, g]) => [name, g.dataSync() as Float32Array]));
+    disposeGradientResult(result);
+    assert.equal(tf.memory().numTensors, before, `no tensors leaked on ${backend}`);
+    // Drop-connect is really active in this step: the training logits differ from a drop-connect-free pass.
+    const logits = (seed: number, drop: boolean) => tf.tidy(() => {
+      const g = createModelGraph('mnext_s', { inputSize: 32, numClasses: 5, dropConnectRate: drop ? 0.9 : 0, dropRate: 0 });
+      const m = new TfjsModel(g, initStateDict(g, 11));
+      const out = m.forward(images, { training: true, seed }).logits.dataSync() as Float32Array;
+      m.dispose();
+      return out;
+    });
+    assert.notDeepEqual(logits(9, true), logits(9, false));
+    images.dispose();
+    targets.dispose();
+    model.dispose();
+    return grads;
+  }
+
+  test('SE and drop-connect blocks get finite, non-zero gradients; wasm agrees with cpu', async () => {
+    const cpu = await gradientsOn('cpu');
+    const wasm = await gradientsOn('wasm');
+    // Every trainable parameter but the unused `_bn1` pair: 441 entries - 72 BNs x 2 running stats - 2.
+    assert.equal(cpu.size, 295);
+    for (const name of ['_blocks.4._se_reduce.weight', '_blocks.4._se_expand.bias', '_blocks.4.features.0.weight', '_blocks.18.features.8.weight']) {
+      const g = cpu.get(name)!;
+      assert.ok(g.every(Number.isFinite) && g.some((v) => v !== 0), `${name} has a gradient`);
+    }
+    for (const [name, g] of cpu) {
+      const w = wasm.get(name);
+      assert.ok(w, `${name} has a wasm gradient`);
+      const scale = Math.max(1e-6, ...g.map(Math.abs));
+      const diff = Math.max(...g.map((v, i) => Math.abs(v - w[i])));
+      assert.ok(diff / scale < 1e-3, `${name}: wasm vs cpu relative difference ${diff / scale}`);
+    }
+  });
+});
