@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { transposeLastTwo } from './BatchMatMul.js';
 import { type Conv2DInfo, type TensorInfo, convGeometry, disposeIntermediate, heapF32, runWasmKernel, viewAs } from './heap.js';
 
 /** True when x itself is the patch matrix: a 1x1, stride-1, unpadded conv (the bulk of MobileNeXt). */
-function isPointwise(info: Conv2DInfo): boolean {
+export function isPointwise(info: Conv2DInfo): boolean {
   const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo } = info;
   return filterHeight === 1 && filterWidth === 1 && strideHeight === 1 && strideWidth === 1 &&
     padInfo.top === 0 && padInfo.bottom === 0 && padInfo.left === 0 && padInfo.right === 0;
@@ -43,6 +44,20 @@ function im2col(backend: BackendWasm, x: TensorInfo, info: Conv2DInfo): TensorIn
 }
 
 /**
+ * patches^T · dY as [1, K, Cout]. The GEMM needs one operand transposed in memory; transposing the narrower
+ * of the two tall matrices (and then the small K x Cout result when that was dY) moves the fewest bytes.
+ */
+function patchGemm(backend: BackendWasm, cols: TensorInfo, dy3: TensorInfo): TensorInfo {
+  const [, , patch] = cols.shape;
+  const [, , outChannels] = dy3.shape;
+  if (patch <= outChannels) return runWasmKernel(backend, 'BatchMatMul', { a: cols, b: dy3 }, { transposeA: true, transposeB: false });
+  const transposed = runWasmKernel(backend, 'BatchMatMul', { a: dy3, b: cols }, { transposeA: true, transposeB: false });
+  const product = transposeLastTwo(backend, transposed);
+  disposeIntermediate(backend, transposed);
+  return product;
+}
+
+/**
  * dW = patches^T · dY over the N*OH*OW output pixels, on the backend's own GEMM (BatchMatMul); a 1x1 stride-1
  * conv needs no patch matrix at all.
  */
@@ -62,7 +77,7 @@ function conv2DBackpropFilter(args: {
   const patches = isPointwise(info) ? x : im2col(backend, x, info);
   const cols = viewAs(backend, patches, [1, rows, patch]);
   const dy3 = viewAs(backend, dy, [1, rows, info.outChannels]);
-  const product = runWasmKernel(backend, 'BatchMatMul', { a: cols, b: dy3 }, { transposeA: true, transposeB: false });
+  const product = patchGemm(backend, cols, dy3);
   const out = viewAs(backend, product, [...filterShape]);
   for (const t of [cols, dy3, product]) disposeIntermediate(backend, t);
   if (patches !== x) disposeIntermediate(backend, patches);

@@ -1,7 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { wrapBatchMatMul } from './BatchMatMul.js';
+import { registerBatchNormGrad } from './batchnorm-grad.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
+import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
+import { wrapMean, wrapSum } from './Reduce.js';
 
 /** Training kernels tfjs-backend-wasm 4.22 lacks (tensorflow/tfjs#8474), written against its heap. */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -10,9 +14,32 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropInputConfig,
 ];
 
-/** Registers the kernels for the wasm backend; idempotent, and never replaces a kernel tfjs itself ships. */
+/** Shipped wasm kernels whose slow paths training hits, each wrapped to route those cases to a fast one. */
+const WRAPPERS: readonly [string, (shipped: tf.KernelConfig) => tf.KernelConfig][] = [
+  [tf.BatchMatMul, wrapBatchMatMul],
+  [tf.Conv2DBackpropInput, wrapConv2DBackpropInput],
+  [tf.Sum, wrapSum],
+  [tf.Mean, wrapMean],
+];
+
+const wrapped = new WeakSet<tf.KernelConfig>();
+
+/**
+ * Registers the missing kernels and wraps the slow ones for the wasm backend. Idempotent; runs before the
+ * backend initialises (the wrappers keep the shipped setupFunc, so the shipped kernels still bind their wasm
+ * functions).
+ */
 export function registerWasmTrainingKernels(): void {
   for (const config of WASM_TRAINING_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm') === undefined) tf.registerKernel(config);
   }
+  for (const [name, wrap] of WRAPPERS) {
+    const shipped = tf.getKernel(name, 'wasm');
+    if (shipped === undefined || wrapped.has(shipped)) continue;
+    const replacement = wrap(shipped);
+    wrapped.add(replacement);
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(replacement);
+  }
+  registerBatchNormGrad();
 }

@@ -1,0 +1,30 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { isPointwise } from './Conv2DBackpropFilter.js';
+import { type TensorInfo, convGeometry, disposeIntermediate, runWasmKernel, viewAs } from './heap.js';
+
+/**
+ * The shipped wasm Conv2DBackpropInput is a direct scalar loop. For a 1x1 stride-1 unpadded conv, dx is the
+ * GEMM dY · W^T over the N*H*W pixels, which the backend's XNNPACK path runs an order of magnitude faster;
+ * every other geometry keeps the shipped kernel.
+ */
+export function wrapConv2DBackpropInput(shipped: tf.KernelConfig): tf.KernelConfig {
+  const kernelFunc = (args: { inputs: tf.Conv2DBackpropInputInputs; backend: BackendWasm; attrs: tf.Conv2DBackpropInputAttrs }): TensorInfo => {
+    const { inputs, backend, attrs } = args;
+    const dy = inputs.dy as TensorInfo;
+    const filter = inputs.filter as TensorInfo;
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
+    const info = convGeometry(inputShape, filter.shape, strides, 1, pad, dimRoundingMode, false);
+    if (dataFormat === 'NCHW' || !isPointwise(info) || dy.dtype !== 'float32') {
+      return shipped.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
+    }
+    const rows = info.batchSize * info.inHeight * info.inWidth;
+    const dy3 = viewAs(backend, dy, [1, rows, info.outChannels]);
+    const w3 = viewAs(backend, filter, [1, info.inChannels, info.outChannels]);
+    const product = runWasmKernel(backend, tf.BatchMatMul, { a: dy3, b: w3 }, { transposeA: false, transposeB: true });
+    const out = viewAs(backend, product, [...inputShape]);
+    for (const t of [dy3, w3, product]) disposeIntermediate(backend, t);
+    return out;
+  };
+  return { ...shipped, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}
