@@ -338,7 +338,9 @@ export class Unpickler {
   private call(callable: PyValue, args: PyValue, at: number): PyValue {
     if (!(callable instanceof PyGlobal)) throw new PickleError('call of a value that is not a global', at);
     if (!(args instanceof PyTuple)) throw new PickleError(`arguments of ${callable.qualifiedName} are not a tuple`, at);
-    const construct = this.constructors.get(callable.qualifiedName);
+    // protocols < 3 name Python 3 builtins by their Python 2 module (pickle's fix_imports)
+    const name = callable.module === '__builtin__' ? `builtins.${callable.name}` : callable.qualifiedName;
+    const construct = this.constructors.get(name);
     return construct ? construct(args.items) : new PyObject(callable, args.items);
   }
 
