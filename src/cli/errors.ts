@@ -22,5 +22,6 @@ export class InputError extends Error {
 export function exitCodeOf(error: unknown): number | undefined {
   if (error instanceof UsageError || error instanceof CheckFailedError || error instanceof InputError) return error.exitCode;
   if (error instanceof Error && error.name === 'InvalidModelError') return 2;
+  if (error instanceof Error && error.name === 'InterruptedError') return 130;
   return undefined;
 }

@@ -12,6 +12,9 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
     import('./profile.js'),
     import('./import.js'),
     import('./export.js'),
+    import('./convert.js'),
+    import('./eval.js'),
+    import('./train.js'),
   ]);
   return modules.map((m) => m.register);
 }

@@ -24,6 +24,8 @@ export interface GradientResult {
   readonly grads: Map<string, tf.Tensor>;
   /** BN batch statistics of this forward pass, for `model.updateRunningStats`. Caller disposes. */
   readonly batchStats: Map<string, BatchStats>;
+  /** Samples whose top logit is the target's largest entry (train top-1 of the augmented batch). */
+  readonly correct: number;
 }
 
 /**
@@ -50,8 +52,10 @@ export function trainableByName(model: TfjsModel): Map<string, tf.Variable> {
 export function computeGradients(model: TfjsModel, images: tf.Tensor4D, targets: tf.Tensor2D, options: GradientOptions): GradientResult {
   const params = trainableByName(model);
   let batchStats = new Map<string, BatchStats>();
+  let correct = 0;
   const { value, grads } = tf.variableGrads(() => {
     const result = model.forward(images, { training: true, seed: options.seed });
+    correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(result.logits, 1), tf.argMax(targets, 1)), 'int32')).dataSync()[0]);
     // Kept past the gradient tidy: the caller folds them into the running statistics after the step.
     for (const stats of result.batchStats.values()) {
       tf.keep(stats.mean);
@@ -67,7 +71,7 @@ export function computeGradients(model: TfjsModel, images: tf.Tensor4D, targets:
     const grad = grads[variable.name];
     if (grad) byName.set(name, grad);
   }
-  return { loss, grads: byName, batchStats };
+  return { loss, grads: byName, batchStats, correct };
 }
 
 /** Frees what `computeGradients` returned (after the step used it). */

@@ -1,0 +1,101 @@
+/**
+ * Training checkpoints: a regular mnext checkpoint directory (weights loadable by `mnext eval` and plain tfjs,
+ * EMA weights in ema.bin) plus what an exact resume needs — optimizer slots (optimizer.bin), and
+ * train-state.json with the epoch/step position, the summary rows, the best metric, the RNG seed stream and
+ * the resolved config. Written atomically by saveCheckpoint.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UsageError } from '../cli/errors.js';
+import { isCheckpointDir, loadCheckpoint, readCheckpointJson, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
+import type { StateDict } from '../io/state-dict.js';
+import type { ModelSpec } from '../models/graph.js';
+import type { TrainConfig } from './config.js';
+import type { SummaryRow } from './summary.js';
+
+export const TRAIN_STATE_FILE = 'train-state.json';
+
+export interface TrainState {
+  /** The epoch this checkpoint is inside of (0-based). */
+  epoch: number;
+  /** Steps of `epoch` already trained: equal to steps-per-epoch for an end-of-epoch checkpoint. */
+  stepsDone: number;
+  stepsPerEpoch: number;
+  /** Running sums of the interrupted epoch (for its train_loss / top-1 once finished). */
+  lossSum: number;
+  correct: number;
+  images: number;
+  rows: SummaryRow[];
+  best: { epoch: number; top1: number } | null;
+  /** Seed of the per-(epoch, step) random streams (crops, dropout, mixup): the whole RNG state. */
+  rngSeed: number;
+  scheduler: { sched: string; lr: number };
+  config: TrainConfig;
+}
+
+export interface TrainingCheckpoint {
+  spec: ModelSpec;
+  weights: StateDict;
+  emaWeights?: StateDict;
+  optimizer: StateDict;
+  classes: string[];
+  mean: number[];
+  std: number[];
+  state: TrainState;
+}
+
+export function saveTrainingCheckpoint(dir: string, checkpoint: TrainingCheckpoint, metric?: { epoch: number; top1: number; top5: number; loss: number }): void {
+  const { state } = checkpoint;
+  const record: Checkpoint = {
+    spec: checkpoint.spec,
+    weights: checkpoint.weights,
+    emaWeights: checkpoint.emaWeights,
+    classes: checkpoint.classes,
+    mean: checkpoint.mean,
+    std: checkpoint.std,
+    info: { epoch: metric?.epoch ?? state.epoch, steps_done: state.stepsDone, metric, ema: checkpoint.emaWeights !== undefined, model: state.config.model },
+    extraJson: { [TRAIN_STATE_FILE]: state },
+    extraWeights: { optimizer: checkpoint.optimizer },
+  };
+  saveCheckpoint(dir, record);
+}
+
+/**
+ * `--resume` accepts a run directory (its newest of recovery/ and last/) or a checkpoint directory written by
+ * `mnext train`. Returns the checkpoint and the run directory it belongs to.
+ */
+export function loadTrainingCheckpoint(path: string): { checkpoint: TrainingCheckpoint; dir: string; runDir: string } {
+  const dir = resolveResumeDir(path);
+  const saved = loadCheckpoint(dir);
+  const state = readCheckpointJson<TrainState>(dir, TRAIN_STATE_FILE);
+  const optimizer = saved.extraWeights?.optimizer;
+  if (!state || !optimizer) throw new UsageError(`resume: ${dir} is a model checkpoint without training state (not written by mnext train)`);
+  return {
+    checkpoint: {
+      spec: saved.spec,
+      weights: saved.weights,
+      emaWeights: saved.emaWeights,
+      optimizer,
+      classes: saved.classes ?? [],
+      mean: saved.mean ?? state.config.mean,
+      std: saved.std ?? state.config.std,
+      state,
+    },
+    dir,
+    runDir: dirname(dir),
+  };
+}
+
+function progressOf(dir: string): number {
+  const state = readCheckpointJson<TrainState>(dir, TRAIN_STATE_FILE);
+  return state ? state.epoch * state.stepsPerEpoch + state.stepsDone : -1;
+}
+
+function resolveResumeDir(path: string): string {
+  if (!existsSync(path)) throw new UsageError(`resume: ${path} does not exist`);
+  if (isCheckpointDir(path)) return path;
+  if (!statSync(path).isDirectory()) throw new UsageError(`resume: ${path} is neither a run directory nor a checkpoint directory`);
+  const candidates = ['recovery', 'last'].map((name) => join(path, name)).filter(isCheckpointDir);
+  if (candidates.length === 0) throw new UsageError(`resume: ${path} holds no last/ or recovery/ checkpoint`);
+  return candidates.sort((a, b) => progressOf(b) - progressOf(a))[0];
+}

@@ -1,0 +1,344 @@
+/**
+ * The training loop of timm's train.py for one process: per epoch, train over the shuffled, augmented batches
+ * (label-smoothed CE, optimiser step, BN running stats, model EMA after every step), validate the raw and the
+ * EMA model, append a summary row, save last/ (and best/ when the reported metric improved), redraw the curves.
+ * Every random choice is a function of (seed, epoch, step), so a resumed run repeats an uninterrupted one.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { CheckFailedError, InputError, UsageError } from '../cli/errors.js';
+import { checkSplitClasses, openDataset, type ImageDataset } from '../data/dataset.js';
+import { type ImageBatch, ImageLoader } from '../data/loader.js';
+import { mixSeed } from '../data/seed.js';
+import { generateSyntheticDataset } from '../data/synthetic.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { sizeOf } from '../io/state-dict.js';
+import { TfjsModel } from '../models/executor.js';
+import type { ModelSpec } from '../models/graph.js';
+import { buildGraph, resolveModelSpec } from '../models/registry.js';
+import { initStateDict } from '../models/weights.js';
+import { type TrainConfig, configToYaml } from './config.js';
+import { ModelEma } from './ema.js';
+import { type EvalMetrics, evaluateModels } from './evaluate.js';
+import { createOptimizer } from './optim.js';
+import { type ScheduleOptions, stepLearningRate, totalEpochs } from './scheduler.js';
+import { type TrainState, type TrainingCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from './checkpoints.js';
+import { computeGradients, disposeGradientResult } from './step.js';
+import { type SummaryRow, writeCurves, writeSummary } from './summary.js';
+
+/** Ctrl-C during training: a recovery checkpoint was saved; the CLI exits with 130. */
+export class TrainingInterrupted extends Error {
+  override name = 'InterruptedError';
+  readonly exitCode = 130;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  imagesPerSecond: number;
+}
+
+/** Hooks the CLI uses for progress bars and messages; the library itself prints nothing. */
+export interface TrainEvents {
+  log?(message: string): void;
+  onEpochStart?(epoch: number, epochs: number, steps: number): void;
+  onBatch?(progress: BatchProgress): void;
+  onEvalStart?(epoch: number, batches: number): void;
+  onEvalBatch?(done: number, total: number): void;
+  onEpochEnd?(row: SummaryRow, info: { isBest: boolean; emaUsed: boolean; raw: EvalMetrics; epochs: number }): void;
+}
+
+export interface TrainOptions {
+  readonly events?: TrainEvents;
+  /** Aborting stops after the current step, saves recovery/ and throws TrainingInterrupted. */
+  readonly signal?: AbortSignal;
+  /** Stop after this many epochs of this invocation (tests use it to simulate a kill after epoch k). */
+  readonly stopAfterEpochs?: number;
+}
+
+export interface TrainResult {
+  runDir: string;
+  rows: SummaryRow[];
+  best: { epoch: number; top1: number } | null;
+  lastDir: string;
+  bestDir: string;
+  curves: string;
+  summary: string;
+  /** Epochs trained by this invocation. */
+  epochsRun: number;
+}
+
+interface Data {
+  train: ImageDataset;
+  val: ImageDataset;
+}
+
+async function prepareData(config: TrainConfig, events: TrainEvents): Promise<Data> {
+  if (config.data === '') throw new UsageError('data: expected a dataset folder (--data DIR or `data:` in the config)');
+  if (!existsSync(config.data)) {
+    if (!config.synthetic) throw new InputError(`dataset ${config.data} does not exist`);
+    const classes = config.num_classes ?? 10;
+    events.log?.(`Dataset ${config.data} is missing: generating a synthetic one (${classes} classes, ${config.synthetic_per_class} training images each, ${config.synthetic_size}x${config.synthetic_size})...`);
+    await generateSyntheticDataset(config.data, { classes, perClass: config.synthetic_per_class, size: config.synthetic_size, seed: config.seed });
+  }
+  const train = openDataset(config.data, 'train');
+  const val = openDataset(config.data, 'val');
+  checkSplitClasses(train, val);
+  return { train, val };
+}
+
+/** The model the config asks for; an unknown name is a "not available" usage error, never a silent substitute. */
+export function modelSpecFor(config: TrainConfig, numClasses: number): ModelSpec {
+  try {
+    return resolveModelSpec(config.model, {
+      width: config.width ?? undefined,
+      numClasses,
+      inputSize: config.img_size,
+      tensorMultiplier: config.tensor_multiplier,
+      dropRate: config.drop ?? undefined,
+      dropConnectRate: config.drop_connect ?? undefined,
+    });
+  } catch (error) {
+    if (error instanceof Error && error.name === 'InvalidModelError' && error.message.startsWith('unknown model')) {
+      throw new UsageError(`model '${config.model}' is not available in this build: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function scheduleOf(config: TrainConfig): ScheduleOptions {
+  return {
+    sched: config.sched, lr: config.lr, epochs: config.epochs, warmupEpochs: config.warmup_epochs, warmupLr: config.warmup_lr,
+    minLr: config.min_lr, decayEpochs: config.decay_epochs, decayRate: config.decay_rate, cooldownEpochs: config.cooldown_epochs,
+  };
+}
+
+function runDirName(config: TrainConfig, now = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const date = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+  return `${date}-${config.model}-${config.img_size}`;
+}
+
+/** A fresh run directory under `output`, checked writable (and roomy enough) before any training starts. */
+function createRunDir(config: TrainConfig, bytesPerCheckpoint: number): string {
+  const base = resolve(config.output);
+  let dir = join(base, runDirName(config));
+  for (let i = 1; existsSync(dir); i += 1) dir = join(base, `${runDirName(config)}-${i}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, '.write-test'), 'ok');
+    rmSync(join(dir, '.write-test'));
+  } catch (error) {
+    throw new UsageError(`output: cannot write to ${base} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  checkFreeSpace(dir, bytesPerCheckpoint);
+  return dir;
+}
+
+/** last/, best/ and a temp copy during the atomic swap: three checkpoints must fit. */
+function checkFreeSpace(dir: string, bytesPerCheckpoint: number): void {
+  const stats = statfsSync(dir);
+  const free = stats.bavail * stats.bsize;
+  const needed = 3 * bytesPerCheckpoint;
+  if (free < needed) {
+    throw new UsageError(`output: ${dir} has ${(free / 1e6).toFixed(1)} MB free, checkpoints need about ${(needed / 1e6).toFixed(1)} MB`);
+  }
+}
+
+/** uint8 NHWC batch -> normalised float32 tensor: (x/255 − mean)/std per channel. */
+function normalise(batch: ImageBatch, mean: readonly number[], std: readonly number[]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const n = batch.labels.length;
+    const x = tf.tensor4d(batch.images, [n, batch.size, batch.size, 3], 'float32');
+    return tf.div(tf.sub(x, tf.tensor1d(mean.map((m) => m * 255))), tf.tensor1d(std.map((s) => s * 255))) as tf.Tensor4D;
+  });
+}
+
+interface Session {
+  config: TrainConfig;
+  spec: ModelSpec;
+  classes: string[];
+  model: TfjsModel;
+  ema?: ModelEma;
+  optimizer: ReturnType<typeof createOptimizer>;
+  state: TrainState;
+  runDir: string;
+  trainLoader: ImageLoader;
+  valLoader: ImageLoader;
+}
+
+function checkpointOf(session: Session): TrainingCheckpoint {
+  return {
+    spec: session.spec,
+    weights: session.model.stateDict(),
+    emaWeights: session.ema?.model.stateDict(),
+    optimizer: session.optimizer.stateDict(),
+    classes: session.classes,
+    mean: session.config.mean,
+    std: session.config.std,
+    state: structuredClone(session.state),
+  };
+}
+
+function estimateCheckpointBytes(spec: ModelSpec, config: TrainConfig): number {
+  const values = buildGraph(spec).params.reduce((s, p) => s + sizeOf(p.shape), 0);
+  const copies = 1 + (config.model_ema ? 1 : 0) + (config.opt === 'sgd' || config.opt === 'nesterov' || config.opt === 'momentum' ? 1 : 2);
+  return values * 4 * copies + 64 * 1024;
+}
+
+async function openSession(config: TrainConfig, events: TrainEvents): Promise<Session> {
+  const resumed = config.resume ? loadTrainingCheckpoint(config.resume) : undefined;
+  if (resumed) {
+    // The saved config wins for everything but where to resume from and how many decodes run at once.
+    config = { ...resumed.checkpoint.state.config, resume: config.resume, workers: config.workers, backend: config.backend };
+  }
+  const data = await prepareData(config, events);
+  const numClasses = config.num_classes ?? data.train.classes.length;
+  if (numClasses < data.train.classes.length) {
+    throw new UsageError(`num_classes: expected at least the dataset's ${data.train.classes.length} classes, got ${numClasses}`);
+  }
+  const spec = resumed?.checkpoint.spec ?? modelSpecFor(config, numClasses);
+  const graph = buildGraph(spec);
+  const model = new TfjsModel(graph, resumed?.checkpoint.weights ?? initStateDict(graph, config.seed));
+  const ema = config.model_ema ? new ModelEma(model, config.model_ema_decay, resumed?.checkpoint.emaWeights) : undefined;
+  const optimizer = createOptimizer(model, { opt: config.opt, momentum: config.momentum, weightDecay: config.weight_decay, eps: config.opt_eps });
+  if (resumed) optimizer.loadStateDict(resumed.checkpoint.optimizer);
+  const loaderBase = { batchSize: config.batch_size, imageSize: config.img_size, seed: config.seed, workers: config.workers };
+  const trainLoader = new ImageLoader(data.train, {
+    ...loaderBase, train: true, dropLast: true, scale: config.scale as [number, number], ratio: config.ratio as [number, number],
+    interpolation: config.interpolation, hflip: config.hflip, colorJitter: config.color_jitter,
+    onSkip: (skip) => events.log?.(`warning: skipping ${skip.path}: ${skip.reason}`),
+  });
+  const valLoader = new ImageLoader(data.val, {
+    ...loaderBase, train: false, dropLast: false, cropPct: config.crop_pct,
+    interpolation: config.interpolation === 'bilinear' ? 'bilinear' : 'bicubic',
+  });
+  const runDir = resumed ? resumed.runDir : createRunDir(config, estimateCheckpointBytes(spec, config));
+  if (!resumed) {
+    writeFileAtomic(join(runDir, 'args.yaml'), configToYaml(config));
+    writeFileAtomic(join(runDir, 'classes.txt'), `${data.train.classes.join('\n')}\n`);
+  } else {
+    events.log?.(`Resuming ${resumed.dir} at epoch ${resumed.checkpoint.state.epoch}, step ${resumed.checkpoint.state.stepsDone}`);
+  }
+  const state: TrainState = resumed?.checkpoint.state ?? {
+    epoch: 0, stepsDone: 0, stepsPerEpoch: trainLoader.batchesPerEpoch, lossSum: 0, correct: 0, images: 0, rows: [], best: null,
+    rngSeed: config.seed, scheduler: { sched: config.sched, lr: config.lr }, config,
+  };
+  if (state.stepsPerEpoch !== trainLoader.batchesPerEpoch) {
+    throw new InputError(`resume: the dataset now gives ${trainLoader.batchesPerEpoch} batches per epoch, the run had ${state.stepsPerEpoch}`);
+  }
+  return { config, spec, classes: data.train.classes, model, ema, optimizer, state, runDir, trainLoader, valLoader };
+}
+
+/** Moves the state to the start of the next epoch once the current one is complete. */
+function nextEpoch(state: TrainState): void {
+  state.epoch += 1;
+  state.stepsDone = 0;
+  state.lossSum = 0;
+  state.correct = 0;
+  state.images = 0;
+}
+
+async function trainEpoch(session: Session, events: TrainEvents, epochs: number, signal?: AbortSignal): Promise<{ imagesPerSecond: number; lr: number }> {
+  const { config, model, ema, optimizer, state, trainLoader } = session;
+  const schedule = scheduleOf(config);
+  const steps = trainLoader.batchesPerEpoch;
+  const epoch = state.epoch;
+  const skip = state.stepsDone;
+  let step = 0;
+  let lr = stepLearningRate(schedule, epoch, skip, steps, config.sched_on_updates);
+  let timedImages = 0;
+  const started = performance.now();
+  events.onEpochStart?.(epoch, epochs, steps);
+  for await (const batch of trainLoader.epoch(epoch)) {
+    // A recovery checkpoint resumes mid-epoch: the same batches are produced and the trained ones skipped.
+    if (step < skip) { step += 1; continue; }
+    lr = stepLearningRate(schedule, epoch, step, steps, config.sched_on_updates);
+    const n = batch.labels.length;
+    const x = normalise(batch, config.mean, config.std);
+    const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), session.spec.numClasses), 'float32') as tf.Tensor2D);
+    const result = computeGradients(model, x, targets, { smoothing: config.smoothing, seed: mixSeed(state.rngSeed, epoch, step, 0xd50) });
+    x.dispose();
+    targets.dispose();
+    if (!Number.isFinite(result.loss)) {
+      disposeGradientResult(result);
+      throw new CheckFailedError(
+        `training diverged: the loss is ${result.loss} at epoch ${epoch}, step ${step} (lr ${lr.toPrecision(4)}); ` +
+        `the last good checkpoint is ${join(session.runDir, 'last')} — lower lr or check the data`,
+      );
+    }
+    optimizer.apply(result.grads, lr);
+    model.updateRunningStats(result.batchStats);
+    disposeGradientResult(result);
+    ema?.update(model);
+    state.lossSum += result.loss * n;
+    state.correct += result.correct;
+    state.images += n;
+    step += 1;
+    state.stepsDone = step;
+    timedImages += n;
+    const imagesPerSecond = timedImages / ((performance.now() - started) / 1000);
+    events.onBatch?.({ epoch, epochs, step, steps, loss: result.loss, lr, imagesPerSecond });
+    if (signal?.aborted && step < steps) {
+      saveTrainingCheckpoint(join(session.runDir, 'recovery'), checkpointOf(session));
+      throw new TrainingInterrupted(`interrupted at epoch ${epoch}, step ${step}/${steps}; saved ${join(session.runDir, 'recovery')} (continue with --resume ${session.runDir})`);
+    }
+  }
+  return { imagesPerSecond: timedImages / ((performance.now() - started) / 1000), lr };
+}
+
+/** Trains per the config (fresh or resumed) and returns where everything was written. */
+export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
+  const events = options.events ?? {};
+  const session = await openSession(config, events);
+  const { state, runDir } = session;
+  const epochs = totalEpochs(scheduleOf(session.config));
+  const summaryPath = join(runDir, 'summary.csv');
+  const curvesPath = join(runDir, 'curves.png');
+  let ran = 0;
+  try {
+    while (state.epoch < epochs && (options.stopAfterEpochs === undefined || ran < options.stopAfterEpochs)) {
+      const { imagesPerSecond, lr } = await trainEpoch(session, events, epochs, options.signal);
+      events.onEvalStart?.(state.epoch, session.valLoader.batchesPerEpoch);
+      const evaluated = [session.model, ...(session.ema ? [session.ema.model] : [])];
+      const metrics = await evaluateModels(evaluated, session.valLoader, (b) => normalise(b, session.config.mean, session.config.std), events.onEvalBatch);
+      // As in the official runs, the EMA's metrics are the reported ones when the EMA is on.
+      const reported = metrics[metrics.length - 1];
+      const row: SummaryRow = {
+        epoch: state.epoch, train_loss: state.lossSum / Math.max(1, state.images), eval_loss: reported.loss, eval_top1: reported.top1,
+        eval_top5: reported.top5, lr, img_per_sec: imagesPerSecond, train_top1: (100 * state.correct) / Math.max(1, state.images),
+      };
+      state.rows.push(row);
+      const isBest = state.best === null || reported.top1 > state.best.top1;
+      if (isBest) state.best = { epoch: row.epoch, top1: reported.top1 };
+      state.scheduler = { sched: session.config.sched, lr };
+      // Saved at the start of the next epoch, so resuming from last/ simply continues.
+      nextEpoch(state);
+      const completed = checkpointOf(session);
+      const metric = { epoch: row.epoch, top1: reported.top1, top5: reported.top5, loss: reported.loss };
+      saveTrainingCheckpoint(join(runDir, 'last'), completed, metric);
+      if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric);
+      rmSync(join(runDir, 'recovery'), { recursive: true, force: true });
+      writeSummary(summaryPath, state.rows);
+      await writeCurves(curvesPath, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`);
+      events.onEpochEnd?.(row, { isBest, emaUsed: session.ema !== undefined, raw: metrics[0], epochs });
+      ran += 1;
+      if (options.signal?.aborted) {
+        throw new TrainingInterrupted(`interrupted after epoch ${row.epoch}; saved ${join(runDir, 'last')} (continue with --resume ${runDir})`);
+      }
+    }
+  } finally {
+    session.model.dispose();
+    session.ema?.dispose();
+    session.optimizer.dispose();
+  }
+  return {
+    runDir, rows: state.rows, best: state.best, lastDir: join(runDir, 'last'), bestDir: join(runDir, 'best'),
+    curves: curvesPath, summary: summaryPath, epochsRun: ran,
+  };
+}
