@@ -14,6 +14,8 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
     import('./export.js'),
     import('./convert.js'),
     import('./eval.js'),
+    import('./convert.js'),
+    import('./eval.js'),
     import('./train.js'),
   ]);
   return modules.map((m) => m.register);

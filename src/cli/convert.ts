@@ -1,0 +1,84 @@
+import type { Command } from 'commander';
+import { initBackend } from '../backend/index.js';
+import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convertModel } from '../convert/index.js';
+import { type ModelSource, loadModelSource } from '../io/model-source.js';
+import { resolveModelSpec } from '../models/registry.js';
+import { UsageError } from './errors.js';
+import { positiveInt, positiveNumber } from './options.js';
+import { type Output, colour, printJson } from './output.js';
+
+interface ConvertCliOptions {
+  model: string;
+  to: string;
+  out?: string;
+  inputSize?: number;
+  numClasses?: number;
+  width?: number;
+  tensorMultiplier?: number;
+  arch?: string;
+  useEma?: boolean;
+  quantize?: string;
+  calibration?: string;
+  calibrationImages: number;
+  int8Io?: boolean;
+  threads?: number;
+  backend?: string;
+  json?: boolean;
+}
+
+function parseTarget(to: string): ConvertTarget {
+  if (!CONVERT_TARGETS.includes(to as ConvertTarget)) throw new UsageError(`--to: expected one of ${CONVERT_TARGETS.join(', ')}, got '${to}'`);
+  return to as ConvertTarget;
+}
+
+/** --input-size applies to checkpoints too: the networks are fully convolutional up to the global pool. */
+function withInputSize(source: ModelSource, inputSize: number | undefined): ModelSource {
+  if (inputSize === undefined || inputSize === source.spec.inputSize) return source;
+  return { ...source, spec: resolveModelSpec(source.spec.arch, { ...source.spec, inputSize }) };
+}
+
+function describeReport(r: ConvertReport): string {
+  const v = r.verification;
+  const kib = (r.bytes / 1024 / 1024).toFixed(2);
+  return `${colour.green('wrote')} ${r.out} (${kib} MiB, ${r.target}${r.quantize ? ` ${r.quantize}` : ''}): ${r.arch} width ${r.width}` +
+    `${r.tensorMultiplier > 1 ? ` k=${r.tensorMultiplier}` : ''}, ${r.inputSize}x${r.inputSize}, ${r.numClasses} classes\n` +
+    `verified in ${v.runtime} on a random batch of ${v.batch}: max |Δ| ${v.maxAbsDiff.toExponential(2)} vs mnext tfjs ` +
+    `(logit scale ${v.logitScale.toFixed(3)}), top-1 agreement ${(100 * v.top1Agreement).toFixed(0)}%`;
+}
+
+export function register(program: Command, output: Output): void {
+  program
+    .command('convert')
+    .description('convert a model to TFLite, ONNX or TF.js, then re-load the file in its runtime and compare logits')
+    .requiredOption('--model <path>', 'checkpoint dir, fixture .json, .pth or model name (fresh weights)')
+    .requiredOption('--to <format>', `target: ${CONVERT_TARGETS.join(' | ')}`)
+    .option('--out <path>', 'output file (.tflite / .onnx) or folder (tfjs)')
+    .option('--input-size <n>', 'square input size', positiveInt)
+    .option('--num-classes <n>', 'classes (model names and .pth files)', positiveInt)
+    .option('--width <w>', 'width multiplier (model names and .pth files)', positiveNumber)
+    .option('--tensor-multiplier <k>', 'partial identity divisor k (model names and .pth files)', positiveInt)
+    .option('--arch <name>', 'architecture of a .pth state_dict')
+    .option('--use-ema', 'convert a checkpoint\'s EMA weights')
+    .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite)')
+    .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
+    .option('--calibration-images <n>', 'calibration images used', positiveInt, 300)
+    .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
+    .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)
+    .option('--backend <name>', 'tfjs backend for the reference run: tensorflow | wasm | cpu')
+    .option('--json', 'machine-readable report')
+    .action(async (opts: ConvertCliOptions) => {
+      const target = parseTarget(opts.to);
+      if (opts.quantize !== undefined && opts.quantize !== 'int8') throw new UsageError(`--quantize: expected int8, got '${opts.quantize}'`);
+      if (opts.quantize && !opts.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
+      if (!opts.quantize && (opts.calibration || opts.int8Io)) throw new UsageError('--calibration and --int8-io only apply with --quantize int8');
+      await initBackend(opts.backend);
+      const loaded = await loadModelSource(opts.model, {
+        arch: opts.arch, width: opts.width, numClasses: opts.numClasses, inputSize: opts.inputSize, tensorMultiplier: opts.tensorMultiplier, useEma: opts.useEma,
+      });
+      const report = await convertModel(withInputSize(loaded, opts.inputSize), {
+        target, out: opts.out, threads: opts.threads, quantize: opts.quantize === 'int8' ? 'int8' : undefined,
+      });
+      if (opts.json) printJson(output, report);
+      else output.out(describeReport(report));
+    });
+}

@@ -1,0 +1,137 @@
+import { InputError } from '../cli/errors.js';
+import type { ModelRunner } from './runner.js';
+
+/** One batch to score: normalised NHWC float32 images and their labels in the folder's class numbering. */
+export interface EvalBatch {
+  readonly images: Float32Array;
+  readonly labels: Int32Array;
+}
+
+export interface ClassAccuracy {
+  readonly name: string;
+  readonly correct: number;
+  readonly total: number;
+  /** Percent; NaN when the folder has no images of the class. */
+  readonly top1: number;
+}
+
+export interface EvalResult {
+  readonly runtime: string;
+  /** Percent, as timm reports them. */
+  readonly top1: number;
+  readonly top5: number;
+  /** Mean cross-entropy over images. */
+  readonly loss: number;
+  readonly images: number;
+  readonly seconds: number;
+  readonly imgPerSec: number;
+  readonly perClass: readonly ClassAccuracy[];
+  /** rows: true class (folder order); columns: predicted model output. */
+  readonly confusion: readonly (readonly number[])[];
+  /** Names of the confusion matrix's columns (the model's outputs). */
+  readonly predictedClasses: readonly string[];
+}
+
+/**
+ * Maps the folder's class numbering onto the model's outputs. With labels shipped in the model, by name (a
+ * folder class the model does not know is an error listing both sides' differences); without, by position.
+ */
+export function mapFolderClasses(folderClasses: readonly string[], modelClasses: readonly string[] | undefined, numClasses: number): Int32Array {
+  if (!modelClasses) {
+    if (folderClasses.length > numClasses) {
+      throw new InputError(`the folder has ${folderClasses.length} classes but the model only ${numClasses} outputs (and ships no class names to match by)`);
+    }
+    return Int32Array.from(folderClasses, (_, i) => i);
+  }
+  const index = new Map(modelClasses.map((name, i) => [name, i]));
+  const unknown = folderClasses.filter((name) => !index.has(name));
+  if (unknown.length > 0) {
+    const folderSet = new Set(folderClasses);
+    const absent = modelClasses.filter((name) => !folderSet.has(name));
+    const list = (items: readonly string[]) => `${items.slice(0, 10).join(', ')}${items.length > 10 ? `, ... (${items.length})` : ''}`;
+    throw new InputError(
+      `the folder's classes do not match the model's labels: not in the model: ${list(unknown)}` +
+      `${absent.length ? `; in the model but not the folder: ${list(absent)}` : ''}`,
+    );
+  }
+  return Int32Array.from(folderClasses, (name) => index.get(name)!);
+}
+
+/** Output indices sorted by logit, highest first (the first k of `output.topk(k)`). */
+function topK(row: Float32Array, k: number): number[] {
+  const best: number[] = [];
+  for (let c = 0; c < row.length; c += 1) {
+    let pos = best.length;
+    while (pos > 0 && row[c] > row[best[pos - 1]]) pos -= 1;
+    if (pos < k) {
+      best.splice(pos, 0, c);
+      if (best.length > k) best.pop();
+    }
+  }
+  return best;
+}
+
+/** -log softmax(row)[target], computed stably. */
+function crossEntropy(row: Float32Array, target: number): number {
+  let max = -Infinity;
+  for (const v of row) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of row) sum += Math.exp(v - max);
+  return Math.log(sum) + max - row[target];
+}
+
+export interface EvaluateOptions {
+  readonly folderClasses: readonly string[];
+  /** Called after each batch with the images scored so far (progress bars). */
+  readonly onBatch?: (done: number) => void;
+}
+
+/** Runs every batch through the runner; top-k as timm's validate.py (correct@k: the label is in the first k). */
+export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable<EvalBatch>, options: EvaluateOptions): Promise<EvalResult> {
+  const { folderClasses } = options;
+  const toModel = mapFolderClasses(folderClasses, runner.classes, runner.numClasses);
+  const k = Math.min(5, runner.numClasses);
+  const confusion = folderClasses.map(() => new Array<number>(runner.numClasses).fill(0));
+  const totals = new Array<number>(folderClasses.length).fill(0);
+  const correct = new Array<number>(folderClasses.length).fill(0);
+  let images = 0;
+  let top1 = 0;
+  let top5 = 0;
+  let lossSum = 0;
+  let runSeconds = 0;
+  for await (const batch of batches) {
+    const n = batch.labels.length;
+    const started = process.hrtime.bigint();
+    const logits = await runner.run(batch.images, n);
+    runSeconds += Number(process.hrtime.bigint() - started) / 1e9;
+    for (let i = 0; i < n; i += 1) {
+      const row = logits.subarray(i * runner.numClasses, (i + 1) * runner.numClasses);
+      const folderLabel = batch.labels[i];
+      const target = toModel[folderLabel];
+      const ranked = topK(row, k);
+      if (ranked[0] === target) {
+        top1 += 1;
+        correct[folderLabel] += 1;
+      }
+      if (ranked.includes(target)) top5 += 1;
+      lossSum += crossEntropy(row, target);
+      totals[folderLabel] += 1;
+      confusion[folderLabel][ranked[0]] += 1;
+    }
+    images += n;
+    options.onBatch?.(images);
+  }
+  if (images === 0) throw new InputError('no images were evaluated (every file was skipped or the folder is empty)');
+  return {
+    runtime: runner.runtime,
+    top1: (100 * top1) / images,
+    top5: (100 * top5) / images,
+    loss: lossSum / images,
+    images,
+    seconds: runSeconds,
+    imgPerSec: images / Math.max(runSeconds, 1e-9),
+    perClass: folderClasses.map((name, c) => ({ name, correct: correct[c], total: totals[c], top1: (100 * correct[c]) / totals[c] })),
+    confusion,
+    predictedClasses: runner.classes ? [...runner.classes] : Array.from({ length: runner.numClasses }, (_, i) => folderClasses[i] ?? String(i)),
+  };
+}

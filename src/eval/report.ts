@@ -1,0 +1,91 @@
+import sharp from 'sharp';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { EvalResult } from './evaluate.js';
+
+const escapeXml = (text: string): string => text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+/** The confusion matrix as text: rows true class, columns predicted, counts. */
+export function formatConfusion(result: EvalResult): string {
+  const names = result.predictedClasses;
+  const rowNames = result.perClass.map((c) => c.name);
+  const width = Math.max(4, ...names.map((n) => n.length), ...result.confusion.flat().map((v) => String(v).length));
+  const label = Math.max(...rowNames.map((n) => n.length), 'true \\ pred'.length);
+  const header = `${'true \\ pred'.padEnd(label)}  ${names.map((n) => n.slice(0, width).padStart(width)).join(' ')}`;
+  const rows = result.confusion.map((row, r) => `${rowNames[r].padEnd(label)}  ${row.map((v) => String(v).padStart(width)).join(' ')}`);
+  return [header, ...rows].join('\n');
+}
+
+/** A heat-map SVG of the row-normalised confusion matrix, with class names and counts. */
+export function confusionSvg(result: EvalResult): string {
+  const rows = result.confusion;
+  const cols = result.predictedClasses;
+  const cell = Math.max(6, Math.min(40, Math.floor(800 / Math.max(rows.length, cols.length))));
+  const showText = cell >= 24;
+  const margin = showText ? 120 : 40;
+  const w = margin + cols.length * cell + 20;
+  const h = margin + rows.length * cell + 20;
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${margin}" y="14">predicted →  (rows: true class; top-1 ${result.top1.toFixed(2)}%)</text>`];
+  rows.forEach((row, r) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    row.forEach((count, c) => {
+      const shade = Math.round(255 * (1 - count / total));
+      parts.push(`<rect x="${margin + c * cell}" y="${margin + r * cell}" width="${cell}" height="${cell}" fill="rgb(${shade},${shade},255)" stroke="#ddd"/>`);
+      if (showText && count > 0) {
+        parts.push(`<text x="${margin + c * cell + cell / 2}" y="${margin + r * cell + cell / 2 + 4}" text-anchor="middle" fill="${shade < 128 ? 'white' : 'black'}">${count}</text>`);
+      }
+    });
+    if (showText) parts.push(`<text x="${margin - 4}" y="${margin + r * cell + cell / 2 + 4}" text-anchor="end">${escapeXml(result.perClass[r].name.slice(0, 18))}</text>`);
+  });
+  if (showText) {
+    cols.forEach((name, c) => {
+      const x = margin + c * cell + cell / 2;
+      parts.push(`<text transform="translate(${x},${margin - 4}) rotate(-60)">${escapeXml(name.slice(0, 18))}</text>`);
+    });
+  }
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+export async function writeConfusionPng(path: string, result: EvalResult): Promise<void> {
+  writeFileAtomic(path, await sharp(Buffer.from(confusionSvg(result))).png().toBuffer());
+}
+
+/** One results row like timm's validate.py (`--results-file`), plus loss, throughput and runtime. */
+export interface ResultsRow {
+  model: string;
+  top1: number;
+  top1_err: number;
+  top5: number;
+  top5_err: number;
+  loss: number;
+  images: number;
+  img_per_sec: number;
+  img_size: number;
+  crop_pct: number;
+  runtime: string;
+}
+
+export function resultsRow(model: string, result: EvalResult, imageSize: number, cropPct: number): ResultsRow {
+  const round = (v: number, digits: number) => Number(v.toFixed(digits));
+  return {
+    model, top1: round(result.top1, 3), top1_err: round(100 - result.top1, 3), top5: round(result.top5, 3), top5_err: round(100 - result.top5, 3),
+    loss: round(result.loss, 4), images: result.images, img_per_sec: round(result.imgPerSec, 2), img_size: imageSize, crop_pct: cropPct, runtime: result.runtime,
+  };
+}
+
+const csvCell = (value: string | number): string => {
+  const text = String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+};
+
+/** Writes the row as .json or .csv (by extension), atomically. */
+export function writeResultsFile(path: string, row: ResultsRow): void {
+  if (path.toLowerCase().endsWith('.json')) {
+    writeFileAtomic(path, `${JSON.stringify([row], null, 2)}\n`);
+    return;
+  }
+  const keys = Object.keys(row) as (keyof ResultsRow)[];
+  writeFileAtomic(path, `${keys.join(',')}\n${keys.map((k) => csvCell(row[k])).join(',')}\n`);
+}
