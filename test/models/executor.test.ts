@@ -1,0 +1,92 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../src/backend/index.js';
+import { InferenceModel, TfjsModel } from '../../src/models/executor.js';
+import { createModelGraph } from '../../src/models/registry.js';
+import { initStateDict } from '../../src/models/weights.js';
+import type { StateDict } from '../../src/io/state-dict.js';
+import { Rng } from '../../src/util/random.js';
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+/** Fresh weights with random BN statistics and affine params, so folding has something to fold. */
+function randomisedWeights(name: string, request: Parameters<typeof createModelGraph>[1]): { graph: ReturnType<typeof createModelGraph>; weights: StateDict } {
+  const graph = createModelGraph(name, request);
+  const weights = initStateDict(graph, 7);
+  const rng = new Rng(3);
+  for (const [key, array] of weights) {
+    if (key.endsWith('running_var')) array.data.forEach((_, i) => { array.data[i] = rng.uniform(0.5, 1.5); });
+    if (key.endsWith('running_mean') || key.endsWith('.bias')) array.data.forEach((_, i) => { array.data[i] = rng.normal() * 0.1; });
+  }
+  return { graph, weights };
+}
+
+test('folded-BN inference equals the eval-mode forward pass to 1e-4', () => {
+  for (const [name, k] of [['mobilenext', 2], ['mobilenetv2', 1]] as const) {
+    const { graph, weights } = randomisedWeights(name, { width: 0.5, numClasses: 10, inputSize: 40, tensorMultiplier: k });
+    const model = new TfjsModel(graph, weights);
+    const fast = new InferenceModel(graph, weights);
+    const x = tf.randomNormal([2, 40, 40, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const a = tf.tidy(() => model.forward(x, { training: false }).logits.dataSync());
+    const y = fast.predict(x);
+    const b = y.dataSync();
+    const diff = Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+    assert.ok(diff <= 1e-4, `${name}: folded differs by ${diff}`);
+    tf.dispose([x, y]);
+    model.dispose();
+    fast.dispose();
+  }
+});
+
+test('stateDict round-trips every weight through the TF layouts', () => {
+  const { graph, weights } = randomisedWeights('mobilenext', { width: 0.35, numClasses: 3, inputSize: 32 });
+  const model = new TfjsModel(graph, weights);
+  const back = model.stateDict();
+  for (const [key, array] of weights) assert.deepEqual(back.get(key)!.data, array.data, key);
+  model.dispose();
+});
+
+test('train-mode forward updates running statistics as PyTorch does and leaks nothing', () => {
+  const { graph, weights } = randomisedWeights('mobilenext', { width: 0.35, numClasses: 3, inputSize: 32 });
+  const model = new TfjsModel(graph, weights);
+  const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  for (let step = 0; step < 3; step += 1) {
+    const stats = tf.tidy(() => {
+      const result = model.forward(x, { training: true, seed: step });
+      for (const s of result.batchStats.values()) tf.keep(s.mean), tf.keep(s.variance);
+      return result.batchStats;
+    });
+    if (step === 0) {
+      // Stem BN: r = 0.9 r + 0.1 * batch statistic (unbiased variance).
+      const { mean, variance, count } = stats.get('features.0.1')!;
+      const expectedMean = Array.from(mean.dataSync(), (m, i) => 0.9 * weights.get('features.0.1.running_mean')!.data[i] + 0.1 * m);
+      const expectedVar = Array.from(variance.dataSync(), (v, i) => 0.9 * weights.get('features.0.1.running_var')!.data[i] + 0.1 * v * count / (count - 1));
+      model.updateRunningStats(stats);
+      const sd = model.stateDict();
+      sd.get('features.0.1.running_mean')!.data.forEach((v, i) => assert.ok(Math.abs(v - expectedMean[i]) < 1e-5));
+      sd.get('features.0.1.running_var')!.data.forEach((v, i) => assert.ok(Math.abs(v - expectedVar[i]) < 1e-4));
+    } else {
+      model.updateRunningStats(stats);
+    }
+    for (const s of stats.values()) tf.dispose([s.mean, s.variance]);
+    assert.equal(tf.memory().numTensors, before, `step ${step} leaked tensors`);
+  }
+  x.dispose();
+  model.dispose();
+});
+
+test('dropout is active only in training and reproducible from the seed', () => {
+  const { graph, weights } = randomisedWeights('mobilenext', { width: 0.35, numClasses: 5, inputSize: 32 });
+  const model = new TfjsModel(graph, weights);
+  const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const run = (training: boolean, seed: number) => tf.tidy(() => Array.from(model.forward(x, { training, seed }).logits.dataSync()));
+  assert.deepEqual(run(false, 1), run(false, 2));
+  assert.deepEqual(run(true, 1), run(true, 1));
+  assert.notDeepEqual(run(true, 1), run(true, 2));
+  x.dispose();
+  model.dispose();
+});
