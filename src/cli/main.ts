@@ -14,8 +14,6 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
     import('./export.js'),
     import('./convert.js'),
     import('./eval.js'),
-    import('./convert.js'),
-    import('./eval.js'),
     import('./train.js'),
   ]);
   return modules.map((m) => m.register);
