@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { readModelMetadata } from '../../src/convert/onnx/messages.js';
+import { FIXTURES_DIR, fixturesMissing, runCli, tempDir } from '../helpers.js';
+
+const work = tempDir('mnext-convert-');
+after(() => rmSync(work, { recursive: true, force: true }));
+
+describe('mnext convert', () => {
+  test('model name -> onnx with --json verification report', async () => {
+    const out = join(work, 'small.onnx');
+    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--num-classes', '5',
+      '--tensor-multiplier', '2', '--to', 'onnx', '--out', out, '--json');
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(stdout);
+    assert.equal(report.target, 'onnx');
+    assert.equal(report.tensorMultiplier, 2);
+    assert.equal(report.verification.runtime, 'onnx');
+    assert.ok(report.verification.relativeDiff <= 1e-4);
+    assert.equal(report.bytes, readFileSync(out).length);
+    const metadata = readModelMetadata(new Uint8Array(readFileSync(out)));
+    assert.deepEqual(JSON.parse(metadata.mean), [0.485, 0.456, 0.406]);
+  });
+
+  test('fixture -> tfjs folder, text report names the max |Δ|', { skip: fixturesMissing }, async () => {
+    const out = join(work, 'fixture_tfjs');
+    const { code, stdout, stderr } = await runCli('convert', '--model', join(FIXTURES_DIR, 'mnext_050_64_c10.json'), '--to', 'tfjs', '--out', out);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /verified in tfjs .* max \|Δ\| /);
+    assert.ok(existsSync(join(out, 'model.json')) && existsSync(join(out, 'weights.bin')));
+    assert.ok(!existsSync(`${out}.tmp`));
+  });
+
+  test('bad usage exits 2 with one sentence', async () => {
+    const bad = await runCli('convert', '--model', 'mobilenext', '--to', 'coreml');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--to: expected one of tflite, onnx, tfjs, got 'coreml'/);
+    const noCalibration = await runCli('convert', '--model', 'mobilenext', '--to', 'tflite', '--quantize', 'int8');
+    assert.equal(noCalibration.code, 2);
+    assert.match(noCalibration.stderr, /needs --calibration/);
+    const onnxInt8 = await runCli('convert', '--model', 'mobilenext', '--to', 'onnx', '--quantize', 'int8', '--calibration', work);
+    assert.equal(onnxInt8.code, 2);
+    const missing = await runCli('convert', '--model', join(work, 'missing.pth'), '--to', 'onnx');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no such file/);
+  });
+});
