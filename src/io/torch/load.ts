@@ -68,13 +68,11 @@ function readZip(bytes: Uint8Array): TorchFile {
   } catch (error) {
     throw new Error(`the zip container is truncated or corrupt (${(error as Error).message})`);
   }
-  const pickleName = Object.keys(files).find((name) => /^[^/]+\/data\.pkl$/.test(name));
-  if (!pickleName) {
-    if (Object.keys(files).some((name) => name.endsWith('/constants.pkl'))) {
-      throw new Error('it is a TorchScript archive; save the model\'s state_dict() with torch.save instead');
-    }
-    throw new Error('the zip holds no <archive>/data.pkl, so it is not a torch.save file');
+  if (Object.keys(files).some((name) => /^[^/]+\/constants\.pkl$/.test(name))) {
+    throw new Error('it is a TorchScript archive (torch.jit.save); save the model\'s state_dict() with torch.save instead');
   }
+  const pickleName = Object.keys(files).find((name) => /^[^/]+\/data\.pkl$/.test(name));
+  if (!pickleName) throw new Error('the zip holds no <archive>/data.pkl, so it is not a torch.save file');
   const prefix = pickleName.slice(0, -'data.pkl'.length);
   const byteOrder = files[`${prefix}byteorder`];
   if (byteOrder && new TextDecoder().decode(byteOrder).trim() !== 'little') throw new Error('big-endian tensor data is not supported');
