@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""Baseline for `mnext bench data`: torchvision ImageFolder + DataLoader + PIL with the training transforms of the
+official recipe (RandomResizedCrop with per-image random bilinear/bicubic, horizontal flip, ColorJitter 0.4, uint8
+CHW tensor). Prints {"mode": "data", "images", "imgPerSec", "workers"} as JSON.
+
+usage: scripts/bench-data-pytorch.py --data DIR [--workers N] [--batch-size B] [--image-size S] [--epochs E]
+"""
+import argparse
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import datasets, transforms
+
+
+class RandomResizedCropRandomInterpolation(transforms.RandomResizedCrop):
+    """timm's RandomResizedCropAndInterpolation with interpolation='random': bilinear or bicubic per image."""
+
+    def forward(self, img):
+        i, j, h, w = self.get_params(img, self.scale, self.ratio)
+        interpolation = random.choice([Image.BILINEAR, Image.BICUBIC])
+        return img.resize((self.size[1], self.size[0]), interpolation, box=(j, i, j + w, i + h))
+
+
+def to_uint8_chw(img):
+    """timm's ToNumpy followed by torch.from_numpy: uint8 CHW without float conversion (normalised later)."""
+    array = np.asarray(img, dtype=np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def collate(batch):
+    images = torch.stack([b[0] for b in batch])
+    labels = torch.tensor([b[1] for b in batch], dtype=torch.int64)
+    return images, labels
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--data', required=True)
+    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--image-size', type=int, default=224)
+    parser.add_argument('--epochs', type=int, default=1)
+    args = parser.parse_args()
+
+    root = os.path.join(args.data, 'train') if os.path.isdir(os.path.join(args.data, 'train')) else args.data
+    transform = transforms.Compose([
+        RandomResizedCropRandomInterpolation(args.image_size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)),
+        transforms.RandomHorizontalFlip(0.5),
+        transforms.ColorJitter(0.4, 0.4, 0.4),
+        to_uint8_chw,
+    ])
+    dataset = datasets.ImageFolder(root, transform=transform, loader=lambda p: Image.open(p).convert('RGB'))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=args.workers, collate_fn=collate,
+                                         persistent_workers=args.workers > 0)
+    # Warm-up pass over a few batches so worker start-up is not counted (mnext's bench does the same).
+    images = 0
+    start = None
+    for epoch in range(args.epochs + 1):
+        for batch, _ in loader:
+            if epoch > 0:
+                images += batch.shape[0]
+        if epoch == 0:
+            start = time.perf_counter()
+    elapsed = time.perf_counter() - start
+    print(json.dumps({'mode': 'data', 'images': images, 'imgPerSec': images / elapsed, 'workers': args.workers,
+                      'seconds': elapsed, 'torch': torch.__version__}))
+
+
+if __name__ == '__main__':
+    main()
