@@ -3,9 +3,9 @@ written from spec/mobilenext.md §1.2, with the same module tree (so the same st
 code. Used by the export tests: mnext writes a .pth, this model loads it with strict=True and must give the
 same logits.
 
-Run as a script: `python3 mxnet_ref.py <request.json>` where the request names the weights file, the model
+Run as a script: `python3 mxnet_ref.py <request.json>...` where each request names the weights file, the model
 (`mnext` or `mbv2` = torchvision mobilenet_v2) with width / classes / identity_div, and a raw float32 NCHW
-input file; prints the logits as JSON.
+input file; prints a JSON list with each request's logits.
 """
 import json
 import math
@@ -105,9 +105,7 @@ def build(request):
     return MXNet(request["num_classes"], request["width"], request.get("identity_div", 1))
 
 
-def main():
-    with open(sys.argv[1]) as f:
-        request = json.load(f)
+def run(request):
     model = build(request)
     state = torch.load(request["weights"], map_location="cpu")
     model.load_state_dict(state, strict=True)
@@ -117,7 +115,16 @@ def main():
         x = torch.frombuffer(bytearray(f.read()), dtype=torch.float32).reshape(shape)
     with torch.no_grad():
         logits = model(x)
-    print(json.dumps({"logits": logits.tolist(), "keys": len(state)}))
+    return {"logits": logits.tolist(), "keys": len(state)}
+
+
+def main():
+    """One python start (importing torch takes seconds) for any number of requests."""
+    results = []
+    for path in sys.argv[1:]:
+        with open(path) as f:
+            results.append(run(json.load(f)))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
