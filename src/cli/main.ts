@@ -15,6 +15,7 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
     import('./convert.js'),
     import('./eval.js'),
     import('./train.js'),
+    import('./bench.js'),
   ]);
   return modules.map((m) => m.register);
 }

@@ -65,7 +65,7 @@ parentPort!.on('message', (message: ToWorker) => {
     if (message.kind === 'init') await init(message.init);
     else if (message.kind === 'grads') gradients(message);
     else if (message.kind === 'apply') apply(message);
-    else send({ kind: 'stateDict', weights: [...replica!.model.stateDict()] });
+    else send({ kind: 'stateDict', weights: [...replica!.model.stateDict()].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]) });
   };
   handle().catch((error: unknown) => send({ kind: 'error', message: error instanceof Error ? error.message : String(error) }));
 });

@@ -1,0 +1,132 @@
+/**
+ * `mnext bench train|infer`: timm benchmark.py-style throughput of one model on the current tfjs backend —
+ * warm-up steps, then timed steps, with peak RSS and the tensors alive before and after the timed loop (equal
+ * when nothing leaks). Training steps are the real engine's: computeGradients + optimiser + BN running stats.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { currentBackend, initBackend } from '../backend/index.js';
+import { InferenceModel, TfjsModel } from '../models/executor.js';
+import type { ModelGraph } from '../models/graph.js';
+import { createModelGraph } from '../models/registry.js';
+import { initStateDict } from '../models/weights.js';
+import { createOptimizer } from '../train/optim.js';
+import { computeGradients, disposeGradientResult } from '../train/step.js';
+
+export type BenchMode = 'train' | 'infer';
+
+export interface ModelBenchOptions {
+  readonly mode: BenchMode;
+  readonly model: string;
+  readonly width: number;
+  readonly inputSize: number;
+  readonly batch: number;
+  readonly backend?: string;
+  readonly workers: number;
+  readonly steps: number;
+  readonly warmup: number;
+  readonly numClasses: number;
+  /** Called after every warm-up and timed step (progress bars). */
+  readonly onStep?: (done: number, total: number) => void;
+}
+
+export interface ModelBenchResult {
+  readonly mode: BenchMode;
+  readonly model: string;
+  readonly width: number;
+  readonly inputSize: number;
+  readonly batch: number;
+  readonly backend: string;
+  readonly workers: number;
+  readonly imgPerSec: number;
+  readonly msPerStep: number;
+  readonly peakRssMb: number;
+  readonly tensorsBefore: number;
+  readonly tensorsAfter: number;
+  readonly tensorsLeaked: number;
+}
+
+/** One benchmarked step; `run` must leave no tensors behind. */
+interface BenchStep {
+  run(step: number): void;
+  dispose(): void;
+}
+
+const SEED = 42;
+
+function randomBatch(graph: ModelGraph, batch: number, size: number): { images: tf.Tensor4D; targets: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const images = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', SEED) as tf.Tensor4D;
+    const labels = tf.randomUniform([batch], 0, graph.spec.numClasses, 'int32', SEED + 1) as tf.Tensor1D;
+    return { images, targets: tf.cast(tf.oneHot(labels, graph.spec.numClasses), 'float32') as tf.Tensor2D };
+  });
+}
+
+function trainStep(graph: ModelGraph, options: ModelBenchOptions): BenchStep {
+  const model = new TfjsModel(graph, initStateDict(graph, SEED));
+  const optimizer = createOptimizer(model, { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 });
+  const { images, targets } = randomBatch(graph, options.batch, options.inputSize);
+  return {
+    run(step) {
+      const result = computeGradients(model, images, targets, { smoothing: 0.1, seed: SEED + step });
+      optimizer.apply(result.grads, 0.05);
+      model.updateRunningStats(result.batchStats);
+      disposeGradientResult(result);
+    },
+    dispose() {
+      tf.dispose([images, targets]);
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
+function inferStep(graph: ModelGraph, options: ModelBenchOptions): BenchStep {
+  const model = new InferenceModel(graph, initStateDict(graph, SEED));
+  const { images, targets } = randomBatch(graph, options.batch, options.inputSize);
+  targets.dispose();
+  return {
+    run() {
+      const logits = model.predict(images);
+      logits.dataSync();
+      logits.dispose();
+    },
+    dispose() {
+      images.dispose();
+      model.dispose();
+    },
+  };
+}
+
+export function peakRssMb(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+/** Runs warm-up then timed steps in this process (one engine; `workers` > 1 goes through the parallel trainer). */
+export async function benchModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
+  await initBackend(options.backend);
+  const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
+  const step = options.mode === 'train' ? trainStep(graph, options) : inferStep(graph, options);
+  const total = options.warmup + options.steps;
+  try {
+    for (let i = 0; i < options.warmup; i++) {
+      step.run(i);
+      options.onStep?.(i + 1, total);
+    }
+    const tensorsBefore = tf.memory().numTensors;
+    const start = performance.now();
+    for (let i = 0; i < options.steps; i++) {
+      step.run(options.warmup + i);
+      options.onStep?.(options.warmup + i + 1, total);
+    }
+    const elapsed = performance.now() - start;
+    const tensorsAfter = tf.memory().numTensors;
+    const msPerStep = elapsed / options.steps;
+    return {
+      mode: options.mode, model: options.model, width: options.width, inputSize: options.inputSize, batch: options.batch,
+      backend: currentBackend(), workers: 1, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
+      tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore,
+    };
+  } finally {
+    step.dispose();
+  }
+}
