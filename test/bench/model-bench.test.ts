@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execute } from '../../src/cli/main.js';
+import type { Output } from '../../src/cli/output.js';
+
+function capture(): Output & { text: () => string } {
+  const lines: string[] = [];
+  return { out: (s: string) => lines.push(s), err: () => undefined, text: () => lines.join('\n') } as Output & { text: () => string };
+}
+
+const KEYS = ['mode', 'model', 'width', 'inputSize', 'batch', 'backend', 'workers', 'imgPerSec', 'msPerStep', 'peakRssMb', 'tensorsBefore', 'tensorsAfter', 'tensorsLeaked'];
+
+for (const mode of ['train', 'infer'] as const) {
+  test(`mnext bench ${mode} --json prints one object with no leaked tensors`, async () => {
+    const output = capture();
+    const code = await execute(['node', 'mnext', 'bench', mode, '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--batch', '2',
+      '--num-classes', '10', '--backend', 'wasm', '--steps', '2', '--warmup', '1', '--json'], output);
+    assert.equal(code, 0);
+    const result = JSON.parse(output.text()) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(result), KEYS);
+    assert.equal(result.mode, mode);
+    assert.equal(result.backend, 'wasm');
+    assert.equal(result.tensorsLeaked, 0);
+    assert.ok((result.imgPerSec as number) > 0 && (result.peakRssMb as number) > 0);
+  });
+}
+
+test('mnext bench with an unknown backend exits 2 naming the choices', async () => {
+  const output = capture();
+  const errors: string[] = [];
+  output.err = (s: string) => errors.push(s);
+  const code = await execute(['node', 'mnext', 'bench', 'train', '--backend', 'webgpu', '--json'], output);
+  assert.equal(code, 2);
+  assert.match(errors.join('\n'), /tensorflow, wasm, cpu/);
+});
