@@ -1,11 +1,18 @@
 import type { Command } from 'commander';
-import { registerBenchModel } from './bench-model.js';
+import { registerBench as registerBenchData } from './bench-data.js';
 import type { Output } from './output.js';
 
-/** Each adds its subcommands to `mnext bench` (train/infer here; data loading is another module's). */
-const SUBCOMMANDS: readonly ((bench: Command, output: Output) => void)[] = [registerBenchModel];
+/**
+ * `mnext bench <what>`: long measurements. Each subcommand lives in its own module exporting
+ * `registerBench(bench, output)`; adding one (bench train, bench infer) is an import and an entry below.
+ */
+export type BenchRegistrar = (bench: Command, output: Output) => void;
+
+const BENCH_SUBCOMMANDS: readonly BenchRegistrar[] = [
+  registerBenchData,
+];
 
 export function register(program: Command, output: Output): void {
-  const bench = program.command('bench').description('measure throughput: training, inference, data loading');
-  for (const add of SUBCOMMANDS) add(bench, output);
+  const bench = program.command('bench').description('measure throughput: data loading, training and inference');
+  for (const registerBench of BENCH_SUBCOMMANDS) registerBench(bench, output);
 }

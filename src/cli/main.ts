@@ -10,6 +10,7 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
     import('./models.js'),
     import('./parity.js'),
     import('./profile.js'),
+    import('./data.js'),
     import('./import.js'),
     import('./export.js'),
     import('./convert.js'),

@@ -78,9 +78,11 @@ export function balancedSelection(labels: Uint8Array, limit: number | undefined,
 export interface FashionMnistOptions {
   limitTrain?: number;
   limitVal?: number;
+  /** Called after each image is written, counting both splits. */
+  onProgress?: (done: number, total: number) => void;
 }
 
-async function writeSplit(staging: string, split: 'train' | 'val', images: IdxImages, labels: Uint8Array, indices: number[]): Promise<void> {
+async function writeSplit(staging: string, split: 'train' | 'val', images: IdxImages, labels: Uint8Array, indices: number[], written: () => void): Promise<void> {
   if (labels.length !== images.count) throw new InputError(`Fashion-MNIST ${split}: ${images.count} images but ${labels.length} labels.`);
   for (const name of FASHION_MNIST_CLASSES) mkdirSync(join(staging, split, name), { recursive: true });
   const size = images.rows * images.cols;
@@ -88,6 +90,7 @@ async function writeSplit(staging: string, split: 'train' | 'val', images: IdxIm
     const pixels = images.pixels.subarray(i * size, (i + 1) * size);
     const file = join(staging, split, FASHION_MNIST_CLASSES[labels[i]], `${String(i).padStart(5, '0')}.png`);
     await sharp(pixels, { raw: { width: images.cols, height: images.rows, channels: 1 } }).png().toFile(file);
+    written();
   });
 }
 
@@ -100,9 +103,15 @@ export async function convertFashionMnist(fromDir: string, outDir: string, optio
   const val = { images: parseImages(fromDir, 't10k'), labels: parseLabels(fromDir, 't10k') };
   const trainIndices = balancedSelection(train.labels, options.limitTrain);
   const valIndices = balancedSelection(val.labels, options.limitVal);
+  const total = trainIndices.length + valIndices.length;
+  let done = 0;
+  const written = () => {
+    done += 1;
+    options.onProgress?.(done, total);
+  };
   await fillDirAtomic(outDir, async (staging) => {
-    await writeSplit(staging, 'train', train.images, train.labels, trainIndices);
-    await writeSplit(staging, 'val', val.images, val.labels, valIndices);
+    await writeSplit(staging, 'train', train.images, train.labels, trainIndices, written);
+    await writeSplit(staging, 'val', val.images, val.labels, valIndices, written);
   });
   return { train: trainIndices.length, val: valIndices.length };
 }

@@ -10,3 +10,4 @@ export { DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type FashionMnistOpti
 export { type SplitReport, inspectDataset } from './inspect.js';
 export { DEFAULT_MAX_PIXELS, DecodeError, decodeImage, readImageHeader } from './decode.js';
 export { type Interpolation, type CropBox, type ImagePlan, planTrainImage, planEvalImage, randomResizedCropBox, resizeShorterSide, centreCropBox, evalResizeSize } from './transforms.js';
+export { type DataBenchOptions, type DataBenchResult, benchmarkDataLoader } from './bench.js';

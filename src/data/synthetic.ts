@@ -23,6 +23,8 @@ export interface SyntheticOptions {
   width?: number;
   height?: number;
   format?: 'png' | 'jpeg';
+  /** Called after each image is written. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 const SHAPES = ['circle', 'square', 'triangle', 'ring', 'cross', 'diamond'] as const;
@@ -133,6 +135,7 @@ export async function generateSyntheticDataset(outDir: string, options: Syntheti
     for (const split of perVal > 0 ? ['train', 'val'] : ['train']) {
       for (let c = 0; c < options.classes; c += 1) mkdirSync(join(staging, split, syntheticClassName(c, options.classes)), { recursive: true });
     }
+    let done = 0;
     await mapConcurrent(jobs, 4, async ({ split, c, i }) => {
       const rng = new Rng(mixSeed(options.seed, c, i, split === 'train' ? 1 : 2));
       const pixels = drawSyntheticImage(c, width, height, rng);
@@ -140,6 +143,8 @@ export async function generateSyntheticDataset(outDir: string, options: Syntheti
       const name = `${split}_${String(i).padStart(5, '0')}.${format === 'png' ? 'png' : 'jpg'}`;
       const file = join(staging, split, syntheticClassName(c, options.classes), name);
       await (format === 'png' ? image.png() : image.jpeg({ quality: 90 })).toFile(file);
+      done += 1;
+      options.onProgress?.(done, jobs.length);
     });
   });
   return { train: options.classes * options.perClass, val: options.classes * perVal };

@@ -1,0 +1,56 @@
+import { availableParallelism } from 'node:os';
+import type { ImageDataset } from './dataset.js';
+import { ImageLoader, type LoaderOptions } from './loader.js';
+
+/**
+ * `mnext bench data`: throughput of the training pipeline (RandomResizedCrop + flip + colour jitter to uint8
+ * batches). One untimed warm-up epoch first (file cache, thread start-up), like scripts/bench-data-pytorch.py.
+ */
+
+export interface DataBenchOptions {
+  workers?: number;
+  batchSize?: number;
+  imageSize?: number;
+  epochs?: number;
+  seed?: number;
+  onBatch?: (images: number) => void;
+}
+
+export interface DataBenchResult {
+  mode: 'data';
+  images: number;
+  imgPerSec: number;
+  workers: number;
+  seconds: number;
+  batchSize: number;
+  imageSize: number;
+  skipped: number;
+}
+
+export function defaultWorkers(): number {
+  return availableParallelism();
+}
+
+export async function benchmarkDataLoader(dataset: ImageDataset, options: DataBenchOptions = {}): Promise<DataBenchResult> {
+  const workers = options.workers ?? defaultWorkers();
+  const batchSize = Math.min(options.batchSize ?? 64, dataset.samples.length);
+  const imageSize = options.imageSize ?? 224;
+  const loaderOptions: LoaderOptions = { batchSize, imageSize, train: true, seed: options.seed ?? 0, workers };
+  const loader = new ImageLoader(dataset, loaderOptions);
+  try {
+    for await (const batch of loader.epoch(0)) options.onBatch?.(batch.labels.length);
+    const epochs = options.epochs ?? 1;
+    let images = 0;
+    const start = performance.now();
+    for (let epoch = 1; epoch <= epochs; epoch += 1) {
+      for await (const batch of loader.epoch(epoch)) {
+        images += batch.labels.length;
+        options.onBatch?.(batch.labels.length);
+      }
+    }
+    const seconds = (performance.now() - start) / 1000;
+    return { mode: 'data', images, imgPerSec: images / seconds, workers, seconds, batchSize, imageSize, skipped: loader.skipped.length };
+  } finally {
+    await loader.close();
+  }
+}
