@@ -77,6 +77,7 @@ export function register(program: Command, output: Output): void {
       });
       const report = await convertModel(withInputSize(loaded, opts.inputSize), {
         target, out: opts.out, threads: opts.threads, quantize: opts.quantize === 'int8' ? 'int8' : undefined,
+        calibration: opts.calibration, calibrationImages: opts.calibrationImages, int8Io: opts.int8Io,
       });
       if (opts.json) printJson(output, report);
       else output.out(describeReport(report));

@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckFailedError, UsageError } from '../cli/errors.js';
 import { type LogitDifference, compareLogits, randomInputBatch } from '../eval/compare.js';
 import type { ModelRunner } from '../eval/runner.js';
+import { openEvalData } from '../eval/data.js';
+import { loadTfliteRunner } from '../eval/runtimes/litert.js';
 import { loadOnnxRunner } from '../eval/runtimes/onnx.js';
 import { loadTfjsGraphRunner } from '../eval/runtimes/tfjs.js';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
@@ -15,6 +17,7 @@ import { buildGraph } from '../models/registry.js';
 import type { ModelFileMeta } from './meta.js';
 import { writeOnnx } from './onnx/writer.js';
 import { TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from './tfjs/writer.js';
+import { type CalibrationBatch, calibrateRanges, writeTflite } from './tflite/index.js';
 
 export type ConvertTarget = 'tflite' | 'onnx' | 'tfjs';
 export const CONVERT_TARGETS: readonly ConvertTarget[] = ['tflite', 'onnx', 'tfjs'];
@@ -23,7 +26,7 @@ export interface ConvertOptions {
   readonly target: ConvertTarget;
   /** Output file (.onnx / .tflite) or folder (tfjs); default derived from the model. */
   readonly out?: string;
-  /** Images in the verification batch (default 2; LiteRT files have a static batch of 1 and run them one by one). */
+  /** Images in the verification batch (default 2). */
   readonly verifyBatch?: number;
   readonly seed?: number;
   /** Largest max |Δ| / logit scale accepted for float files. */
@@ -31,6 +34,12 @@ export interface ConvertOptions {
   /** onnxruntime threads for the verification run. */
   readonly threads?: number;
   readonly quantize?: 'int8';
+  /** int8: folder of real images the activation ranges are calibrated on. */
+  readonly calibration?: string;
+  /** int8: how many of its images (a seeded random sample across classes; default 300). */
+  readonly calibrationImages?: number;
+  /** int8: int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE. */
+  readonly int8Io?: boolean;
 }
 
 export interface VerificationReport {
@@ -102,6 +111,44 @@ function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta): ConvertedModel {
   };
 }
 
+/**
+ * Calibration batches for int8: a seeded random sample of `count` images from the folder through the eval
+ * transforms, normalised as the model expects.
+ */
+async function* calibrationBatches(folder: string, count: number, size: number, meta: ModelFileMeta, seed: number): AsyncGenerator<CalibrationBatch> {
+  const data = openEvalData(folder, { batch: 32, imageSize: size, mean: meta.mean, std: meta.std, shuffle: true, seed });
+  let remaining = count;
+  for await (const { images, labels } of data.batches) {
+    const batch = Math.min(labels.length, remaining);
+    yield { data: images.subarray(0, batch * size * size * 3), batch };
+    remaining -= batch;
+    if (remaining <= 0) break;
+  }
+}
+
+async function tfliteModel(source: ModelSource, graph: InferenceGraph, meta: ModelFileMeta, options: ConvertOptions): Promise<ConvertedModel> {
+  let quantize: { ranges: Awaited<ReturnType<typeof calibrateRanges>>; int8Io: boolean } | undefined;
+  if (options.quantize) {
+    if (!options.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
+    const model = new InferenceModel(buildGraph(source.spec), source.weights);
+    try {
+      const batches = calibrationBatches(options.calibration, options.calibrationImages ?? 300, source.spec.inputSize, meta, options.seed ?? 0);
+      quantize = { ranges: await calibrateRanges(model, batches), int8Io: options.int8Io ?? false };
+    } finally {
+      model.dispose();
+    }
+  }
+  const bytes = writeTflite(graph, { classes: meta.classes, mean: meta.mean, std: meta.std, quantize });
+  return {
+    save: (out) => {
+      writeFileAtomic(out, bytes);
+      return bytes.length;
+    },
+    loadSaved: (out) => loadTfliteRunner(out),
+    loadInMemory: () => loadTfliteRunner(bytes),
+  };
+}
+
 /** The eval-mode graph of a model source in the target format, in memory. */
 export async function convertInMemory(source: ModelSource, options: ConvertOptions): Promise<{ graph: InferenceGraph; converted: ConvertedModel }> {
   const reference = new InferenceModel(buildGraph(source.spec), source.weights);
@@ -111,17 +158,7 @@ export async function convertInMemory(source: ModelSource, options: ConvertOptio
   if (options.quantize && options.target !== 'tflite') throw new UsageError(`--quantize int8 is only available with --to tflite, not ${options.target}`);
   if (options.target === 'onnx') return { graph, converted: onnxModel(graph, meta, options) };
   if (options.target === 'tfjs') return { graph, converted: tfjsModel(graph, meta) };
-  throw new UsageError('--to tflite: the TFLite writer (src/convert/tflite) has not landed in this build yet; use --to onnx or --to tfjs');
-}
-
-/** Runs a batch through a runner that may only take a fixed batch (LiteRT files are batch 1): image by image then. */
-async function runBatch(runner: ModelRunner, input: Float32Array, batch: number): Promise<Float32Array> {
-  const modelBatch = (runner as { modelBatch?: number }).modelBatch;
-  if (modelBatch === undefined || modelBatch === batch) return runner.run(input, batch);
-  const per = input.length / batch;
-  const out = new Float32Array(batch * runner.numClasses);
-  for (let i = 0; i < batch; i += 1) out.set(await runner.run(input.subarray(i * per, (i + 1) * per), 1), i * runner.numClasses);
-  return out;
+  return { graph, converted: await tfliteModel(source, graph, meta, options) };
 }
 
 function argmaxRows(logits: ArrayLike<number>, classes: number): number[] {
@@ -143,7 +180,7 @@ export async function verifyRunner(runner: ModelRunner, source: ModelSource, opt
   const expected = (await expectedTensor.data()) as Float32Array;
   expectedTensor.dispose();
   model.dispose();
-  const actual = await runBatch(runner, input, batch);
+  const actual = await runner.run(input, batch);
   const diff: LogitDifference = compareLogits(actual, expected);
   const a = argmaxRows(actual, source.spec.numClasses);
   const e = argmaxRows(expected, source.spec.numClasses);

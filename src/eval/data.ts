@@ -1,5 +1,4 @@
-import { openDataset } from '../data/dataset.js';
-import { ImageLoader } from '../data/loader.js';
+import { ImageLoader, normalizeBatch, openDataset } from '../data/index.js';
 import type { EvalBatch } from './evaluate.js';
 
 export interface EvalDataOptions {
@@ -10,6 +9,8 @@ export interface EvalDataOptions {
   readonly cropPct?: number;
   readonly workers?: number;
   readonly seed?: number;
+  /** Seeded shuffle (calibration samples across classes instead of the first folders). */
+  readonly shuffle?: boolean;
 }
 
 export interface EvalData {
@@ -21,27 +22,19 @@ export interface EvalData {
   readonly skipped: () => readonly { path: string; reason: string }[];
 }
 
-/** x = (pixel / 255 - mean) / std per channel, NHWC uint8 -> float32. */
-export function normaliseImages(images: Uint8Array, mean: readonly number[], std: readonly number[]): Float32Array {
-  const out = new Float32Array(images.length);
-  const scale = std.map((s) => 1 / (255 * s));
-  const shift = mean.map((m, c) => m / std[c]);
-  for (let i = 0; i < images.length; i += 1) {
-    const c = i % 3;
-    out[i] = images[i] * scale[c] - shift[c];
-  }
-  return out;
-}
-
 /** A validation folder through the data pipeline's eval transforms (resize, centre crop), normalised. */
 export function openEvalData(path: string, options: EvalDataOptions): EvalData {
   const dataset = openDataset(path, 'val');
   const loader = new ImageLoader(dataset, {
-    batchSize: options.batch, imageSize: options.imageSize, train: false, seed: options.seed ?? 0, cropPct: options.cropPct, workers: options.workers,
+    batchSize: options.batch, imageSize: options.imageSize, train: false, seed: options.seed ?? 0, cropPct: options.cropPct, workers: options.workers, shuffle: options.shuffle,
   });
   async function* batches(): AsyncGenerator<EvalBatch> {
     for await (const batch of loader.epoch(0)) {
-      yield { images: normaliseImages(batch.images, options.mean, options.std), labels: batch.labels };
+      // Runners take plain arrays (onnxruntime and LiteRT live outside tfjs), so read the normalised batch back.
+      const normalised = normalizeBatch(batch, options.mean, options.std);
+      const images = (await normalised.data()) as Float32Array;
+      normalised.dispose();
+      yield { images, labels: batch.labels };
     }
   }
   return { root: dataset.root, classes: dataset.classes, images: dataset.samples.length, batches: batches(), skipped: () => loader.skipped };

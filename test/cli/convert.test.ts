@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { readModelMetadata } from '../../src/convert/onnx/messages.js';
+import { generateSyntheticDataset } from '../../src/data/index.js';
 import { FIXTURES_DIR, fixturesMissing, runCli, tempDir } from '../helpers.js';
 
 const work = tempDir('mnext-convert-');
@@ -31,6 +32,31 @@ describe('mnext convert', () => {
     assert.match(stdout, /verified in tfjs .* max \|Δ\| /);
     assert.ok(existsSync(join(out, 'model.json')) && existsSync(join(out, 'weights.bin')));
     assert.ok(!existsSync(`${out}.tmp`));
+  });
+
+  test('fixture -> float tflite verified in LiteRT', { skip: fixturesMissing }, async () => {
+    const out = join(work, 'tm2.tflite');
+    const { code, stdout, stderr } = await runCli('convert', '--model', join(FIXTURES_DIR, 'mnext_100_64_c10_tm2.json'), '--to', 'tflite', '--out', out, '--json');
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(stdout);
+    assert.equal(report.verification.runtime, 'tflite');
+    assert.ok(report.verification.relativeDiff <= 1e-4);
+    assert.equal(readFileSync(out).subarray(4, 8).toString('latin1'), 'TFL3');
+  });
+
+  // todo until the int8 quantizer gives PAD outputs their input's range (src/convert/tflite/quantize.ts, not this suite's code):
+  // today it stops with "no calibration range reaches tensor 'features.0.0/pad'" on any stride-2 PyTorch-padded conv.
+  test('int8 tflite calibrated on a real image folder runs in LiteRT and reports agreement', { todo: 'int8 PAD ranges in the tflite quantizer' }, async () => {
+    const images = join(work, 'calib');
+    await generateSyntheticDataset(images, { classes: 3, perClass: 4, size: 40, seed: 1, valFraction: 1 });
+    const out = join(work, 'small_int8.tflite');
+    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--num-classes', '3',
+      '--to', 'tflite', '--quantize', 'int8', '--calibration', images, '--calibration-images', '8', '--out', out, '--json');
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(stdout);
+    assert.equal(report.quantize, 'int8');
+    assert.ok(Number.isFinite(report.verification.maxAbsDiff));
+    assert.ok(report.verification.top1Agreement >= 0 && report.verification.top1Agreement <= 1);
   });
 
   test('bad usage exits 2 with one sentence', async () => {

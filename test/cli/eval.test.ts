@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
-import { normaliseImages } from '../../src/eval/data.js';
+import { normalizeBatch } from '../../src/data/index.js';
 import { saveCheckpoint } from '../../src/io/checkpoint.js';
 import { InferenceModel } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
@@ -40,7 +40,7 @@ before(async () => {
   let wrong = 0;
   while (filed < IMAGES) {
     const pixels = Uint8Array.from({ length: SIZE * SIZE * 3 }, () => rng.int(0, 256));
-    const logits = tf.tidy(() => model.predict(tf.tensor4d(normaliseImages(pixels, MEAN, STD), [1, SIZE, SIZE, 3])).dataSync());
+    const logits = tf.tidy(() => model.predict(normalizeBatch({ images: pixels, labels: Int32Array.of(0), size: SIZE, paths: [] }, MEAN, STD)).dataSync());
     const ranked = [...logits].map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]);
     if (ranked[0][0] - ranked[1][0] < 1e-3) continue; // near-ties could flip between runtimes
     const predicted = ranked[0][1];
