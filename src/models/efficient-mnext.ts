@@ -9,8 +9,11 @@ import type { ArchFamily } from './registry.js';
  * One stage table for both; they differ in depth coefficient, nominal image size and 1x1 groups.
  */
 
-/** (k, t, s, c, n) per stage before depth scaling; t is the *reduction* ratio (hidden = in // t). */
-export const EFFICIENT_MNEXT_STAGES: readonly (readonly [k: number, t: number, s: number, c: number, n: number])[] = [
+/** One stage row: kernel, reduction ratio t (hidden = in // t), stride of the first block, out channels, repeats. */
+export type EfficientStage = readonly [k: number, t: number, s: number, c: number, n: number];
+
+/** The `i2rnet` block strings (every stage has se0.25), before depth scaling. */
+export const EFFICIENT_MNEXT_STAGES: readonly EfficientStage[] = [
   [3, 2, 1, 96, 1],
   [3, 6, 2, 144, 1],
   [5, 6, 2, 192, 3],
@@ -27,6 +30,7 @@ const HEAD_CHANNELS = 1280;
 const SE_RATIO = 0.25;
 
 export interface EfficientMnextVariant {
+  readonly stages: readonly EfficientStage[];
   /** Repeats become ceil(depth * n) (`round_repeats`). */
   readonly depth: number;
   /**
@@ -38,8 +42,8 @@ export interface EfficientMnextVariant {
   readonly groups1x1: number;
 }
 
-export const MNEXT_S: EfficientMnextVariant = { depth: 1.0, nominalImageSize: 224, groups1x1: 1 };
-export const MNEXT_L: EfficientMnextVariant = { depth: 1.1, nominalImageSize: 240, groups1x1: 2 };
+export const MNEXT_S: EfficientMnextVariant = { stages: EFFICIENT_MNEXT_STAGES, depth: 1.0, nominalImageSize: 224, groups1x1: 1 };
+export const MNEXT_L: EfficientMnextVariant = { stages: EFFICIENT_MNEXT_STAGES, depth: 1.1, nominalImageSize: 240, groups1x1: 2 };
 
 /**
  * `Conv2dStaticSamePadding`: TF "SAME" padding for an `imageSize` input, fixed at construction.
@@ -135,17 +139,17 @@ function efficientBlock(c: StaticConvs, x: string, prefix: string, cfg: BlockCon
 
 /** The per-block configs in order: `round_repeats` depth scaling, stride and width change on a stage's first block. */
 export function efficientBlockConfigs(variant: EfficientMnextVariant, dropConnectRate: number): BlockConfig[] {
-  const stages: Omit<BlockConfig, 'dropConnectRate'>[] = [];
+  const blocks: Omit<BlockConfig, 'dropConnectRate'>[] = [];
   let inp = STEM_CHANNELS;
-  for (const [k, t, s, c, n] of EFFICIENT_MNEXT_STAGES) {
+  for (const [k, t, s, c, n] of variant.stages) {
     const repeats = Math.ceil(variant.depth * n);
     for (let i = 0; i < repeats; i += 1) {
-      stages.push({ inp: i === 0 ? inp : c, oup: c, kernel: k, stride: i === 0 ? s : 1, t, firstOfStage: i === 0 });
+      blocks.push({ inp: i === 0 ? inp : c, oup: c, kernel: k, stride: i === 0 ? s : 1, t, firstOfStage: i === 0 });
     }
     inp = c;
   }
   // Block i of N drops its residual branch with p = rate * i / N (`extract_features`).
-  return stages.map((cfg, i) => ({ ...cfg, dropConnectRate: (dropConnectRate * i) / stages.length }));
+  return blocks.map((cfg, i) => ({ ...cfg, dropConnectRate: (dropConnectRate * i) / blocks.length }));
 }
 
 export function efficientMnext(variant: EfficientMnextVariant, spec: ModelSpec): ModelGraph {
