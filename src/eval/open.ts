@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { type SourceOptions, loadModelSource } from '../io/model-source.js';
 import type { ModelRunner } from './runner.js';
+import { loadTfliteRunner } from './runtimes/litert.js';
 import { loadOnnxRunner } from './runtimes/onnx.js';
 import { isTfjsGraphModelDir, loadTfjsGraphRunner, sourceRunner } from './runtimes/tfjs.js';
 
@@ -16,6 +17,7 @@ export interface OpenRunnerOptions extends SourceOptions {
  */
 export async function openModelRunner(model: string, options: OpenRunnerOptions = {}): Promise<ModelRunner> {
   if (/\.onnx$/i.test(model) && existsSync(model)) return loadOnnxRunner(model, { threads: options.threads });
+  if (/\.tflite$/i.test(model) && existsSync(model)) return loadTfliteRunner(model);
   if (isTfjsGraphModelDir(model)) return loadTfjsGraphRunner(model);
   return sourceRunner(await loadModelSource(model, options));
 }

@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { UsageError } from '../cli/errors.js';
 import type { ConvertTarget } from '../convert/index.js';
 import { writeOnnx } from '../convert/onnx/writer.js';
 import { writeTfjsGraphModel } from '../convert/tfjs/writer.js';
+import { writeTflite } from '../convert/tflite/index.js';
 import { randomInputBatch } from '../eval/compare.js';
 import type { ModelRunner } from '../eval/runner.js';
+import { loadTfliteRunner } from '../eval/runtimes/litert.js';
 import { loadOnnxRunner } from '../eval/runtimes/onnx.js';
 import { loadTfjsGraphRunner } from '../eval/runtimes/tfjs.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../io/checkpoint.js';
@@ -41,7 +42,8 @@ async function openRuntime(runtime: LatencyRuntime, graph: InferenceGraph, threa
     return { runner, threads: runner.threads };
   }
   if (runtime === 'tfjs') return { runner: await loadTfjsGraphRunner(writeTfjsGraphModel(graph, META)), threads: backendThreads() };
-  throw new UsageError('--runtime tflite: the TFLite writer (src/convert/tflite) has not landed in this build yet');
+  // LiteRT's wasm build runs XNNPACK single-threaded under Node.
+  return { runner: await loadTfliteRunner(writeTflite(graph, META)), threads: 1 };
 }
 
 /**

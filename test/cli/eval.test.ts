@@ -79,8 +79,8 @@ describe('mnext eval', () => {
     assert.equal(Number(row.split(',')[1]), Number(expectedTop1.toFixed(3)));
   });
 
-  test('the same model as .onnx and as a TF.js folder gives the same top-1', async () => {
-    for (const [to, path] of [['onnx', join(work, 'm.onnx')], ['tfjs', join(work, 'm_tfjs')]]) {
+  test('the same model as .onnx, .tflite and a TF.js folder gives the same top-1', async () => {
+    for (const [to, path] of [['onnx', join(work, 'm.onnx')], ['tflite', join(work, 'm.tflite')], ['tfjs', join(work, 'm_tfjs')]]) {
       assert.equal((await runCli('convert', '--model', checkpoint, '--to', to, '--out', path)).code, 0);
       const { code, stdout, stderr } = await runCli('eval', '--model', path, '--data', data, '--batch', '7', '--crop-pct', '1', '--json');
       assert.equal(code, 0, stderr);

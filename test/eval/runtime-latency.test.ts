@@ -18,7 +18,7 @@ before(async () => {
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
-test('measureRuntimeLatency times onnx and tfjs runners and states threads', async () => {
+test('measureRuntimeLatency times onnx, tfjs and tflite runners and states threads', async () => {
   const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: 10, inputSize: 32 });
   const weights = initStateDict(graph, 1);
   const tensors = tf.memory().numTensors;
@@ -29,6 +29,9 @@ test('measureRuntimeLatency times onnx and tfjs runners and states threads', asy
   assert.equal(tfjs.runtime, 'tfjs');
   assert.ok(tfjs.threads >= 0 && tfjs.medianMs > 0);
   assert.equal(tf.memory().numTensors, tensors, 'the tfjs runner is disposed after timing');
+  const tflite = await measureRuntimeLatency('tflite', graph, weights, { batch: 1, runs: 3, warmup: 1 });
+  assert.equal(tflite.threads, 1);
+  assert.ok(tflite.medianMs > 0);
 });
 
 test('writeLatencyPlot renders a PNG of latency vs MAdds per family', async () => {
