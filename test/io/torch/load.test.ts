@@ -197,7 +197,7 @@ describe('torch.save files made by PyTorch 1.13', { skip: SKIP_NO_TORCH }, () =>
 
   it('whole pickled models and TorchScript archives are refused with a hint, nothing executed', () => {
     assert.throws(() => importTorchWeights(join(dir, 'whole_model.pth'), { width: 0.35 }),
-      (e: unknown) => e instanceof InputError && /pickled mxnet_ref.MXNet object/.test(e.message) && /state_dict\(\)/.test(e.message));
+      (e: unknown) => e instanceof InputError && /pickled torch_reference.MXNet object/.test(e.message) && /state_dict\(\)/.test(e.message));
     assert.throws(() => importTorchWeights(join(dir, 'scripted.pt'), {}), (e: unknown) => e instanceof InputError && /TorchScript/.test(e.message));
   });
 });
