@@ -64,6 +64,7 @@ export async function loadModelSource(model: string, options: SourceOptions = {}
   }
   if (existsSync(model)) throw new InputError(`${model}: not a checkpoint directory or a model file mnext can read`);
   if (/[/\\]/.test(model) || /\.(pth|pt|tar|json|onnx|tflite)$/.test(model)) throw new InputError(`${model}: no such file or directory`);
-  const spec = resolveModelSpec(model, options);
+  const { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate } = options;
+  const spec = resolveModelSpec(model, { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate });
   return { spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), origin: `${model} (fresh weights)` };
 }
