@@ -89,7 +89,7 @@ async function writeSplit(staging: string, split: 'train' | 'val', images: IdxIm
   await mapConcurrent(indices, 4, async (i) => {
     const pixels = images.pixels.subarray(i * size, (i + 1) * size);
     const file = join(staging, split, FASHION_MNIST_CLASSES[labels[i]], `${String(i).padStart(5, '0')}.png`);
-    await sharp(pixels, { raw: { width: images.cols, height: images.rows, channels: 1 } }).png().toFile(file);
+    await sharp(pixels, { raw: { width: images.cols, height: images.rows, channels: 1 } }).toColourspace('b-w').png().toFile(file);
     written();
   });
 }

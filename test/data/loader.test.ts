@@ -68,8 +68,8 @@ async function makeBadInputs(dir: string): Promise<{ good: string[]; bad: Record
   mkdirSync(cls, { recursive: true });
   const file = (name: string) => join(cls, name);
   await rawRamp(50, 40).jpeg().toFile(file('rgb.jpg'));
-  await sharp(Buffer.alloc(30 * 20, 90), { raw: { width: 30, height: 20, channels: 1 } }).png().toFile(file('grey.png'));
-  await sharp(Buffer.alloc(30 * 20 * 2, 90), { raw: { width: 30, height: 20, channels: 2 } }).png().toFile(file('grey-alpha.png'));
+  await sharp(Buffer.alloc(30 * 20, 90), { raw: { width: 30, height: 20, channels: 1 } }).toColourspace('b-w').png().toFile(file('grey.png'));
+  await sharp(Buffer.alloc(30 * 20 * 2, 90), { raw: { width: 30, height: 20, channels: 2 } }).toColourspace('b-w').png().toFile(file('grey-alpha.png'));
   await rawRamp(50, 40).ensureAlpha(0.3).png().toFile(file('alpha.png'));
   await rawRamp(50, 40).toColourspace('rgb16').png().toFile(file('sixteen.png'));
   await rawRamp(50, 40).toColourspace('cmyk').jpeg().toFile(file('cmyk.jpg'));
