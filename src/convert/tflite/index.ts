@@ -4,7 +4,8 @@ import { LABELS_FILE, appendAssociatedFiles, metadataEntries } from './metadata.
 import { type ActivationRanges, quantizeGraph } from './quantize.js';
 import { serializeTflite } from './serialize.js';
 
-export { readTfliteInfo, readTfliteShapes, type TfliteInfo } from './metadata.js';
+export { readTfliteInfo, type TfliteInfo } from './metadata.js';
+export { readTfliteOps, readTfliteShapes } from './read.js';
 export { type ActivationRanges, type CalibrationBatch, calibrateRanges } from './quantize.js';
 
 export interface TfliteQuantizeOptions {

@@ -2,7 +2,7 @@ import { unzipSync, zipSync } from 'fflate';
 import type * as flatbuffers from 'flatbuffers';
 import { type Offset, TableReader, float32Vector, int8, newBuilder, offset, offsetVector, table, uint32 } from './flatbuffer.js';
 import type { MetadataEntry } from './serialize.js';
-import { METADATA_NAME, MIN_RUNTIME_NAME, MetadataSlot, ModelSlot, SubGraphSlot, TensorSlot } from './schema.js';
+import { METADATA_NAME, MIN_RUNTIME_NAME, MetadataSlot, ModelSlot } from './schema.js';
 
 /**
  * TFLite model metadata (tflite-support's metadata_schema.fbs, file identifier `M001`, schema 1.1.0): the
@@ -200,14 +200,4 @@ export function readTfliteInfo(file: Uint8Array): TfliteInfo {
     classes: labels(file, output),
     minRuntimeVersion,
   };
-}
-
-/** Input and output shapes of the first subgraph (what a runner needs to feed and read the model). */
-export function readTfliteShapes(file: Uint8Array): { input: number[]; output: number[] } {
-  const model = TableReader.root(file);
-  const subgraph = model.tables(ModelSlot.subgraphs)[0];
-  if (!subgraph) throw new Error('the .tflite file has no subgraph');
-  const tensors = subgraph.tables(SubGraphSlot.tensors);
-  const shape = (index: number | undefined) => (index === undefined ? [] : tensors[index]?.int32s(TensorSlot.shape) ?? []);
-  return { input: shape(subgraph.int32s(SubGraphSlot.inputs)[0]), output: shape(subgraph.int32s(SubGraphSlot.outputs)[0]) };
 }

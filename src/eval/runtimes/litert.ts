@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import * as vm from 'node:vm';
 import type { CompiledModel, Tensor as LiteRtTensor } from '@litertjs/core';
 import { InputError } from '../../cli/errors.js';
-import { readTfliteInfo, readTfliteShapes } from '../../convert/tflite/metadata.js';
+import { readTfliteInfo } from '../../convert/tflite/metadata.js';
+import { readTfliteShapes } from '../../convert/tflite/read.js';
+import { TensorType } from '../../convert/tflite/schema.js';
 import type { ModelRunner } from '../runner.js';
 
 /**
@@ -70,6 +72,17 @@ export function loadLiteRtRuntime(): Promise<LiteRtModule> {
   return loading;
 }
 
+type IoQuant = { readonly scale: number; readonly zeroPoint: number };
+
+/** int8 values as their two's-complement bytes (LiteRT.js tensors have no int8 type, only uint8). */
+function quantizeToBytes(values: Float32Array, { scale, zeroPoint }: IoQuant): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(values, (v) => Math.max(-128, Math.min(127, Math.round(v / scale) + zeroPoint)) & 0xff);
+}
+
+function dequantize(values: Int8Array, { scale, zeroPoint }: IoQuant): Float32Array {
+  return Float32Array.from(values, (q) => (q - zeroPoint) * scale);
+}
+
 class LiteRtRunner implements ModelRunner {
   readonly runtime = 'tflite';
   readonly inputSize: number;
@@ -79,12 +92,15 @@ class LiteRtRunner implements ModelRunner {
   readonly std?: readonly number[];
   /** The file's static batch; other batch sizes run as consecutive chunks of it. */
   readonly modelBatch: number;
+  /** Quantisation of int8 input/output tensors (files written with --int8-io); float I/O needs none. */
+  private readonly io: { readonly input?: IoQuant; readonly output?: IoQuant };
 
   constructor(private readonly litert: LiteRtModule, private readonly model: CompiledModel, file: Uint8Array) {
     const { input, output } = readTfliteShapes(file);
     const info = readTfliteInfo(file);
-    [this.modelBatch, this.inputSize] = input;
-    this.numClasses = output[output.length - 1];
+    [this.modelBatch, this.inputSize] = input.shape;
+    this.io = { input: input.type === TensorType.INT8 ? input.quant : undefined, output: output.type === TensorType.INT8 ? output.quant : undefined };
+    this.numClasses = output.shape[output.shape.length - 1];
     this.classes = info.classes;
     this.mean = info.mean;
     this.std = info.std;
@@ -95,11 +111,13 @@ class LiteRtRunner implements ModelRunner {
   }
 
   private async runChunk(chunk: Float32Array): Promise<Float32Array> {
-    const input = new this.litert.Tensor(chunk, this.inputShape);
+    const data = this.io.input ? quantizeToBytes(chunk, this.io.input) : Float32Array.from(chunk);
+    const input = new this.litert.Tensor(data, this.inputShape);
     let outputs: LiteRtTensor[] = [];
     try {
       outputs = await this.model.run([input]);
-      return Float32Array.from(outputs[0].toTypedArray() as Float32Array);
+      const values = outputs[0].toTypedArray();
+      return this.io.output ? dequantize(new Int8Array(values.buffer, values.byteOffset, values.length), this.io.output) : Float32Array.from(values as Float32Array);
     } finally {
       input.delete();
       for (const t of outputs) t.delete();

@@ -1,0 +1,56 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { StateDict } from '../../../src/io/state-dict.js';
+import type { InferenceModel } from '../../../src/models/executor.js';
+import type { ModelGraph } from '../../../src/models/graph.js';
+import { SYSTEM_PYTHON, tempDir } from '../../helpers.js';
+import { livelyWeights } from '../../eval/helpers.js';
+
+export const META = {
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  classes: Array.from({ length: 10 }, (_, i) => `class ${i}`),
+};
+
+/**
+ * livelyWeights with BN running variances floored at 0.05. Batch statistics of four random images over the
+ * 1x1 and 2x2 maps deep in a 64 px model give some channels variances near zero; their 1/sqrt(var) gains
+ * make the network so ill-conditioned (logit scale ~2000) that float32 rounding order alone moves logits by
+ * 5e-4 relative — onnxruntime and LiteRT then disagree with each other as much as with tfjs.
+ */
+export function conditionedWeights(graph: ModelGraph, seed = 7): StateDict {
+  const weights = livelyWeights(graph, seed);
+  for (const [name, array] of weights) {
+    if (name.endsWith('.running_var')) array.data.forEach((v, i) => { array.data[i] = Math.max(v, 0.05); });
+  }
+  return weights;
+}
+
+/** The folded tfjs model's logits for an NHWC batch (the reference every runtime is compared with). */
+export function tfjsLogits(model: InferenceModel, input: Float32Array, batch: number): Float32Array {
+  const [h, w, c] = model.graph.inputShape;
+  return tf.tidy(() => model.predict(tf.tensor4d(input, [batch, h, w, c])).dataSync() as Float32Array);
+}
+
+const ARMNN_SCRIPT = join(import.meta.dirname, '..', '..', '..', 'scripts', 'pyarmnn_run.py');
+
+/** Why Arm NN checks cannot run here, or false when python3-pyarmnn imports. */
+export const armnnMissing = spawnSync(SYSTEM_PYTHON, ['-c', 'import pyarmnn'], { stdio: 'ignore' }).status === 0
+  ? false
+  : `python3-pyarmnn is not importable by ${SYSTEM_PYTHON} (apt-get install python3-pyarmnn)`;
+
+/** Runs a .tflite in Arm NN (ITfLiteParser, CpuRef) through scripts/pyarmnn_run.py; one output row per input. */
+export function armnnOutputs(model: Uint8Array, input: Float32Array): number[][] {
+  const dir = tempDir('mnext-armnn-');
+  try {
+    writeFileSync(join(dir, 'model.tflite'), model);
+    writeFileSync(join(dir, 'input.bin'), new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+    const run = spawnSync(SYSTEM_PYTHON, [ARMNN_SCRIPT, join(dir, 'model.tflite'), join(dir, 'input.bin')], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (run.status !== 0) throw new Error(`pyarmnn_run.py failed (${run.status}): ${run.stderr.slice(-2000)}`);
+    return (JSON.parse(run.stdout) as { outputs: number[][] }).outputs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
