@@ -113,8 +113,11 @@ export function resolveModelSpec(name: string, request: ModelRequest = {}): Mode
   return spec;
 }
 
+const REQUEST_KEYS = ['width', 'numClasses', 'inputSize', 'tensorMultiplier', 'dropRate', 'dropConnectRate'] as const;
+
+/** The request's model-shaping fields that are set (callers may pass wider option objects). */
 function definedOnly(request: ModelRequest): Partial<ModelSpec> {
-  return Object.fromEntries(Object.entries(request).filter(([, v]) => v !== undefined)) as Partial<ModelSpec>;
+  return Object.fromEntries(REQUEST_KEYS.filter((k) => request[k] !== undefined).map((k) => [k, request[k]])) as Partial<ModelSpec>;
 }
 
 export function buildGraph(spec: ModelSpec): ModelGraph {
