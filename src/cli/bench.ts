@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerBench as registerBenchData } from './bench-data.js';
+import { registerBenchModel } from './bench-model.js';
 import type { Output } from './output.js';
 
 /**
@@ -10,6 +11,7 @@ export type BenchRegistrar = (bench: Command, output: Output) => void;
 
 const BENCH_SUBCOMMANDS: readonly BenchRegistrar[] = [
   registerBenchData,
+  registerBenchModel,
 ];
 
 export function register(program: Command, output: Output): void {
