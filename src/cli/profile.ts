@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { initBackend } from '../backend/index.js';
 import { PAPER_WIDTHS } from '../models/registry.js';
 import { backendThreads } from '../profile/latency.js';
+import { writeLatencyPlot } from '../profile/plot.js';
 import { type ProfileRequest, type ProfileRow, differsFromPaper, profileModels } from '../profile/profile.js';
+import { LATENCY_RUNTIMES, type LatencyRuntime } from '../profile/runtimes.js';
+import { UsageError } from './errors.js';
 import { nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
 import { type Output, colour, formatMarkdownTable, formatTable, printJson } from './output.js';
 
@@ -22,7 +25,21 @@ interface ProfileOptions {
   markdown?: boolean;
   backend?: string;
   width?: number;
+  runtime: string[];
+  threads?: number;
+  plot?: string;
 }
+
+function checkRuntimes(names: readonly string[]): LatencyRuntime[] {
+  const unknown = names.filter((n) => !LATENCY_RUNTIMES.includes(n as LatencyRuntime));
+  if (unknown.length) throw new UsageError(`--runtime: expected a list of ${LATENCY_RUNTIMES.join(', ')}, got '${unknown.join(',')}'`);
+  return names as LatencyRuntime[];
+}
+
+const runtimeCell = (row: ProfileRow, runtime: string): string => {
+  const r = row.runtimes.find((x) => x.runtime === runtime);
+  return r ? `${r.medianMs.toFixed(1)} / ${r.p90Ms.toFixed(1)}` : '-';
+};
 
 const millions = (n: number, digits = 2) => (n / 1e6).toFixed(digits);
 
@@ -37,6 +54,7 @@ function rowCells(row: ProfileRow, options: ProfileOptions, showK: boolean): str
     ...(options.countAll ? [millions(row.elementOps), millions(row.madds + row.elementOps)] : []),
     paper,
     row.latencyMs === null ? '-' : row.latencyMs.toFixed(1),
+    ...options.runtime.map((runtime) => runtimeCell(row, runtime)),
   ];
 }
 
@@ -44,6 +62,7 @@ function headers(options: ProfileOptions, showK: boolean): string[] {
   return [
     'Model', 'Width', ...(showK ? ['k'] : []), 'Params (M)', 'MAdds (M)',
     ...(options.countAll ? ['Elem ops (M)', 'All ops (M)'] : []), 'Paper P/MAdds (M)', 'Latency (ms)',
+    ...options.runtime.map((runtime) => `${runtime} ms (p50 / p90)`),
   ];
 }
 
@@ -54,8 +73,9 @@ function printTables(output: Output, rows: ProfileRow[], options: ProfileOptions
   const latency = options.latency
     ? `latency: backend ${backend}, ${backendThreads()} thread(s), batch ${options.batch}, median of ${options.runs} runs after ${options.warmup} warm-up, BN folded`
     : 'latency: not measured (--no-latency)';
+  const runtimeNotes = rows[0]?.runtimes.map((r) => `${r.runtime}: ${r.threads} thread(s), batch ${options.batch}, ${r.runs} runs after ${r.warmup} warm-up, converted file (BN folded)`) ?? [];
   output.out(`\ninput ${options.inputSize}x${options.inputSize}, ${options.numClasses} classes; MAdds = conv + linear multiply-adds` +
-    `${options.countAll ? '; elem ops = BN, activation, pool, add and mul element operations' : ''}\n${latency}`);
+    `${options.countAll ? '; elem ops = BN, activation, pool, add and mul element operations' : ''}\n${[latency, ...runtimeNotes].join('\n')}`);
   if (rows.some(differsFromPaper)) output.out(`${colour.yellow('≠')} differs from the paper by more than 5% (see spec: the paper's table does not match its own code)`);
   if (!options.perBlock) return;
   for (const row of rows) {
@@ -82,6 +102,9 @@ export function register(program: Command, output: Output): void {
     .option('--per-block', 'params, MAdds and output shape per block')
     .option('--count-all', 'also count BN / activation / pool / add element ops')
     .option('--backend <name>', 'tensorflow | wasm | cpu (default: best available)')
+    .option('--runtime <list>', `also time the converted model in these runtimes: ${LATENCY_RUNTIMES.join(', ')}`, stringList, [])
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
+    .option('--plot <file.png>', 'write a PNG of latency vs MAdds per model family')
     .option('--json', 'machine-readable output (array of rows)')
     .option('--markdown', 'markdown tables')
     .action(async (options: ProfileOptions) => {
@@ -91,14 +114,28 @@ export function register(program: Command, output: Output): void {
         models: resolved.models, widths: resolved.widths, tensorMultipliers: resolved.tensorMultiplier,
         inputSize: resolved.inputSize, numClasses: resolved.numClasses, batch: resolved.batch,
         runs: resolved.runs, warmup: resolved.warmup, latency: resolved.latency,
+        runtimes: checkRuntimes(resolved.runtime), threads: resolved.threads,
       };
+      if (resolved.plot && !resolved.latency && resolved.runtime.length === 0) throw new UsageError('--plot needs latency: drop --no-latency or add --runtime');
       const rows = await profileModels(request, backend, (row) => {
         if (resolved.latency) output.err(`profiled ${row.model} w${row.width} k${row.tensorMultiplier}: ${row.latencyMs?.toFixed(1)} ms`);
       });
+      if (resolved.plot) {
+        await writeLatencyPlot(resolved.plot, plotPoints(rows, backend), `Latency vs MAdds, ${resolved.inputSize}x${resolved.inputSize}, batch ${resolved.batch}`);
+        output.err(`wrote ${resolved.plot}`);
+      }
       if (resolved.json) {
         printJson(output, rows.map(({ blocks, ...row }) => ({ ...row, ...(resolved.perBlock ? { blocks } : {}) })));
         return;
       }
       printTables(output, rows, resolved, backend);
     });
+}
+
+/** One series per model family and runtime: the tfjs executor's latency and each --runtime's. */
+function plotPoints(rows: readonly ProfileRow[], backend: string) {
+  return rows.flatMap((row) => [
+    ...(row.latencyMs === null ? [] : [{ series: `${row.model} (tfjs ${backend})`, label: row.width.toFixed(2), madds: row.madds, latencyMs: row.latencyMs }]),
+    ...row.runtimes.map((r) => ({ series: `${row.model} (${r.runtime})`, label: row.width.toFixed(2), madds: row.madds, latencyMs: r.medianMs })),
+  ]);
 }

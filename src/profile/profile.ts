@@ -2,7 +2,8 @@ import type { ModelGraph } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { type BlockStats, countModel } from './count.js';
-import { type LatencyResult, measureTfjsLatency } from './latency.js';
+import { measureTfjsLatency } from './latency.js';
+import { type LatencyRuntime, type RuntimeLatency, measureRuntimeLatency } from './runtimes.js';
 
 /**
  * Published params (M) and MAdds (M) from the MobileNeXt paper's width table; spec/mobilenext.md §2 shows
@@ -28,6 +29,10 @@ export interface ProfileRequest {
   readonly runs: number;
   readonly warmup: number;
   readonly latency: boolean;
+  /** Deployment runtimes to time besides the tfjs executor (profile --runtime). */
+  readonly runtimes?: readonly LatencyRuntime[];
+  /** onnxruntime intra-op threads. */
+  readonly threads?: number;
   readonly seed?: number;
 }
 
@@ -47,8 +52,8 @@ export interface ProfileRow {
   /** Published numbers (M) when the paper has this row (ImageNet setting only). */
   readonly paper: { params: number; madds: number } | null;
   readonly blocks: readonly BlockStats[];
-  /** Extra per-runtime latencies (profile --runtime), keyed by runtime name. */
-  runtimes?: Record<string, LatencyResult & { threads: number }>;
+  /** Latency of the converted model per runtime (profile --runtime). */
+  readonly runtimes: readonly RuntimeLatency[];
 }
 
 export function paperNumbers(arch: string, width: number, inputSize: number, numClasses: number): ProfileRow['paper'] {
@@ -85,9 +90,10 @@ export async function profileModels(request: ProfileRequest, backend: string, on
   for (const graph of expandRequest(request)) {
     const { spec } = graph;
     const stats = countModel(graph);
-    const latency = request.latency
-      ? await measureTfjsLatency(graph, initStateDict(graph, request.seed ?? 0), request)
-      : undefined;
+    const weights = initStateDict(graph, request.seed ?? 0);
+    const latency = request.latency ? await measureTfjsLatency(graph, weights, request) : undefined;
+    const runtimes: RuntimeLatency[] = [];
+    for (const runtime of request.runtimes ?? []) runtimes.push(await measureRuntimeLatency(runtime, graph, weights, request));
     const row: ProfileRow = {
       model: spec.arch,
       width: spec.width,
@@ -102,6 +108,7 @@ export async function profileModels(request: ProfileRequest, backend: string, on
       backend,
       paper: paperNumbers(spec.arch, spec.width, spec.inputSize, spec.numClasses),
       blocks: stats.blocks,
+      runtimes,
     };
     rows.push(row);
     onRow?.(row);

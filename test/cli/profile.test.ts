@@ -43,3 +43,23 @@ test('profile rejects bad input with one sentence and exit code 2', async () => 
     assert.ok(stderr.trim().length > 0);
   }
 });
+
+test('profile --runtime onnx,tflite adds per-runtime latency columns and --plot writes a PNG', async () => {
+  const { join } = await import('node:path');
+  const { readFileSync } = await import('node:fs');
+  const { tempDir } = await import('../helpers.js');
+  const plot = join(tempDir(), 'latency.png');
+  const { code, stdout, stderr } = await runCli('profile', '--widths', '0.35', '--input-size', '64', '--runs', '2', '--warmup', '1',
+    '--backend', 'wasm', '--runtime', 'onnx,tflite', '--threads', '1', '--plot', plot, '--json');
+  assert.equal(code, 0, stderr);
+  const rows = JSON.parse(stdout) as { model: string; runtimes: { runtime: string; medianMs: number; threads: number }[] }[];
+  assert.equal(rows.length, 2);
+  for (const row of rows) {
+    assert.deepEqual(row.runtimes.map((r) => r.runtime), ['onnx', 'tflite']);
+    for (const r of row.runtimes) assert.ok(r.medianMs > 0 && r.threads === 1);
+  }
+  assert.deepEqual([...readFileSync(plot).subarray(1, 4)], [...Buffer.from('PNG')]);
+  const bad = await runCli('profile', '--no-latency', '--runtime', 'coreml');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--runtime: expected a list of tfjs, onnx, tflite, got 'coreml'/);
+});

@@ -2,7 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
-import { InferenceModel, TfjsModel } from '../../src/models/executor.js';
+import { type BatchStats, InferenceModel, TfjsModel } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
 import type { StateDict } from '../../src/io/state-dict.js';
@@ -55,11 +55,13 @@ test('train-mode forward updates running statistics as PyTorch does and leaks no
   const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
   const before = tf.memory().numTensors;
   for (let step = 0; step < 3; step += 1) {
-    const stats = tf.tidy(() => {
+    let counts = new Map<string, number>();
+    const kept = tf.tidy(() => {
       const result = model.forward(x, { training: true, seed: step });
-      for (const s of result.batchStats.values()) tf.keep(s.mean), tf.keep(s.variance);
-      return result.batchStats;
+      counts = new Map([...result.batchStats].map(([k, v]) => [k, v.count]));
+      return Object.fromEntries([...result.batchStats].map(([k, v]) => [k, [v.mean, v.variance]])) as Record<string, tf.Tensor1D[]>;
     });
+    const stats: Map<string, BatchStats> = new Map(Object.entries(kept).map(([k, [mean, variance]]) => [k, { mean, variance, count: counts.get(k)! }]));
     if (step === 0) {
       // Stem BN: r = 0.9 r + 0.1 * batch statistic (unbiased variance).
       const { mean, variance, count } = stats.get('features.0.1')!;
