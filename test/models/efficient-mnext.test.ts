@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { listModels } from '../../src/cli/models.js';
 import { runParity } from '../../src/eval/parity.js';
+import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { loadFixture } from '../../src/io/fixture.js';
 import { GraphBuilder, pytorchDefaultInit } from '../../src/models/builder.js';
 import { type EfficientMnextVariant, MNEXT_L, efficientBlockConfigs, efficientMnext, staticSamePadding } from '../../src/models/efficient-mnext.js';
@@ -15,13 +16,15 @@ import { type ConvNode, INPUT_ID, type ModelGraph } from '../../src/models/graph
 import { createModelGraph, resolveModelSpec } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
 import { countModel } from '../../src/profile/count.js';
+import { resolveConfig } from '../../src/train/config.js';
 import { computeGradients, disposeGradientResult } from '../../src/train/step.js';
 import { Rng } from '../../src/util/random.js';
-import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, pythonHas, tempDir } from '../helpers.js';
+import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, pythonHas, runCli, tempDir } from '../helpers.js';
 
 const TOLERANCE = 1e-3;
 const torchMissing = pythonHas('torch') ? false : 'python3-torch not installed';
 const REFERENCE_SCRIPT = join(import.meta.dirname, 'efficient_mnext_ref.py');
+const CONFIGS = join(import.meta.dirname, '..', '..', 'configs');
 
 const convs = (graph: ModelGraph): ConvNode[] => graph.nodes.filter((n): n is ConvNode => n.op === 'conv');
 
@@ -149,6 +152,19 @@ describe('mnext_l against an independent PyTorch definition (random weights)', {
       assert.ok(result.logitScale > 0.05, 'logits are not trivially small');
     });
   }
+
+  // Grouped 1x1 convs, SE (mean, 1x1, swish, 1x1, sigmoid, mul) and swish in the deployment formats, each run
+  // back in its own runtime (onnxruntime, LiteRT) and compared with the tfjs forward pass by `mnext convert`.
+  for (const target of ['onnx', 'tflite']) {
+    test(`mnext_l (240, grouped convs) converts to ${target} and verifies in its runtime`, async () => {
+      const out = join(tempDir(), `mnext_l.${target}`);
+      const run = await runCli('convert', '--model', join(dir, 'mnext_l_240.json'), '--to', target, '--out', out, '--json');
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout) as { arch: string; numClasses: number; verification: { runtime: string; relativeDiff: number; top1Agreement: number } };
+      assert.deepEqual([report.arch, report.numClasses, report.verification.runtime], ['mnext_l', 10, target]);
+      assert.ok(report.verification.relativeDiff < 1e-4 && report.verification.top1Agreement === 1, JSON.stringify(report.verification));
+    });
+  }
 });
 
 /** A tiny model: input -> dropPath(rate) -> mean -> linear, to read the per-sample drop-connect mask directly. */
@@ -243,4 +259,29 @@ describe('training: drop-connect and SE', () => {
     });
     assert.notDeepEqual(logits(0.9), logits(0));
   });
+});
+
+describe('the official recipes (configs/mnext_efficient_{s,l}.yaml)', () => {
+  for (const [config, arch] of [['mnext_efficient_s', 'mnext_s'], ['mnext_efficient_l', 'mnext_l']]) {
+    test(`${config}: RMSpropTF recipe of spec §4, and a one-epoch smoke run of mnext train`, async () => {
+      const file = join(CONFIGS, `${config}.yaml`);
+      const c = resolveConfig({ file });
+      assert.deepEqual(
+        [c.model, c.opt, c.lr, c.batch_size, c.opt_eps, c.momentum, c.sched, c.decay_epochs, c.decay_rate, c.warmup_epochs, c.warmup_lr],
+        [arch, 'rmsproptf', 0.12, 128, 1e-3, 0.9, 'step', 2.4, 0.97, 3, 1e-6]);
+      assert.deepEqual([c.weight_decay, c.model_ema, c.model_ema_decay, c.drop, c.drop_connect, c.reprob, c.remode, c.smoothing],
+        [1e-5, true, 0.9999, 0.2, 0.2, 0.2, 'const', 0.1]);
+      const dir = tempDir();
+      const run = await runCli('train', '--config', file, '--data', join(dir, 'synthetic'), '--synthetic', '--synthetic-per-class', '4',
+        '--synthetic-size', '36', '--num-classes', '3', '--img-size', '32', '--batch-size', '6', '--epochs', '1', '--workers', '2',
+        '--backend', 'wasm', '--output', join(dir, 'out'), '--no-progress', '--json');
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as { lastDir: string; summary: { train_loss: number }[] };
+      assert.ok(Number.isFinite(result.summary[0].train_loss));
+      const checkpoint = loadCheckpoint(result.lastDir);
+      assert.deepEqual(checkpoint.spec, { arch, width: 1, numClasses: 3, inputSize: 32, tensorMultiplier: 1, dropRate: 0.2, dropConnectRate: 0.2 });
+      assert.deepEqual(checkpoint.weights.get('_fc.weight')?.shape, [3, 1280]);
+      assert.ok(checkpoint.emaWeights?.has('_bn1.running_var'), 'EMA kept for every state_dict entry');
+    });
+  }
 });
