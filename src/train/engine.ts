@@ -197,6 +197,8 @@ async function openSession(config: TrainConfig, events: TrainEvents): Promise<Se
     // The saved config wins for everything but where to resume from and how many decodes run at once.
     config = { ...resumed.checkpoint.state.config, resume: config.resume, workers: config.workers, backend: config.backend };
   }
+  // Fail on an unavailable model before generating or reading any data.
+  if (!resumed) modelSpecFor(config, config.num_classes ?? 1000);
   const data = await prepareData(config, events);
   const numClasses = config.num_classes ?? data.train.classes.length;
   if (numClasses < data.train.classes.length) {
