@@ -1,6 +1,6 @@
 import { GraphBuilder, InvalidModelError, makeDivisible, pytorchDefaultInit } from './builder.js';
 import { INPUT_ID, type ModelGraph, type ModelSpec, type Padding } from './graph.js';
-import { sandglassType } from './mobilenext.js';
+import { type SandglassType, sandglassType } from './mobilenext.js';
 import type { ArchFamily } from './registry.js';
 
 /**
@@ -106,10 +106,9 @@ class StaticConvs {
  * `MBConvBlockV1.features`: the sandglass body with swish. Sequential indices match the official module
  * (Swish modules occupy slots 2/7 in A/D and slot 4 in B/C, so those numbers never name parameters).
  */
-function sandglassFeatures(c: StaticConvs, x: string, prefix: string, cfg: BlockConfig, groups1x1: number): string {
+function sandglassFeatures(c: StaticConvs, x: string, prefix: string, cfg: BlockConfig, type: SandglassType, groups1x1: number): string {
   const { inp, oup, kernel, stride, t } = cfg;
   const hidden = efficientHidden(inp, t);
-  const type = sandglassType(inp, oup, stride, t, false);
   if (type === 'B' || type === 'C') {
     const y = c.b.activation(c.convBn(c.convBn(x, prefix, 0, hidden), prefix, 2, oup), 'swish');
     return type === 'B' ? y : c.depthwiseBn(y, prefix, 5, kernel, stride);
@@ -130,8 +129,9 @@ function squeezeExcite(c: StaticConvs, x: string, prefix: string, squeezed: numb
 }
 
 function efficientBlock(c: StaticConvs, x: string, prefix: string, cfg: BlockConfig, variant: EfficientMnextVariant, tensorMultiplier: number): string {
-  const y = squeezeExcite(c, sandglassFeatures(c, x, `${prefix}.features`, cfg, variant.groups1x1), prefix, seChannels(cfg.oup, cfg.t));
+  // The official rule without MobileNeXt's keep_3x3 case: A if t == 2, B/C when the width changes, else D.
   const type = sandglassType(cfg.inp, cfg.oup, cfg.stride, cfg.t, false);
+  const y = squeezeExcite(c, sandglassFeatures(c, x, `${prefix}.features`, cfg, type, variant.groups1x1), prefix, seChannels(cfg.oup, cfg.t));
   if (type !== 'D' || cfg.firstOfStage || cfg.stride !== 1 || cfg.inp !== cfg.oup) return y;
   const branch = cfg.dropConnectRate > 0 ? c.b.dropPath(y, cfg.dropConnectRate) : y;
   return c.b.add(branch, x, Math.floor(cfg.oup / tensorMultiplier));
