@@ -47,6 +47,22 @@ describe('mnext_s / mnext_l descriptions', () => {
     }
   });
 
+  test('mnext profile --per-block: the spec §1.3 layer table of mnext_s (params and spatial size per block)', async () => {
+    const run = await runCli('profile', '--models', 'mnext_s,mnext_l', '--no-latency', '--per-block', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const rows = JSON.parse(run.stdout) as { model: string; params: number; madds: number; blocks: { block: string; params: number; outputShape: number[] }[] }[];
+    assert.deepEqual(rows.map((r) => [r.model, r.params, r.madds]), [['mnext_s', 3_937_011, 330_182_144], ['mnext_l', 4_287_498, 415_057_856]]);
+    const perBlock = [928, 6092, 7622, 16952, 26376, 26376, 26380, 41868, 41868, 45808, 83472, 83472, 83472, 106520,
+      171288, 171288, 171288, 227368, 408360, 408360, 498293, 1_281_000];
+    const spatial = [112, 112, 56, 28, 28, 28, 14, 14, 14, 14, 14, 14, 14, 7, 7, 7, 7, 7, 7, 7, 7];
+    const s = rows[0].blocks;
+    assert.deepEqual(s.map((b) => b.block), ['stem', ...Array.from({ length: 20 }, (_, i) => `_blocks.${i}`), 'head']);
+    assert.deepEqual(s.map((b) => b.params), perBlock);
+    assert.deepEqual(s.slice(0, -1).map((b) => b.outputShape[0]), spatial);
+    assert.equal(rows[0].params - perBlock.reduce((a, b) => a + b, 0), 2560, 'the unused _bn1 is counted in the total only');
+    assert.equal(rows[1].blocks.length, 30);
+  });
+
   test('parameter names and order are the official state_dict (mnext_s fixture)', { skip: fixturesMissing }, () => {
     const meta = JSON.parse(readFileSync(join(FIXTURES_DIR, 'mnext_s_224.json'), 'utf8')) as { tensors: { name: string; shape: number[] }[] };
     const graph = createModelGraph('mnext_s');
