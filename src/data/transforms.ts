@@ -1,4 +1,7 @@
 import type { Rng } from '../util/random.js';
+import { type ColourJitterPlan, sampleColourJitter } from './colour-jitter.js';
+
+export { type ColourJitterPlan, applyColourJitter, sampleColourJitter } from './colour-jitter.js';
 
 /**
  * Pure transform parameters and pixel operations, each a small function of (image size or pixels, rng).
@@ -82,69 +85,6 @@ export function centreCropBox(width: number, height: number, crop: number): Crop
 /** timm's eval resize: floor(size / crop_pct) on the shorter side (224 / 0.875 = 256). */
 export function evalResizeSize(size: number, cropPct: number): number {
   return Math.floor(size / cropPct);
-}
-
-/** ColorJitter factors, each drawn from U(max(0, 1 - s), 1 + s), applied in a random order like torchvision. */
-export interface ColourJitterPlan {
-  brightness: number;
-  contrast: number;
-  saturation: number;
-  /** Op order: indices into [brightness, contrast, saturation]. */
-  order: readonly number[];
-}
-
-export function sampleColourJitter(strength: number, rng: Rng): ColourJitterPlan {
-  const order = rng.shuffle([0, 1, 2]);
-  const factor = () => rng.uniform(Math.max(0, 1 - strength), 1 + strength);
-  return { brightness: factor(), contrast: factor(), saturation: factor(), order };
-}
-
-/** PIL's L conversion: L = R*299/1000 + G*587/1000 + B*114/1000, in 16-bit fixed point. */
-function luma(r: number, g: number, b: number): number {
-  return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
-}
-
-/**
- * Blending every byte with a constant (PIL ImageEnhance Brightness against black, Contrast against the mean
- * grey) is a per-value map: a 256-entry table makes it one lookup per byte.
- */
-function blendTable(constant: number, factor: number): Uint8ClampedArray {
-  const table = new Uint8ClampedArray(256);
-  for (let v = 0; v < 256; v += 1) table[v] = constant + factor * (v - constant);
-  return table;
-}
-
-function applyTable(pixels: Uint8Array, table: Uint8ClampedArray): void {
-  for (let i = 0; i < pixels.length; i += 1) pixels[i] = table[pixels[i]];
-}
-
-function meanLuma(pixels: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < pixels.length; i += 3) sum += luma(pixels[i], pixels[i + 1], pixels[i + 2]);
-  return Math.floor(sum / (pixels.length / 3) + 0.5);
-}
-
-/** ImageEnhance.Color: blend each pixel with its own grey value. Writes through a clamped view (rounds, clips). */
-function adjustSaturation(pixels: Uint8Array, factor: number): void {
-  const out = new Uint8ClampedArray(pixels.buffer, pixels.byteOffset, pixels.length);
-  for (let i = 0; i < pixels.length; i += 3) {
-    const r = pixels[i];
-    const g = pixels[i + 1];
-    const b = pixels[i + 2];
-    const l = luma(r, g, b);
-    out[i] = l + factor * (r - l);
-    out[i + 1] = l + factor * (g - l);
-    out[i + 2] = l + factor * (b - l);
-  }
-}
-
-/** ImageEnhance Brightness/Contrast/Color in the plan's order, in place on packed RGB uint8. */
-export function applyColourJitter(pixels: Uint8Array, plan: ColourJitterPlan): void {
-  for (const op of plan.order) {
-    if (op === 0) applyTable(pixels, blendTable(0, plan.brightness));
-    else if (op === 1) applyTable(pixels, blendTable(meanLuma(pixels), plan.contrast));
-    else adjustSaturation(pixels, plan.saturation);
-  }
 }
 
 export interface ImagePlan {

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { applyColourJitter, centreCropBox, centreFallbackBox, pyRound, randomResizedCropBox, resizeShorterSide } from '../../src/data/transforms.js';
 import { Rng } from '../../src/util/random.js';
-import { SYSTEM_PYTHON } from '../helpers.js';
+import { SYSTEM_PYTHON, pythonHas } from '../helpers.js';
 
 /**
  * The reference: timm's RandomResizedCropAndInterpolation.get_params and torchvision's Resize/CenterCrop size
@@ -114,5 +114,56 @@ describe('colour jitter', () => {
     const same = pixels();
     applyColourJitter(same, { brightness: 1, contrast: 1, saturation: 1, order: [2, 0, 1] });
     assert.deepEqual(same, pixels());
+  });
+
+  /**
+   * torchvision's ColorJitter on a PIL image is F.adjust_brightness/contrast/saturation in the sampled order
+   * (ImageEnhance blends in float32, truncated to uint8). Random images (with 0 and 255 runs to hit the clipping)
+   * under every op order, single ops, and factors at and around the edges of the 0.4 range.
+   */
+  const PIL_JITTER = String.raw`
+import json, sys
+from PIL import Image
+try:
+    from torchvision.transforms import functional as F
+    ops = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation]
+except ImportError:
+    from PIL import ImageEnhance
+    ops = [lambda im, f: ImageEnhance.Brightness(im).enhance(f), lambda im, f: ImageEnhance.Contrast(im).enhance(f),
+           lambda im, f: ImageEnhance.Color(im).enhance(f)]
+out = []
+for case in json.load(sys.stdin):
+    image = Image.frombytes('RGB', (case['width'], case['height']), bytes(case['pixels']))
+    factors = [case['brightness'], case['contrast'], case['saturation']]
+    for op in case['order']:
+        image = ops[op](image, factors[op])
+    out.append(list(image.tobytes()))
+print(json.dumps(out))
+`;
+
+  it('matches PIL ImageEnhance (torchvision ColorJitter) bit for bit', { skip: pythonHas('PIL') ? false : 'python3-pil is not installed' }, () => {
+    const rng = new Rng(2024);
+    const orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0], [0], [1], [2], [2, 2, 1]];
+    const factorSets = [[0.6, 1.4, 0.6], [1.4, 0.6, 1.4], [0, 0, 0], [1, 1, 1], [1.3999999, 0.6000001, 1.0000001]];
+    const cases: { width: number; height: number; pixels: number[]; brightness: number; contrast: number; saturation: number; order: number[] }[] = [];
+    for (let k = 0; k < 60; k += 1) {
+      const width = 5 + (k % 7) * 4;
+      const height = 3 + (k % 5) * 3;
+      const pixels = Array.from({ length: width * height * 3 }, (_, i) => {
+        const region = Math.floor(i / 30) % 4;
+        return region === 0 ? 0 : region === 1 ? 255 : Math.floor(rng.next() * 256);
+      });
+      const fixed = factorSets[k % factorSets.length];
+      const [brightness, contrast, saturation] = k < 2 * factorSets.length ? fixed : [0, 0, 0].map(() => rng.uniform(0.6, 1.4));
+      cases.push({ width, height, pixels, brightness, contrast, saturation, order: orders[k % orders.length] });
+    }
+    const result = spawnSync(SYSTEM_PYTHON, ['-c', PIL_JITTER], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 1 << 26 });
+    assert.equal(result.status, 0, result.stderr);
+    const reference = JSON.parse(result.stdout) as number[][];
+    cases.forEach((c, i) => {
+      const pixels = Uint8Array.from(c.pixels);
+      applyColourJitter(pixels, c);
+      assert.deepEqual([...pixels], reference[i], `case ${i}: order ${c.order.join(',')}, factors ${c.brightness} ${c.contrast} ${c.saturation}`);
+    });
   });
 });
