@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { parseJpegHeader } from './jpeg-header.js';
 import { type CropBox, type ImagePlan, type Interpolation, applyColourJitter, centreCropBox } from './transforms.js';
 
 /**
@@ -46,14 +47,28 @@ export interface ImageHeader {
   needsConversion: boolean;
 }
 
-/** Reads the header of an encoded image and checks the pixel limit. */
-export async function readImageHeader(bytes: Buffer, options: DecodeOptions): Promise<ImageHeader> {
-  disableOperationCache();
+/**
+ * The header of a plain JPEG (8-bit, 3 components, no ICC profile, no Adobe marker: what libvips loads as sRGB
+ * uchar needing no conversion), read in JS; undefined for anything else.
+ */
+function plainJpegHeader(bytes: Uint8Array): ImageHeader | undefined {
+  const jpeg = parseJpegHeader(bytes);
+  if (jpeg === undefined || jpeg.components !== 3 || jpeg.precision !== 8 || jpeg.hasIccProfile || jpeg.hasAdobeMarker) return undefined;
+  // Orientations 5-8 transpose the image.
+  const transposed = jpeg.orientation >= 5;
+  return {
+    width: transposed ? jpeg.height : jpeg.width,
+    height: transposed ? jpeg.width : jpeg.height,
+    format: 'jpeg',
+    needsOrient: jpeg.orientation !== 1,
+    needsConversion: false,
+  };
+}
+
+/** Asks libvips for the header (every format, and JPEGs the JS parser leaves alone; the reference in tests). */
+export async function readHeaderWithSharp(bytes: Buffer, options: DecodeOptions): Promise<ImageHeader> {
   const meta = await sharp(bytes, { limitInputPixels: options.maxPixels }).metadata();
   if (meta.width === undefined || meta.height === undefined) throw new Error('no image dimensions in the header');
-  if (meta.width * meta.height > options.maxPixels) {
-    throw new Error(`${meta.width}x${meta.height} exceeds the ${options.maxPixels}-pixel limit`);
-  }
   const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
   return {
     width: oriented.width,
@@ -62,6 +77,16 @@ export async function readImageHeader(bytes: Buffer, options: DecodeOptions): Pr
     needsOrient: meta.orientation !== undefined && meta.orientation !== 1,
     needsConversion: !(meta.channels === 3 && meta.space === 'srgb' && meta.depth === 'uchar' && meta.hasProfile !== true),
   };
+}
+
+/** Reads the header of an encoded image and checks the pixel limit. */
+export async function readImageHeader(bytes: Buffer, options: DecodeOptions): Promise<ImageHeader> {
+  disableOperationCache();
+  const header = plainJpegHeader(bytes) ?? await readHeaderWithSharp(bytes, options);
+  if (header.width * header.height > options.maxPixels) {
+    throw new Error(`${header.width}x${header.height} exceeds the ${options.maxPixels}-pixel limit`);
+  }
+  return header;
 }
 
 /** The final raw stage: converts to 8-bit sRGB without alpha only when the header says it is needed. */
