@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../cli/errors.js';
+import './gradients.js';
 import { registerWasmTrainingKernels } from './wasm/register.js';
 
 const TFJS_NODE: string = '@tensorflow/tfjs-node';

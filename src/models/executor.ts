@@ -47,6 +47,45 @@ function partialAdd(branch: tf.Tensor4D, shortcut: tf.Tensor4D, channels: number
   return tf.concat([tf.add(head, shortHead), tail], 3) as tf.Tensor4D;
 }
 
+/**
+ * Training-mode BN as one differentiable unit with the closed-form backward pass
+ * dx = γ·σ⁻¹/n · (n·dy − Σdy − x̂·Σ(dy·x̂)), dγ = Σ(dy·x̂), dβ = Σdy. Autodiff through moments + batchNorm
+ * costs about three times the kernels (broadcasts of the mean and variance gradients back to the activation).
+ * Also returns the batch statistics for the running-average update, tracked in the caller's scope.
+ */
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  let kept: tf.Tensor1D[] = [];
+  const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, scale, offset] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const { mean, variance } = tf.moments(input, [0, 1, 2]);
+    // customGrad runs this in a tidy: keep the statistics, then hand them to the caller's scope below.
+    kept = [tf.keep(mean as tf.Tensor1D), tf.keep(variance as tf.Tensor1D)];
+    const invStd = tf.rsqrt(tf.add(variance, eps));
+    const normalised = tf.mul(tf.sub(input, mean), invStd);
+    save([normalised, invStd, scale]);
+    return {
+      value: tf.add(tf.mul(normalised, scale), offset),
+      gradFunc: (grad: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xHat, inverseStd, gain] = saved;
+        const count = grad.size / grad.shape[grad.rank - 1];
+        const sumDy = tf.sum(grad, [0, 1, 2]);
+        const sumDyXHat = tf.sum(tf.mul(grad, xHat), [0, 1, 2]);
+        const factor = tf.div(tf.mul(gain, inverseStd), count);
+        const dx = tf.mul(factor, tf.sub(tf.sub(tf.mul(grad, count), sumDy), tf.mul(xHat, sumDyXHat)));
+        return [dx, sumDyXHat, sumDy];
+      },
+    };
+  });
+  const y = normalise(x, gamma, beta) as tf.Tensor4D;
+  const [mean, variance] = kept.map((t) => {
+    const tracked = tf.clone(t);
+    t.dispose();
+    return tracked;
+  });
+  return { y, mean, variance };
+}
+
 /** Ops that look the same in the training graph and the folded inference graph. */
 function runCommonOp(node: GraphNode | InferenceNode, inputs: tf.Tensor[], lookup: Lookup): tf.Tensor | undefined {
   switch (node.op) {
@@ -148,10 +187,10 @@ export class TfjsModel {
           if (!options.training) {
             return tf.batchNorm(inputs[0], lookup(`${node.param}.running_mean`), lookup(`${node.param}.running_var`), beta, gamma, node.eps);
           }
-          const { mean, variance } = tf.moments(inputs[0], [0, 1, 2]);
+          const { y, mean, variance } = batchNormTrain(inputs[0] as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps);
           const [n, h, w] = inputs[0].shape;
-          batchStats.set(node.param, { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count: n * h * w });
-          return tf.batchNorm(inputs[0], mean, variance, beta, gamma, node.eps);
+          batchStats.set(node.param, { mean, variance, count: n * h * w });
+          return y;
         }
         case 'dropout':
           return options.training && node.rate > 0 ? tf.dropout(inputs[0], node.rate, undefined, nextSeed()) : inputs[0];

@@ -4,9 +4,6 @@
  * compute gradients on their shard with `computeGradients` and the caller averages them before `apply`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core's node bundle registers no gradient functions and its ESM `register_all_gradients` cannot load under
-// plain Node (extensionless imports); tfjs-layers' CommonJS bundle registers all of them into the shared registry.
-import '@tensorflow/tfjs-layers';
 import type { StateDict } from '../io/state-dict.js';
 import type { BatchStats, TfjsModel } from '../models/executor.js';
 

@@ -2,7 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
-import { type BatchStats, InferenceModel, TfjsModel } from '../../src/models/executor.js';
+import { type BatchStats, InferenceModel, TfjsModel, batchNormTrain } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
 import type { StateDict } from '../../src/io/state-dict.js';
@@ -91,4 +91,27 @@ test('dropout is active only in training and reproducible from the seed', () => 
   assert.notDeepEqual(run(true, 1), run(true, 2));
   x.dispose();
   model.dispose();
+});
+
+test('training BN backward (closed form) equals autodiff through moments + batchNorm', async () => {
+  for (const backend of ['cpu', 'wasm']) {
+    await initBackend(backend);
+    const x = tf.randomNormal([3, 5, 4, 6], 0.5, 2, 'float32', 11) as tf.Tensor4D;
+    const gamma = tf.randomUniform([6], 0.5, 1.5, 'float32', 12) as tf.Tensor1D;
+    const beta = tf.randomNormal([6], 0, 1, 'float32', 13) as tf.Tensor1D;
+    const weight = tf.randomNormal([3, 5, 4, 6], 0, 1, 'float32', 14);
+    const loss = (y: tf.Tensor) => tf.sum(tf.mul(tf.relu6(y), weight));
+    const closed = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => loss(batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).y))([x, gamma, beta]);
+    const auto = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, [0, 1, 2]);
+      return loss(tf.batchNorm(a, mean, variance, b, g, 1e-5));
+    })([x, gamma, beta]);
+    closed.forEach((grad, i) => {
+      const scale = Math.max(...Array.from(auto[i].dataSync(), Math.abs));
+      const diff = Math.max(...Array.from(grad.dataSync(), (v, j) => Math.abs(v - auto[i].dataSync()[j])));
+      assert.ok(diff <= 1e-4 * Math.max(1, scale), `${backend} input ${i}: ${diff}`);
+    });
+    tf.dispose([x, gamma, beta, weight, ...closed, ...auto]);
+  }
+  await initBackend('wasm');
 });

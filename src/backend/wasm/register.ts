@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wrapBatchMatMul } from './BatchMatMul.js';
-import { registerBatchNormGrad } from './batchnorm-grad.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
@@ -41,5 +40,4 @@ export function registerWasmTrainingKernels(): void {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(replacement);
   }
-  registerBatchNormGrad();
 }
