@@ -151,7 +151,9 @@ function quantizeFilterAndBias(g: TfliteGraph, op: TfliteOp, inputScale: number)
   const [, filterIndex, biasIndex] = op.inputs;
   const filter = g.tensors[filterIndex];
   const depthwise = op.op === 'DEPTHWISE_CONV_2D';
-  const channels = depthwise ? filter.shape[filter.shape.length - 1] : filter.shape[0];
+  // FULLY_CONNECTED kernels read one weight scale (scale[0]) in most runtimes, as TFLite's own converter
+  // writes them; convolutions get one scale per output channel.
+  const channels = op.op === 'FULLY_CONNECTED' ? 1 : depthwise ? filter.shape[filter.shape.length - 1] : filter.shape[0];
   const { data, scales } = quantizeWeights(g.floatData(filterIndex), channels, depthwise);
   filter.type = 'INT8';
   filter.data = bytesOf(data);
@@ -160,7 +162,7 @@ function quantizeFilterAndBias(g: TfliteGraph, op: TfliteOp, inputScale: number)
   const biasScales = scales.map((s) => s * inputScale);
   const biasValues = g.floatData(biasIndex);
   bias.type = 'INT32';
-  bias.data = bytesOf(Int32Array.from(biasValues, (b, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(b / biasScales[c])))));
+  bias.data = bytesOf(Int32Array.from(biasValues, (b, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(b / biasScales[c % channels])))));
   bias.quant = { scale: biasScales, zeroPoint: biasScales.map(() => 0), dimension: 0 };
 }
 
@@ -171,9 +173,9 @@ export interface QuantizeOptions {
 
 /** A new graph: the float graph with int8 activations and weights, and float I/O unless `int8Io`. */
 export function quantizeGraph(float: TfliteGraph, ranges: ActivationRanges, options: QuantizeOptions): TfliteGraph {
+  const params = activationParams(float, ranges);
   const g = new TfliteGraph();
   for (const t of float.tensors) g.addTensor({ ...t } as TfliteTensor);
-  const params = activationParams(g, ranges);
   for (const [i, q] of params) {
     g.tensors[i].type = 'INT8';
     g.tensors[i].quant = q;

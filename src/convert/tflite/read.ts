@@ -1,5 +1,5 @@
 import { TableReader } from './flatbuffer.js';
-import { Builtin, type BuiltinName, ModelSlot, OperatorCodeSlot, OperatorSlot, QuantizationSlot, SubGraphSlot, TFLITE_IDENTIFIER, TensorSlot } from './schema.js';
+import { Builtin, type BuiltinName, ModelSlot, OperatorCodeSlot, OperatorSlot, SubGraphSlot, TFLITE_IDENTIFIER, TensorSlot } from './schema.js';
 
 /** Structure read back from a .tflite: what runners need to feed it and what tests check about its graph. */
 
@@ -15,8 +15,6 @@ export interface TensorShapeInfo {
   readonly shape: number[];
   /** TensorType number (0 float32, 9 int8). */
   readonly type: number;
-  /** Per-tensor quantisation of an int8 tensor: real = scale * (q - zeroPoint). */
-  readonly quant?: { readonly scale: number; readonly zeroPoint: number };
 }
 
 /** Input and output tensors of the first subgraph. */
@@ -25,10 +23,7 @@ export function readTfliteShapes(file: Uint8Array): { input: TensorShapeInfo; ou
   const tensors = subgraph.tables(SubGraphSlot.tensors);
   const info = (index: number | undefined): TensorShapeInfo => {
     const t = index === undefined ? undefined : tensors[index];
-    const q = t?.table(TensorSlot.quantization);
-    const scale = q?.float32s(QuantizationSlot.scale)[0];
-    const quant = scale === undefined ? undefined : { scale, zeroPoint: q!.int64s(QuantizationSlot.zeroPoint)[0] ?? 0 };
-    return { shape: t?.int32s(TensorSlot.shape) ?? [], type: t?.int8(TensorSlot.type) ?? -1, quant };
+    return { shape: t?.int32s(TensorSlot.shape) ?? [], type: t?.int8(TensorSlot.type) ?? -1 };
   };
   return { input: info(subgraph.int32s(SubGraphSlot.inputs)[0]), output: info(subgraph.int32s(SubGraphSlot.outputs)[0]) };
 }

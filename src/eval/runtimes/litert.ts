@@ -72,17 +72,6 @@ export function loadLiteRtRuntime(): Promise<LiteRtModule> {
   return loading;
 }
 
-type IoQuant = { readonly scale: number; readonly zeroPoint: number };
-
-/** int8 values as their two's-complement bytes (LiteRT.js tensors have no int8 type, only uint8). */
-function quantizeToBytes(values: Float32Array, { scale, zeroPoint }: IoQuant): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(values, (v) => Math.max(-128, Math.min(127, Math.round(v / scale) + zeroPoint)) & 0xff);
-}
-
-function dequantize(values: Int8Array, { scale, zeroPoint }: IoQuant): Float32Array {
-  return Float32Array.from(values, (q) => (q - zeroPoint) * scale);
-}
-
 class LiteRtRunner implements ModelRunner {
   readonly runtime = 'tflite';
   readonly inputSize: number;
@@ -92,14 +81,11 @@ class LiteRtRunner implements ModelRunner {
   readonly std?: readonly number[];
   /** The file's static batch; other batch sizes run as consecutive chunks of it. */
   readonly modelBatch: number;
-  /** Quantisation of int8 input/output tensors (files written with --int8-io); float I/O needs none. */
-  private readonly io: { readonly input?: IoQuant; readonly output?: IoQuant };
 
   constructor(private readonly litert: LiteRtModule, private readonly model: CompiledModel, file: Uint8Array) {
     const { input, output } = readTfliteShapes(file);
     const info = readTfliteInfo(file);
     [this.modelBatch, this.inputSize] = input.shape;
-    this.io = { input: input.type === TensorType.INT8 ? input.quant : undefined, output: output.type === TensorType.INT8 ? output.quant : undefined };
     this.numClasses = output.shape[output.shape.length - 1];
     this.classes = info.classes;
     this.mean = info.mean;
@@ -111,13 +97,11 @@ class LiteRtRunner implements ModelRunner {
   }
 
   private async runChunk(chunk: Float32Array): Promise<Float32Array> {
-    const data = this.io.input ? quantizeToBytes(chunk, this.io.input) : Float32Array.from(chunk);
-    const input = new this.litert.Tensor(data, this.inputShape);
+    const input = new this.litert.Tensor(Float32Array.from(chunk), this.inputShape);
     let outputs: LiteRtTensor[] = [];
     try {
       outputs = await this.model.run([input]);
-      const values = outputs[0].toTypedArray();
-      return this.io.output ? dequantize(new Int8Array(values.buffer, values.byteOffset, values.length), this.io.output) : Float32Array.from(values as Float32Array);
+      return Float32Array.from(outputs[0].toTypedArray() as Float32Array);
     } finally {
       input.delete();
       for (const t of outputs) t.delete();
@@ -151,13 +135,26 @@ export async function loadTfliteRunner(source: string | Uint8Array): Promise<Mod
   } catch (error) {
     throw new InputError(`cannot read ${String(source)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+  const where = typeof source === 'string' ? source : 'the .tflite data';
+  let shapes: ReturnType<typeof readTfliteShapes>;
+  try {
+    shapes = readTfliteShapes(file);
+  } catch (error) {
+    throw new InputError(`${where} is not a readable .tflite file: ${(error as Error).message}`);
+  }
+  const { input, output } = shapes;
+  if (input.type !== TensorType.FLOAT32 || output.type !== TensorType.FLOAT32) {
+    throw new InputError(
+      `${where} has int8 input/output tensors (written with --int8-io); LiteRT.js feeds only float32, int32 and uint8 tensors, ` +
+      'so run it with the TFLite interpreter on the device, or convert without --int8-io to evaluate it here',
+    );
+  }
   const litert = await loadLiteRtRuntime();
   let model: CompiledModel;
   try {
     // LiteRT may keep a view of the bytes; hand it its own copy.
     model = await litert.loadAndCompile(file.slice(), { accelerator: 'wasm' });
   } catch (error) {
-    const where = typeof source === 'string' ? source : 'the .tflite data';
     throw new InputError(`LiteRT cannot load ${where}: ${(error as Error).message}`);
   }
   return new LiteRtRunner(litert, model, file);
