@@ -139,13 +139,16 @@ async function tfliteModel(source: ModelSource, graph: InferenceGraph, meta: Mod
     }
   }
   const bytes = writeTflite(graph, { classes: meta.classes, mean: meta.mean, std: meta.std, quantize });
+  // LiteRT.js cannot feed int8 tensors, so an --int8-io file is verified through its float-I/O twin: the same
+  // int8 graph (same ranges, same weights) with QUANTIZE/DEQUANTIZE at the edges.
+  const floatIoTwin = () => writeTflite(graph, { classes: meta.classes, mean: meta.mean, std: meta.std, quantize: quantize && { ...quantize, int8Io: false } });
   return {
     save: (out) => {
       writeFileAtomic(out, bytes);
       return bytes.length;
     },
-    loadSaved: (out) => loadTfliteRunner(out),
-    loadInMemory: () => loadTfliteRunner(bytes),
+    loadSaved: (out) => loadTfliteRunner(quantize?.int8Io ? floatIoTwin() : out),
+    loadInMemory: () => loadTfliteRunner(quantize?.int8Io ? floatIoTwin() : bytes),
   };
 }
 

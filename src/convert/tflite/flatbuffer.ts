@@ -52,32 +52,27 @@ export function table(builder: flatbuffers.Builder, fields: readonly (readonly [
   return builder.endObject();
 }
 
-export function int32Vector(builder: flatbuffers.Builder, values: readonly number[]): Offset {
-  builder.startVector(4, values.length, 4);
-  for (let i = values.length - 1; i >= 0; i -= 1) builder.addInt32(values[i]);
+/** A vector of `count` elements of `size` bytes, written back to front as flatbuffers requires. */
+function vector(builder: flatbuffers.Builder, count: number, size: number, add: (index: number) => void): Offset {
+  builder.startVector(size, count, size);
+  for (let i = count - 1; i >= 0; i -= 1) add(i);
   return builder.endVector();
+}
+
+export function int32Vector(builder: flatbuffers.Builder, values: readonly number[]): Offset {
+  return vector(builder, values.length, 4, (i) => builder.addInt32(values[i]));
 }
 
 export function float32Vector(builder: flatbuffers.Builder, values: readonly number[]): Offset {
-  builder.startVector(4, values.length, 4);
-  for (let i = values.length - 1; i >= 0; i -= 1) builder.addFloat32(values[i]);
-  return builder.endVector();
+  return vector(builder, values.length, 4, (i) => builder.addFloat32(values[i]));
 }
 
 export function int64Vector(builder: flatbuffers.Builder, values: readonly number[]): Offset {
-  builder.startVector(8, values.length, 8);
-  for (let i = values.length - 1; i >= 0; i -= 1) builder.addInt64(BigInt(values[i]));
-  return builder.endVector();
+  return vector(builder, values.length, 8, (i) => builder.addInt64(BigInt(values[i])));
 }
 
 export function offsetVector(builder: flatbuffers.Builder, offsets: readonly Offset[]): Offset {
-  builder.startVector(4, offsets.length, 4);
-  for (let i = offsets.length - 1; i >= 0; i -= 1) builder.addOffset(offsets[i]);
-  return builder.endVector();
-}
-
-export function stringVector(builder: flatbuffers.Builder, values: readonly string[]): Offset {
-  return offsetVector(builder, values.map((s) => builder.createString(s)));
+  return vector(builder, offsets.length, 4, (i) => builder.addOffset(offsets[i]));
 }
 
 /** The runtime's Builder keeps its write position private; createByteVector uses these same two fields. */
@@ -111,10 +106,6 @@ export class TableReader {
     return this.bb.__offset(this.pos, 4 + 2 * slot);
   }
 
-  has(slot: number): boolean {
-    return this.field(slot) !== 0;
-  }
-
   int8(slot: number, fallback = 0): number {
     const o = this.field(slot);
     return o ? this.bb.readInt8(this.pos + o) : fallback;
@@ -128,11 +119,6 @@ export class TableReader {
   uint32(slot: number, fallback = 0): number {
     const o = this.field(slot);
     return o ? this.bb.readUint32(this.pos + o) : fallback;
-  }
-
-  float32(slot: number, fallback = 0): number {
-    const o = this.field(slot);
-    return o ? this.bb.readFloat32(this.pos + o) : fallback;
   }
 
   string(slot: number): string | undefined {
@@ -150,39 +136,24 @@ export class TableReader {
     return o ? this.bb.__vector_len(this.pos + o) : 0;
   }
 
-  tables(slot: number): TableReader[] {
+  /** Elements of a vector field, each read at its byte position by `read`. */
+  private elements<T>(slot: number, size: number, read: (at: number) => T): T[] {
     const o = this.field(slot);
     if (!o) return [];
     const start = this.bb.__vector(this.pos + o);
-    return Array.from({ length: this.length(slot) }, (_, i) => new TableReader(this.bb, this.bb.__indirect(start + 4 * i)));
+    return Array.from({ length: this.length(slot) }, (_, i) => read(start + size * i));
   }
 
-  strings(slot: number): string[] {
-    const o = this.field(slot);
-    if (!o) return [];
-    const start = this.bb.__vector(this.pos + o);
-    return Array.from({ length: this.length(slot) }, (_, i) => this.bb.__string(start + 4 * i) as string);
+  tables(slot: number): TableReader[] {
+    return this.elements(slot, 4, (at) => new TableReader(this.bb, this.bb.__indirect(at)));
   }
 
   int32s(slot: number): number[] {
-    const o = this.field(slot);
-    if (!o) return [];
-    const start = this.bb.__vector(this.pos + o);
-    return Array.from({ length: this.length(slot) }, (_, i) => this.bb.readInt32(start + 4 * i));
+    return this.elements(slot, 4, (at) => this.bb.readInt32(at));
   }
 
   float32s(slot: number): number[] {
-    const o = this.field(slot);
-    if (!o) return [];
-    const start = this.bb.__vector(this.pos + o);
-    return Array.from({ length: this.length(slot) }, (_, i) => this.bb.readFloat32(start + 4 * i));
-  }
-
-  int64s(slot: number): number[] {
-    const o = this.field(slot);
-    if (!o) return [];
-    const start = this.bb.__vector(this.pos + o);
-    return Array.from({ length: this.length(slot) }, (_, i) => Number(this.bb.readInt64(start + 8 * i)));
+    return this.elements(slot, 4, (at) => this.bb.readFloat32(at));
   }
 
   /** A [ubyte] vector as a view into the file (no copy). */
