@@ -1,4 +1,5 @@
 import type { InferenceGraph } from '../../models/fold.js';
+import { MNEXT_VERSION, type ModelFileMeta } from '../meta.js';
 import { lowerToTflite } from './lower.js';
 import { LABELS_FILE, appendAssociatedFiles, metadataEntries } from './metadata.js';
 import { type ActivationRanges, quantizeGraph } from './quantize.js';
@@ -15,19 +16,15 @@ export interface TfliteQuantizeOptions {
   readonly int8Io?: boolean;
 }
 
-export interface TfliteWriteOptions {
-  readonly classes?: readonly string[];
-  /** Input normalisation (0..1 scale) recorded in the metadata. */
-  readonly mean: readonly number[];
-  readonly std: readonly number[];
+/** Labels and input normalisation (0..1 scale) go into the TFLite metadata. */
+export interface TfliteWriteOptions extends ModelFileMeta {
   /** Static batch size of the input tensor (default 1, what phones run). */
   readonly batch?: number;
   /** Append SOFTMAX (probabilities out) instead of returning logits. */
   readonly softmax?: boolean;
   readonly quantize?: TfliteQuantizeOptions;
-  /** Model name and version recorded in the metadata. */
+  /** Model name recorded in the metadata (default: arch and width). */
   readonly name?: string;
-  readonly version?: string;
 }
 
 function describe(graph: InferenceGraph, quantized: boolean): string {
@@ -50,7 +47,7 @@ export function writeTflite(graph: InferenceGraph, options: TfliteWriteOptions):
   const info = {
     name: options.name ?? `${graph.spec.arch}_${graph.spec.width}`,
     description,
-    version: options.version ?? '1',
+    version: `mnext ${MNEXT_VERSION}`,
     inputSize: graph.spec.inputSize,
     mean: options.mean,
     std: options.std,

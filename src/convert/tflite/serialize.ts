@@ -143,7 +143,7 @@ export function serializeTflite(g: TfliteGraph, options: SerializeOptions): Uint
   const weightBytes = g.tensors.reduce((n, t) => n + (t.data?.length ?? 0) + 16, 0);
   const b = newBuilder(weightBytes + 65536);
 
-  // Buffers first (largest data at the end of the file is conventional but not required).
+  // Built first, so the weight bytes sit at the end of the file (flatbuffers are written back to front).
   const bufferData: (Uint8Array | undefined)[] = [undefined];
   const tensorBuffers = g.tensors.map((t) => {
     if (!t.data) return 0;
