@@ -72,9 +72,37 @@ function composeTables(first: Uint8Array | undefined, then: Uint8Array): Uint8Ar
 
 const IDENTITY = Uint8Array.from({ length: 256 }, (_, v) => v);
 
-/** Applies one table to every byte in place. */
-function applyTable(pixels: Uint8Array, table: Uint8Array): void {
-  for (let i = 0; i < pixels.length; i += 1) pixels[i] = table[pixels[i]];
+/**
+ * Where a writing pass puts its pixels: in place, or mirrored row by row (horizontal flip) into another array.
+ * Flipping commutes with the jitter (per-pixel ops and a whole-image mean), so the last pass does it for free.
+ */
+interface Destination {
+  pixels: Uint8Array;
+  /** Pixels per row; mirroring reverses each row. */
+  width: number;
+  mirror: boolean;
+}
+
+function inPlace(pixels: Uint8Array): Destination {
+  return { pixels, width: pixels.length / 3, mirror: false };
+}
+
+/** Applies one table to every byte. */
+function applyTable(src: Uint8Array, table: Uint8Array, to: Destination): void {
+  const dst = to.pixels;
+  const rowBytes = to.width * 3;
+  const step = to.mirror ? -3 : 3;
+  for (let rowStart = 0; rowStart < src.length; rowStart += rowBytes) {
+    let j = to.mirror ? rowStart + rowBytes - 3 : rowStart;
+    for (let i = rowStart; i < rowStart + rowBytes; i += 3, j += step) {
+      const r = table[src[i]];
+      const g = table[src[i + 1]];
+      const b = table[src[i + 2]];
+      dst[j] = r;
+      dst[j + 1] = g;
+      dst[j + 2] = b;
+    }
+  }
 }
 
 /** Sum of the grey values of the pixels as seen through a table (read only). */
@@ -100,24 +128,30 @@ function saturationTable(factor: number, after: Uint8Array): Uint8Array {
 }
 
 /**
- * One pass: `before` table, then saturation and `after` (one saturationTable), in place. Returns the sum of the
- * grey values of the result (what a following contrast needs).
+ * One pass: `before` table, then saturation and `after` (one saturationTable). Returns the sum of the grey values
+ * of the result (what a following contrast needs).
  */
-function saturationPass(pixels: Uint8Array, before: Uint8Array, saturation: number, after: Uint8Array): number {
+function saturationPass(src: Uint8Array, before: Uint8Array, saturation: number, after: Uint8Array, to: Destination): number {
   const table = saturationTable(saturation, after);
+  const dst = to.pixels;
+  const rowBytes = to.width * 3;
+  const step = to.mirror ? -3 : 3;
   let sum = 0;
-  for (let i = 0; i < pixels.length; i += 3) {
-    const r = before[pixels[i]];
-    const g = before[pixels[i + 1]];
-    const b = before[pixels[i + 2]];
-    const row = luma(r, g, b) << 8;
-    const r2 = table[row | r];
-    const g2 = table[row | g];
-    const b2 = table[row | b];
-    pixels[i] = r2;
-    pixels[i + 1] = g2;
-    pixels[i + 2] = b2;
-    sum += luma(r2, g2, b2);
+  for (let rowStart = 0; rowStart < src.length; rowStart += rowBytes) {
+    let j = to.mirror ? rowStart + rowBytes - 3 : rowStart;
+    for (let i = rowStart; i < rowStart + rowBytes; i += 3, j += step) {
+      const r = before[src[i]];
+      const g = before[src[i + 1]];
+      const b = before[src[i + 2]];
+      const row = luma(r, g, b) << 8;
+      const r2 = table[row | r];
+      const g2 = table[row | g];
+      const b2 = table[row | b];
+      dst[j] = r2;
+      dst[j + 1] = g2;
+      dst[j + 2] = b2;
+      sum += luma(r2, g2, b2);
+    }
   }
   return sum;
 }
@@ -137,10 +171,10 @@ interface PendingRun {
   after?: Uint8Array;
 }
 
-/** Writes a run to the pixels. */
-function flushRun(pixels: Uint8Array, run: PendingRun): void {
-  if (run.saturation !== undefined) saturationPass(pixels, run.before ?? IDENTITY, run.saturation, run.after ?? IDENTITY);
-  else if (run.before !== undefined) applyTable(pixels, run.before);
+/** Writes a run (an identity run is a copy, needed only when mirroring). */
+function flushRun(pixels: Uint8Array, run: PendingRun, to: Destination): void {
+  if (run.saturation !== undefined) saturationPass(pixels, run.before ?? IDENTITY, run.saturation, run.after ?? IDENTITY, to);
+  else if (run.before !== undefined || to.pixels !== pixels) applyTable(pixels, run.before ?? IDENTITY, to);
 }
 
 function addTable(run: PendingRun, table: Uint8Array): void {
@@ -148,15 +182,15 @@ function addTable(run: PendingRun, table: Uint8Array): void {
   else run.after = composeTables(run.after, table);
 }
 
-/** ImageEnhance Brightness/Contrast/Color in the plan's order, in place on packed RGB uint8. */
-export function applyColourJitter(pixels: Uint8Array, plan: ColourJitterPlan): void {
+/** The jitter's passes, the last one writing to `to` (intermediate passes work in place). */
+function jitterInto(pixels: Uint8Array, plan: ColourJitterPlan, to: Destination): void {
   const pixelCount = pixels.length / 3;
   let run: PendingRun = {};
   for (const op of plan.order) {
     if (op === BRIGHTNESS) {
       addTable(run, blendTable(0, plan.brightness));
     } else if (op === SATURATION) {
-      if (run.saturation !== undefined) { flushRun(pixels, run); run = {}; }
+      if (run.saturation !== undefined) { flushRun(pixels, run, inPlace(pixels)); run = {}; }
       run.saturation = plan.saturation;
     } else if (op === CONTRAST) {
       // The grey mean of the image as it stands: read through the pending table, or written out with the
@@ -164,10 +198,26 @@ export function applyColourJitter(pixels: Uint8Array, plan: ColourJitterPlan): v
       const before = run.before ?? IDENTITY;
       const lumaSum = run.saturation === undefined
         ? lumaSumThrough(pixels, before)
-        : saturationPass(pixels, before, run.saturation, run.after ?? IDENTITY);
+        : saturationPass(pixels, before, run.saturation, run.after ?? IDENTITY, inPlace(pixels));
       if (run.saturation !== undefined) run = {};
       addTable(run, blendTable(meanGrey(lumaSum, pixelCount), plan.contrast));
     }
   }
-  flushRun(pixels, run);
+  flushRun(pixels, run, to);
+}
+
+/** ImageEnhance Brightness/Contrast/Color in the plan's order, in place on packed RGB uint8. */
+export function applyColourJitter(pixels: Uint8Array, plan: ColourJitterPlan): void {
+  jitterInto(pixels, plan, inPlace(pixels));
+}
+
+/**
+ * The last pixel steps of a training crop, packed RGB `width` pixels wide: horizontal flip and colour jitter,
+ * fused into the jitter's last pass. Returns the result: `pixels` itself unless flipped.
+ */
+export function flipAndJitter(pixels: Uint8Array, width: number, flip: boolean, jitter: ColourJitterPlan | undefined): Uint8Array {
+  if (!flip && jitter === undefined) return pixels;
+  const to: Destination = flip ? { pixels: new Uint8Array(pixels.length), width, mirror: true } : inPlace(pixels);
+  jitterInto(pixels, jitter ?? { brightness: 1, contrast: 1, saturation: 1, order: [] }, to);
+  return to.pixels;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { flipAndJitter } from '../../src/data/colour-jitter.js';
 import { applyColourJitter, centreCropBox, centreFallbackBox, pyRound, randomResizedCropBox, resizeShorterSide } from '../../src/data/transforms.js';
 import { Rng } from '../../src/util/random.js';
 import { SYSTEM_PYTHON, pythonHas } from '../helpers.js';
@@ -116,10 +117,22 @@ describe('colour jitter', () => {
     assert.deepEqual(same, pixels());
   });
 
+  it('flips rows (odd and even widths) with or without jitter', () => {
+    const image = pixels();
+    assert.deepEqual([...flipAndJitter(image, 2, true, undefined)], [255, 255, 255, 10, 200, 30, 100, 100, 100, 0, 0, 0]);
+    assert.deepEqual([...flipAndJitter(image, 4, true, undefined)], [100, 100, 100, 0, 0, 0, 255, 255, 255, 10, 200, 30]);
+    const odd = Uint8Array.from({ length: 3 * 3 * 2 }, (_, i) => i);
+    assert.deepEqual([...flipAndJitter(odd, 3, true, undefined)], [6, 7, 8, 3, 4, 5, 0, 1, 2, 15, 16, 17, 12, 13, 14, 9, 10, 11]);
+    assert.equal(flipAndJitter(image, 4, false, undefined), image, 'nothing to do returns the same array');
+    const bright = flipAndJitter(pixels(), 4, true, { brightness: 1.5, contrast: 1, saturation: 1, order: [0] });
+    assert.deepEqual([...bright], [150, 150, 150, 0, 0, 0, 255, 255, 255, 15, 255, 45]);
+  });
+
   /**
    * torchvision's ColorJitter on a PIL image is F.adjust_brightness/contrast/saturation in the sampled order
    * (ImageEnhance blends in float32, truncated to uint8). Random images (with 0 and 255 runs to hit the clipping)
-   * under every op order, single ops, and factors at and around the edges of the 0.4 range.
+   * under every op order, single ops, and factors at and around the edges of the 0.4 range; every other case
+   * flipped first (RandomHorizontalFlip comes before ColorJitter), which flipAndJitter fuses into its last pass.
    */
   const PIL_JITTER = String.raw`
 import json, sys
@@ -134,6 +147,8 @@ except ImportError:
 out = []
 for case in json.load(sys.stdin):
     image = Image.frombytes('RGB', (case['width'], case['height']), bytes(case['pixels']))
+    if case['flip']:
+        image = image.transpose(Image.FLIP_LEFT_RIGHT)
     factors = [case['brightness'], case['contrast'], case['saturation']]
     for op in case['order']:
         image = ops[op](image, factors[op])
@@ -145,7 +160,7 @@ print(json.dumps(out))
     const rng = new Rng(2024);
     const orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0], [0], [1], [2], [2, 2, 1]];
     const factorSets = [[0.6, 1.4, 0.6], [1.4, 0.6, 1.4], [0, 0, 0], [1, 1, 1], [1.3999999, 0.6000001, 1.0000001]];
-    const cases: { width: number; height: number; pixels: number[]; brightness: number; contrast: number; saturation: number; order: number[] }[] = [];
+    const cases: { width: number; height: number; pixels: number[]; brightness: number; contrast: number; saturation: number; order: number[]; flip: boolean }[] = [];
     for (let k = 0; k < 60; k += 1) {
       const width = 5 + (k % 7) * 4;
       const height = 3 + (k % 5) * 3;
@@ -155,15 +170,20 @@ print(json.dumps(out))
       });
       const fixed = factorSets[k % factorSets.length];
       const [brightness, contrast, saturation] = k < 2 * factorSets.length ? fixed : [0, 0, 0].map(() => rng.uniform(0.6, 1.4));
-      cases.push({ width, height, pixels, brightness, contrast, saturation, order: orders[k % orders.length] });
+      cases.push({ width, height, pixels, brightness, contrast, saturation, order: orders[k % orders.length], flip: k % 2 === 1 });
     }
     const result = spawnSync(SYSTEM_PYTHON, ['-c', PIL_JITTER], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 1 << 26 });
     assert.equal(result.status, 0, result.stderr);
     const reference = JSON.parse(result.stdout) as number[][];
     cases.forEach((c, i) => {
       const pixels = Uint8Array.from(c.pixels);
-      applyColourJitter(pixels, c);
-      assert.deepEqual([...pixels], reference[i], `case ${i}: order ${c.order.join(',')}, factors ${c.brightness} ${c.contrast} ${c.saturation}`);
+      const label = `case ${i}: order ${c.order.join(',')}, factors ${c.brightness} ${c.contrast} ${c.saturation}, flip ${c.flip}`;
+      if (c.flip) {
+        assert.deepEqual([...flipAndJitter(pixels, c.width, true, c)], reference[i], label);
+      } else {
+        applyColourJitter(pixels, c);
+        assert.deepEqual([...pixels], reference[i], label);
+      }
     });
   });
 });
