@@ -10,6 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { CheckFailedError, InputError, UsageError } from '../cli/errors.js';
 import { checkSplitClasses, openDataset, type ImageDataset } from '../data/dataset.js';
 import { type ImageBatch, ImageLoader } from '../data/loader.js';
+import { mixupBatch, normalizeBatch, randomErasing } from '../data/batch-ops.js';
 import { mixSeed } from '../data/seed.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -18,6 +19,7 @@ import { TfjsModel } from '../models/executor.js';
 import type { ModelSpec } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
+import { Rng } from '../util/random.js';
 import { type TrainConfig, configToYaml } from './config.js';
 import { ModelEma } from './ema.js';
 import { type EvalMetrics, evaluateModels } from './evaluate.js';
@@ -150,13 +152,25 @@ function checkFreeSpace(dir: string, bytesPerCheckpoint: number): void {
   }
 }
 
-/** uint8 NHWC batch -> normalised float32 tensor: (x/255 − mean)/std per channel. */
-function normalise(batch: ImageBatch, mean: readonly number[], std: readonly number[]): tf.Tensor4D {
-  return tf.tidy(() => {
-    const n = batch.labels.length;
-    const x = tf.tensor4d(batch.images, [n, batch.size, batch.size, 3], 'float32');
-    return tf.div(tf.sub(x, tf.tensor1d(mean.map((m) => m * 255))), tf.tensor1d(std.map((s) => s * 255))) as tf.Tensor4D;
-  });
+/**
+ * The batch as the model sees it in training: normalised, random erasing per image (timm applies it after
+ * normalisation), and mixup's mixed inputs with soft targets that already carry the label smoothing. Every
+ * random draw comes from a per-step stream, so a resumed run repeats it exactly.
+ */
+function trainingBatch(batch: ImageBatch, config: TrainConfig, numClasses: number, rng: Rng): { x: tf.Tensor4D; targets: tf.Tensor2D; smoothing: number } {
+  let x = normalizeBatch(batch, config.mean, config.std);
+  if (config.reprob > 0) {
+    const erased = randomErasing(x, { probability: config.reprob, mode: config.remode }, rng);
+    x.dispose();
+    x = erased;
+  }
+  if (config.mixup > 0) {
+    const mixed = mixupBatch(x, batch.labels, numClasses, config.mixup, config.smoothing, rng);
+    x.dispose();
+    return { x: mixed.x, targets: mixed.targets, smoothing: 0 };
+  }
+  const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), numClasses), 'float32') as tf.Tensor2D);
+  return { x, targets, smoothing: config.smoothing };
 }
 
 interface Session {
@@ -262,9 +276,9 @@ async function trainEpoch(session: Session, events: TrainEvents, epochs: number,
     if (step < skip) { step += 1; continue; }
     lr = stepLearningRate(schedule, epoch, step, steps, config.sched_on_updates);
     const n = batch.labels.length;
-    const x = normalise(batch, config.mean, config.std);
-    const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), session.spec.numClasses), 'float32') as tf.Tensor2D);
-    const result = computeGradients(model, x, targets, { smoothing: config.smoothing, seed: mixSeed(state.rngSeed, epoch, step, 0xd50) });
+    const augmentRng = new Rng(mixSeed(state.rngSeed, epoch, step, 0xe7a));
+    const { x, targets, smoothing } = trainingBatch(batch, config, session.spec.numClasses, augmentRng);
+    const result = computeGradients(model, x, targets, { smoothing, seed: mixSeed(state.rngSeed, epoch, step, 0xd50) });
     x.dispose();
     targets.dispose();
     if (!Number.isFinite(result.loss)) {
@@ -308,7 +322,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       const { imagesPerSecond, lr } = await trainEpoch(session, events, epochs, options.signal);
       events.onEvalStart?.(state.epoch, session.valLoader.batchesPerEpoch);
       const evaluated = [session.model, ...(session.ema ? [session.ema.model] : [])];
-      const metrics = await evaluateModels(evaluated, session.valLoader, (b) => normalise(b, session.config.mean, session.config.std), events.onEvalBatch);
+      const metrics = await evaluateModels(evaluated, session.valLoader, (b) => normalizeBatch(b, session.config.mean, session.config.std), events.onEvalBatch);
       // As in the official runs, the EMA's metrics are the reported ones when the EMA is on.
       const reported = metrics[metrics.length - 1];
       const row: SummaryRow = {

@@ -40,7 +40,8 @@ abstract class SlotOptimizer implements Optimizer {
   constructor(model: TfjsModel, weightDecay: number, slotNames: readonly string[], initial: number) {
     const decays = new Map(model.graph.params.map((p) => [p.name, p.decay]));
     for (const [name, param] of trainableByName(model)) {
-      const buffers = new Map(slotNames.map((s) => [s, tf.variable(tf.fill(param.shape, s === 'square_avg' ? initial : 0), false)]));
+      // tf.variable shares the fill's data; the tidy drops the fill's own reference so dispose() frees it all.
+      const buffers = new Map(slotNames.map((s) => [s, tf.tidy(() => tf.variable(tf.fill(param.shape, s === 'square_avg' ? initial : 0), false))]));
       this.slots.set(name, { param, decay: decays.get(name) ? weightDecay : 0, buffers });
     }
   }

@@ -84,3 +84,15 @@ test('an unwritable output fails before training; a diverging loss stops with a 
   await assert.rejects(train(tinyConfig(file)), /output: cannot write to/);
   await assert.rejects(train(tinyConfig(tempDir(), { lr: '1e30', momentum: '0' })), /training diverged: the loss is (NaN|Infinity|-Infinity) at epoch 0/);
 });
+
+test('random erasing and mixup are applied, reproducibly from the seed, without leaking tensors', async () => {
+  const augmented = { reprob: '0.5', remode: 'pixel', mixup: '0.4', epochs: '1' };
+  const before = tf.memory().numTensors;
+  const a = await train(tinyConfig(tempDir(), augmented));
+  const b = await train(tinyConfig(tempDir(), augmented));
+  const plain = await train(tinyConfig(tempDir(), { epochs: '1' }));
+  assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
+  assert.deepEqual(withoutSpeed(readFileSync(a.summary, 'utf8')), withoutSpeed(readFileSync(b.summary, 'utf8')));
+  assert.notDeepEqual(withoutSpeed(readFileSync(a.summary, 'utf8')), withoutSpeed(readFileSync(plain.summary, 'utf8')));
+  assert.ok(Number.isFinite(a.rows[0].train_loss));
+});
