@@ -15,53 +15,46 @@ export function tfShape(kind: WeightKind, torchShape: readonly number[]): number
   return [...torchShape];
 }
 
-/** OIHW -> HWIO (conv), [C,1,kh,kw] -> [kh,kw,C,1] (depthwise), [out,in] -> [in,out] (linear). */
-export function torchToTf(kind: WeightKind, array: NamedArray): Float32Array {
-  const { shape, data } = array;
-  if (kind === 'vector') return data;
-  const out = new Float32Array(data.length);
+/**
+ * For every element of a PyTorch-layout tensor, its index in the TF layout: the one permutation both
+ * directions of the transpose use.
+ */
+function tfIndices(kind: Exclude<WeightKind, 'vector'>, torchShape: readonly number[]): Uint32Array {
   if (kind === 'linear') {
-    const [o, i] = shape;
-    for (let a = 0; a < o; a += 1) for (let b = 0; b < i; b += 1) out[b * o + a] = data[a * i + b];
-    return out;
+    const [o, i] = torchShape;
+    const map = new Uint32Array(o * i);
+    for (let a = 0; a < o; a += 1) for (let b = 0; b < i; b += 1) map[a * i + b] = b * o + a;
+    return map;
   }
-  const [o, i, h, w] = shape;
+  const [o, i, h, w] = torchShape;
   // Depthwise [C,1,kh,kw] -> [kh,kw,C,1] is the conv rule with in=1 and the channel axis in the "in" slot.
   const [oCount, iCount] = kind === 'depthwise' ? [1, o] : [o, i];
+  const map = new Uint32Array(o * i * h * w);
   for (let oo = 0; oo < o; oo += 1) {
     for (let ii = 0; ii < i; ii += 1) {
+      const [co, ci] = kind === 'depthwise' ? [0, oo] : [oo, ii];
       for (let y = 0; y < h; y += 1) {
-        for (let x = 0; x < w; x += 1) {
-          const src = ((oo * i + ii) * h + y) * w + x;
-          const [co, ci] = kind === 'depthwise' ? [0, oo] : [oo, ii];
-          out[((y * w + x) * iCount + ci) * oCount + co] = data[src];
-        }
+        for (let x = 0; x < w; x += 1) map[((oo * i + ii) * h + y) * w + x] = ((y * w + x) * iCount + ci) * oCount + co;
       }
     }
   }
+  return map;
+}
+
+/** OIHW -> HWIO (conv), [C,1,kh,kw] -> [kh,kw,C,1] (depthwise), [out,in] -> [in,out] (linear). */
+export function torchToTf(kind: WeightKind, array: NamedArray): Float32Array {
+  if (kind === 'vector') return array.data;
+  const map = tfIndices(kind, array.shape);
+  const out = new Float32Array(array.data.length);
+  for (let k = 0; k < map.length; k += 1) out[map[k]] = array.data[k];
   return out;
 }
 
 /** Inverse of torchToTf: TF-layout data back to the PyTorch layout `torchShape`. */
 export function tfToTorch(kind: WeightKind, torchShape: readonly number[], data: Float32Array): Float32Array {
   if (kind === 'vector') return Float32Array.from(data);
+  const map = tfIndices(kind, torchShape);
   const out = new Float32Array(data.length);
-  if (kind === 'linear') {
-    const [o, i] = torchShape;
-    for (let a = 0; a < o; a += 1) for (let b = 0; b < i; b += 1) out[a * i + b] = data[b * o + a];
-    return out;
-  }
-  const [o, i, h, w] = torchShape;
-  const [oCount, iCount] = kind === 'depthwise' ? [1, o] : [o, i];
-  for (let oo = 0; oo < o; oo += 1) {
-    for (let ii = 0; ii < i; ii += 1) {
-      for (let y = 0; y < h; y += 1) {
-        for (let x = 0; x < w; x += 1) {
-          const [co, ci] = kind === 'depthwise' ? [0, oo] : [oo, ii];
-          out[((oo * i + ii) * h + y) * w + x] = data[((y * w + x) * iCount + ci) * oCount + co];
-        }
-      }
-    }
-  }
+  for (let k = 0; k < map.length; k += 1) out[k] = data[map[k]];
   return out;
 }
