@@ -22,6 +22,11 @@ export interface DataBenchResult {
   imgPerSec: number;
   workers: number;
   seconds: number;
+  /**
+   * Process CPU time (every thread) per timed image: what bounds throughput once the cores are busy, and less
+   * noisy than images per second on a shared machine.
+   */
+  cpuMsPerImage: number;
   batchSize: number;
   imageSize: number;
   skipped: number;
@@ -42,6 +47,7 @@ export async function benchmarkDataLoader(dataset: ImageDataset, options: DataBe
     const epochs = options.epochs ?? 1;
     let images = 0;
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     for (let epoch = 1; epoch <= epochs; epoch += 1) {
       for await (const batch of loader.epoch(epoch)) {
         images += batch.labels.length;
@@ -49,7 +55,9 @@ export async function benchmarkDataLoader(dataset: ImageDataset, options: DataBe
       }
     }
     const seconds = (performance.now() - start) / 1000;
-    return { mode: 'data', images, imgPerSec: images / seconds, workers, seconds, batchSize, imageSize, skipped: loader.skipped.length };
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuMsPerImage = (cpu.user + cpu.system) / 1000 / images;
+    return { mode: 'data', images, imgPerSec: images / seconds, workers, seconds, cpuMsPerImage, batchSize, imageSize, skipped: loader.skipped.length };
   } finally {
     await loader.close();
   }
