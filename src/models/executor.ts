@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../backend/wasm/BatchNormTrain.js';
 import type { StateDict } from '../io/state-dict.js';
 import { type FusedConvNode, type InferenceGraph, type InferenceNode, foldBatchNorm, isDepthwise, weightKinds } from './fold.js';
 import { type ConvNode, type GraphNode, INPUT_ID, type ModelGraph } from './graph.js';
@@ -86,6 +87,68 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
   return { y, mean, variance };
 }
 
+/** Hands tensors kept out of a customGrad's tidy to the caller's scope. */
+function adoptKept<T extends tf.Tensor>(kept: T[]): T[] {
+  return kept.map((t) => {
+    const tracked = tf.clone(t);
+    t.dispose();
+    return tracked;
+  });
+}
+
+/**
+ * Training-mode BN, optionally followed by ReLU6, as one unit. When the backend registers mnext's fused
+ * training-BN kernels (wasm does, see src/backend/wasm/BatchNormTrain.ts) the unit is two kernels: forward
+ * (statistics, normalise, affine, clamp) and backward (the closed form of `batchNormTrain` on the ReLU6-masked
+ * gradient), each a few full-tensor passes. On other backends it is `batchNormTrain` then `tf.relu6`, with the
+ * same values and gradients.
+ */
+export function batchNormActTrain(
+  x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu6: boolean,
+): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const backend = tf.getBackend();
+  if (!tf.getKernel(BATCH_NORM_TRAIN, backend) || !tf.getKernel(BATCH_NORM_TRAIN_GRAD, backend)) {
+    const plain = batchNormTrain(x, gamma, beta, eps);
+    return relu6 ? { ...plain, y: tf.relu6(plain.y) } : plain;
+  }
+  const attrs = { eps, relu6 } as unknown as tf.NamedAttrMap;
+  let kept: tf.Tensor1D[] = [];
+  const unit = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, scale, offset] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: input, gamma: scale, beta: offset }, attrs) as tf.Tensor[];
+    kept = [tf.keep(mean as tf.Tensor1D), tf.keep(variance as tf.Tensor1D)];
+    save([input, y, mean, variance, scale]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ys, m, v, g] = saved;
+        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { dy, x: xs, y: ys, mean: m, variance: v, gamma: g }, attrs) as tf.Tensor[];
+      },
+    };
+  });
+  const y = unit(x, gamma, beta) as tf.Tensor4D;
+  const [mean, variance] = adoptKept(kept);
+  return { y, mean, variance };
+}
+
+/** BN nodes whose only consumer is a ReLU6 (the pair a training step runs as one fused unit). */
+export function bnFollowedByRelu6(graph: ModelGraph): Set<string> {
+  const consumers = new Map<string, GraphNode[]>();
+  for (const node of graph.nodes) {
+    for (const input of node.inputs) consumers.set(input, [...(consumers.get(input) ?? []), node]);
+  }
+  return new Set(
+    graph.nodes
+      .filter((node) => node.op === 'batchnorm' && node.id !== graph.output)
+      .filter((node) => {
+        const users = consumers.get(node.id) ?? [];
+        return users.length === 1 && users[0].op === 'relu6';
+      })
+      .map((node) => node.id),
+  );
+}
+
 /** Ops that look the same in the training graph and the folded inference graph. */
 function runCommonOp(node: GraphNode | InferenceNode, inputs: tf.Tensor[], lookup: Lookup): tf.Tensor | undefined {
   switch (node.op) {
@@ -150,10 +213,13 @@ export interface ForwardResult {
 export class TfjsModel {
   readonly variables = new Map<string, tf.Variable>();
   private readonly kinds: Map<string, WeightKind>;
+  /** BN nodes a training forward pass runs fused with the ReLU6 after them. */
+  private readonly fusedBnRelu6: Set<string>;
 
   constructor(readonly graph: ModelGraph, weights: StateDict) {
     const checked = selectModelWeights(graph, weights);
     this.kinds = weightKinds(graph);
+    this.fusedBnRelu6 = bnFollowedByRelu6(graph);
     for (const p of graph.params) {
       const kind = this.kinds.get(p.name) ?? 'vector';
       const value = tf.tensor(torchToTf(kind, checked.get(p.name)!), tfShape(kind, p.shape), 'float32');
@@ -187,11 +253,15 @@ export class TfjsModel {
           if (!options.training) {
             return tf.batchNorm(inputs[0], lookup(`${node.param}.running_mean`), lookup(`${node.param}.running_var`), beta, gamma, node.eps);
           }
-          const { y, mean, variance } = batchNormTrain(inputs[0] as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps);
+          const relu6 = this.fusedBnRelu6.has(node.id);
+          const { y, mean, variance } = batchNormActTrain(inputs[0] as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps, relu6);
           const [n, h, w] = inputs[0].shape;
           batchStats.set(node.param, { mean, variance, count: n * h * w });
           return y;
         }
+        case 'relu6':
+          // The BN before it already applied the clamp in training mode (one fused unit).
+          return options.training && this.fusedBnRelu6.has(node.inputs[0]) ? inputs[0] : tf.relu6(inputs[0]);
         case 'dropout':
           return options.training && node.rate > 0 ? tf.dropout(inputs[0], node.rate, undefined, nextSeed()) : inputs[0];
         case 'dropPath': {

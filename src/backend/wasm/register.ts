@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wrapBatchMatMul } from './BatchMatMul.js';
+import { batchNormTrainConfig, batchNormTrainGradConfig } from './BatchNormTrain.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
+import { wrapIdentity } from './Identity.js';
 import { wrapMean, wrapSum } from './Reduce.js';
 
 /** Training kernels tfjs-backend-wasm 4.22 lacks (tensorflow/tfjs#8474), written against its heap. */
@@ -11,6 +13,9 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
+  // Not tfjs ops: the executor's fused training BN (+ ReLU6) runs them when the backend registers them.
+  batchNormTrainConfig,
+  batchNormTrainGradConfig,
 ];
 
 /** Shipped wasm kernels whose slow paths training hits, each wrapped to route those cases to a fast one. */
@@ -19,6 +24,7 @@ const WRAPPERS: readonly [string, (shipped: tf.KernelConfig) => tf.KernelConfig]
   [tf.Conv2DBackpropInput, wrapConv2DBackpropInput],
   [tf.Sum, wrapSum],
   [tf.Mean, wrapMean],
+  [tf.Identity, wrapIdentity],
 ];
 
 const wrapped = new WeakSet<tf.KernelConfig>();
