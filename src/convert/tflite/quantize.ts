@@ -151,9 +151,9 @@ function quantizeFilterAndBias(g: TfliteGraph, op: TfliteOp, inputScale: number)
   const [, filterIndex, biasIndex] = op.inputs;
   const filter = g.tensors[filterIndex];
   const depthwise = op.op === 'DEPTHWISE_CONV_2D';
-  // FULLY_CONNECTED kernels read one weight scale (scale[0]) in most runtimes, as TFLite's own converter
-  // writes them; convolutions get one scale per output channel.
-  const channels = op.op === 'FULLY_CONNECTED' ? 1 : depthwise ? filter.shape[filter.shape.length - 1] : filter.shape[0];
+  // One scale per output channel: axis 0 of CONV_2D [O, kh, kw, I] and FULLY_CONNECTED [O, I] filters, the
+  // last axis of DEPTHWISE_CONV_2D [1, kh, kw, C].
+  const channels = depthwise ? filter.shape[filter.shape.length - 1] : filter.shape[0];
   const { data, scales } = quantizeWeights(g.floatData(filterIndex), channels, depthwise);
   filter.type = 'INT8';
   filter.data = bytesOf(data);
@@ -162,7 +162,7 @@ function quantizeFilterAndBias(g: TfliteGraph, op: TfliteOp, inputScale: number)
   const biasScales = scales.map((s) => s * inputScale);
   const biasValues = g.floatData(biasIndex);
   bias.type = 'INT32';
-  bias.data = bytesOf(Int32Array.from(biasValues, (b, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(b / biasScales[c % channels])))));
+  bias.data = bytesOf(Int32Array.from(biasValues, (b, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(b / biasScales[c])))));
   bias.quant = { scale: biasScales, zeroPoint: biasScales.map(() => 0), dimension: 0 };
 }
 
