@@ -112,13 +112,16 @@ function lumaSumThrough(pixels: Uint8Array, table: Uint8Array): number {
   return sum;
 }
 
+/** One 64 KB table reused by every saturation pass (they run synchronously, one at a time). */
+const SATURATION_TABLE = new Uint8Array(65536);
+
 /**
  * ImageEnhance.Color followed by a table, as one 256 x 256 table indexed by (grey << 8) | value: building it is
- * cheaper than three float32 blends per pixel of a 224 x 224 crop.
+ * cheaper than three float32 blends per pixel of a 224 x 224 crop. Valid until the next call.
  */
 function saturationTable(factor: number, after: Uint8Array): Uint8Array {
   const products = blendProducts(Math.fround(factor));
-  const table = new Uint8Array(65536);
+  const table = SATURATION_TABLE;
   for (let l = 0; l < 256; l += 1) {
     const row = l << 8;
     const offset = 255 - l;
