@@ -20,7 +20,7 @@ export function registerBench(bench: Command, output: Output): void {
     .command('data')
     .description('decode + RandomResizedCrop + flip + colour jitter throughput on the train split (or DIR itself)')
     .requiredOption('--data <dir>', 'dataset root with train/, a folder of class folders, or a path,label list')
-    .option('--workers <n>', `decodes in flight (default: CPU count, ${defaultWorkers()}); above UV_THREADPOOL_SIZE (4 unless set) they queue`, positiveInt)
+    .option('--workers <n>', `decodes in flight (default: CPU count, ${defaultWorkers()}); the mnext launcher sizes libuv's pool to match`, positiveInt)
     .option('--batch-size <n>', 'batch size', positiveInt, 64)
     .option('--image-size <n>', 'crop size', positiveInt, 224)
     .option('--epochs <n>', 'timed epochs after one warm-up epoch', positiveInt, 1)
