@@ -14,6 +14,7 @@ import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { foldBatchNorm } from '../../../src/models/fold.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
 import { livelyWeights } from '../../eval/helpers.js';
+import { CONVERSION_CASES } from '../cases.js';
 
 const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures');
 const META = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes: Array.from({ length: 10 }, (_, i) => `class${i}`) };
@@ -39,17 +40,7 @@ before(async () => {
 });
 
 describe('ONNX writer vs mnext tfjs logits (onnxruntime-node)', () => {
-  const cases = [
-    { arch: 'mobilenext', width: 1.0, tensorMultiplier: 1 },
-    { arch: 'mobilenext', width: 0.5, tensorMultiplier: 2 },
-    { arch: 'mobilenext', width: 0.75, tensorMultiplier: 4 },
-    { arch: 'mobilenext', width: 1.4, tensorMultiplier: 1 },
-    { arch: 'mobilenetv2', width: 1.0, tensorMultiplier: 1 },
-    { arch: 'mobilenetv2', width: 0.35, tensorMultiplier: 1 },
-    { arch: 'mnext_s', width: 1.0, tensorMultiplier: 1 },
-    { arch: 'mnext_l', width: 1.0, tensorMultiplier: 1 },
-  ];
-  for (const c of cases) {
+  for (const c of CONVERSION_CASES) {
     test(`${c.arch} width ${c.width} k=${c.tensorMultiplier}`, async () => {
       const size = 64;
       const graph = createModelGraph(c.arch, { width: c.width, numClasses: 10, inputSize: size, tensorMultiplier: c.tensorMultiplier });

@@ -14,6 +14,7 @@ import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
 import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, tempDir } from '../../helpers.js';
 import { META, armnnMissing, armnnOutputs, conditionedWeights, tfjsLogits } from './helpers.js';
+import { CONVERSION_CASES } from '../cases.js';
 
 before(async () => {
   await initBackend();
@@ -30,17 +31,7 @@ function convert(arch: string, width: number, tensorMultiplier: number, batch = 
 }
 
 describe('TFLite float32 writer vs mnext tfjs logits (LiteRT)', () => {
-  const cases = [
-    { arch: 'mobilenext', width: 1.0, tensorMultiplier: 1 },
-    { arch: 'mobilenext', width: 0.5, tensorMultiplier: 2 },
-    { arch: 'mobilenext', width: 0.75, tensorMultiplier: 4 },
-    { arch: 'mobilenext', width: 1.4, tensorMultiplier: 2 },
-    { arch: 'mobilenetv2', width: 1.0, tensorMultiplier: 1 },
-    { arch: 'mobilenetv2', width: 0.35, tensorMultiplier: 1 },
-    { arch: 'mnext_s', width: 1.0, tensorMultiplier: 1 },
-    { arch: 'mnext_l', width: 1.0, tensorMultiplier: 1 },
-  ];
-  for (const c of cases) {
+  for (const c of CONVERSION_CASES) {
     test(`${c.arch} width ${c.width} k=${c.tensorMultiplier}`, async () => {
       const { model, bytes } = convert(c.arch, c.width, c.tensorMultiplier);
       const ops = readTfliteOps(bytes);
