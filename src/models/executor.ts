@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../backend/wasm/BatchNormTrain.js';
 import type { StateDict } from '../io/state-dict.js';
 import { type FusedConvNode, type InferenceGraph, type InferenceNode, foldBatchNorm, isDepthwise, weightKinds } from './fold.js';
-import { type ConvNode, type GraphNode, INPUT_ID, type ModelGraph } from './graph.js';
+import { type ConvNode, type GraphNode, INPUT_ID, type ModelGraph, consumersOf } from './graph.js';
 import { type WeightKind, tfShape, tfToTorch, torchToTf } from './layout.js';
 import { selectModelWeights } from './weights.js';
 
@@ -79,11 +79,7 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
     };
   });
   const y = normalise(x, gamma, beta) as tf.Tensor4D;
-  const [mean, variance] = kept.map((t) => {
-    const tracked = tf.clone(t);
-    t.dispose();
-    return tracked;
-  });
+  const [mean, variance] = adoptKept(kept);
   return { y, mean, variance };
 }
 
@@ -134,10 +130,7 @@ export function batchNormActTrain(
 
 /** BN nodes whose only consumer is a ReLU6 (the pair a training step runs as one fused unit). */
 export function bnFollowedByRelu6(graph: ModelGraph): Set<string> {
-  const consumers = new Map<string, GraphNode[]>();
-  for (const node of graph.nodes) {
-    for (const input of node.inputs) consumers.set(input, [...(consumers.get(input) ?? []), node]);
-  }
+  const consumers = consumersOf(graph.nodes);
   return new Set(
     graph.nodes
       .filter((node) => node.op === 'batchnorm' && node.id !== graph.output)

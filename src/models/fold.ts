@@ -1,5 +1,5 @@
 import type { NamedArray, StateDict } from '../io/state-dict.js';
-import type { BatchNormNode, ConvNode, GraphNode, ModelGraph, ModelSpec, Shape } from './graph.js';
+import { type BatchNormNode, type ConvNode, type GraphNode, type ModelGraph, type ModelSpec, type Shape, consumersOf } from './graph.js';
 import { type WeightKind } from './layout.js';
 
 /** A conv with BN folded in (always a bias) and, where the next op is ReLU6, the activation fused. */
@@ -37,12 +37,6 @@ export function isDepthwise(node: Pick<ConvNode, 'groups' | 'inChannels' | 'outC
   return node.groups > 1 && node.groups === node.inChannels && node.outChannels === node.inChannels;
 }
 
-function consumers(nodes: readonly GraphNode[]): Map<string, GraphNode[]> {
-  const map = new Map<string, GraphNode[]>();
-  for (const node of nodes) for (const input of node.inputs) map.set(input, [...(map.get(input) ?? []), node]);
-  return map;
-}
-
 function get(weights: StateDict, name: string): NamedArray {
   const array = weights.get(name);
   if (!array) throw new Error(`foldBatchNorm: missing weight '${name}'`);
@@ -69,7 +63,7 @@ function foldConvWeights(conv: ConvNode, bn: BatchNormNode, weights: StateDict):
 }
 
 export function foldBatchNorm(graph: ModelGraph, weights: StateDict): InferenceGraph {
-  const users = consumers(graph.nodes);
+  const users = consumersOf(graph.nodes);
   const rename = new Map<string, string>();
   const resolve = (id: string): string => rename.get(id) ?? id;
   const nodes: InferenceNode[] = [];

@@ -165,3 +165,10 @@ export function trainableParams(graph: ModelGraph): ParamInfo[] {
 export function countElements(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
+
+/** For every node id (and the input), the nodes that read it, in graph order. */
+export function consumersOf(nodes: readonly GraphNode[]): Map<string, GraphNode[]> {
+  const map = new Map<string, GraphNode[]>();
+  for (const node of nodes) for (const input of node.inputs) map.set(input, [...(map.get(input) ?? []), node]);
+  return map;
+}
