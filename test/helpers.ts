@@ -9,6 +9,7 @@ import type { Output } from '../src/cli/output.js';
 export const FIXTURES_DIR = resolve(import.meta.dirname, '..', '..', 'shared', 'fixtures');
 export const SPEC_DIR = resolve(import.meta.dirname, '..', '..', 'shared', 'spec');
 export const fixturesMissing = existsSync(FIXTURES_DIR) ? false : `parity fixtures not found at ${FIXTURES_DIR}`;
+export const specMissing = existsSync(SPEC_DIR) ? false : `reference spec not found at ${SPEC_DIR}`;
 
 /** Debian's python3 (python3-torch lives there, not in a pyenv interpreter that may shadow it on PATH). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';

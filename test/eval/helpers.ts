@@ -8,7 +8,11 @@ import { Rng } from '../../src/util/random.js';
 /**
  * Weights that make every layer matter: random BN affine parameters, then running statistics set to the
  * statistics of a random batch (as the mnext_s fixture was made), so eval-mode activations stay O(1) and
- * logits differ clearly between classes. Fresh init alone gives logits near 1e-10.
+ * logits differ clearly between classes. Fresh init alone gives logits near 1e-10. Running variances are
+ * floored at 0.05: batch statistics of four images over the 1x1 and 2x2 maps deep in a small-input model give
+ * some channels variances near zero, whose 1/sqrt(var) gains make the network so ill-conditioned that float32
+ * rounding order alone moves logits by 1e-4 relative, and runtimes would disagree with each other as much as
+ * with tfjs.
  */
 export function livelyWeights(graph: ModelGraph, seed = 7): StateDict {
   const weights = initStateDict(graph, seed);
@@ -32,7 +36,8 @@ export function livelyWeights(graph: ModelGraph, seed = 7): StateDict {
     const { batchStats } = model.forward(x, { training: true, seed });
     for (const [param, stats] of batchStats) {
       weights.set(`${param}.running_mean`, { shape: [stats.mean.shape[0]], data: stats.mean.dataSync() as Float32Array });
-      weights.set(`${param}.running_var`, { shape: [stats.variance.shape[0]], data: stats.variance.dataSync() as Float32Array });
+      const variance = (stats.variance.dataSync() as Float32Array).map((v) => Math.max(v, 0.05));
+      weights.set(`${param}.running_var`, { shape: [stats.variance.shape[0]], data: variance });
     }
   });
   model.dispose();

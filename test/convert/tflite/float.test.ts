@@ -13,7 +13,8 @@ import { loadFixture } from '../../../src/io/fixture.js';
 import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
 import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, tempDir } from '../../helpers.js';
-import { META, armnnMissing, armnnOutputs, conditionedWeights, tfjsLogits } from './helpers.js';
+import { META, armnnMissing, armnnOutputs, tfjsLogits } from './helpers.js';
+import { livelyWeights } from '../../eval/helpers.js';
 import { CONVERSION_CASES } from '../cases.js';
 
 before(async () => {
@@ -25,7 +26,7 @@ const SIZE = 64;
 /** A converted model with the tfjs model it came from. */
 function convert(arch: string, width: number, tensorMultiplier: number, batch = 2) {
   const graph = createModelGraph(arch, { width, numClasses: 10, inputSize: SIZE, tensorMultiplier });
-  const model = new InferenceModel(graph, conditionedWeights(graph));
+  const model = new InferenceModel(graph, livelyWeights(graph));
   const bytes = writeTflite(model.graph, { ...META, batch });
   return { model, bytes };
 }
@@ -81,7 +82,7 @@ describe('TFLite float32 writer vs mnext tfjs logits (LiteRT)', () => {
 
   test('softmax option outputs probabilities; other batch sizes run in chunks of the file batch', async () => {
     const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: 10, inputSize: 32 });
-    const model = new InferenceModel(graph, conditionedWeights(graph));
+    const model = new InferenceModel(graph, livelyWeights(graph));
     const runner = await loadTfliteRunner(writeTflite(model.graph, { ...META, softmax: true }));
     const input = randomInputBatch(3, 32, 2);
     const probs = await runner.run(input, 3);

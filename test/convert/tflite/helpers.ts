@@ -2,31 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { StateDict } from '../../../src/io/state-dict.js';
 import type { InferenceModel } from '../../../src/models/executor.js';
-import type { ModelGraph } from '../../../src/models/graph.js';
 import { SYSTEM_PYTHON, tempDir } from '../../helpers.js';
-import { livelyWeights } from '../../eval/helpers.js';
 
 export const META = {
   mean: [0.485, 0.456, 0.406],
   std: [0.229, 0.224, 0.225],
   classes: Array.from({ length: 10 }, (_, i) => `class ${i}`),
 };
-
-/**
- * livelyWeights with BN running variances floored at 0.05. Batch statistics of four random images over the
- * 1x1 and 2x2 maps deep in a 64 px model give some channels variances near zero; their 1/sqrt(var) gains
- * make the network so ill-conditioned (logit scale ~2000) that float32 rounding order alone moves logits by
- * 5e-4 relative — onnxruntime and LiteRT then disagree with each other as much as with tfjs.
- */
-export function conditionedWeights(graph: ModelGraph, seed = 7): StateDict {
-  const weights = livelyWeights(graph, seed);
-  for (const [name, array] of weights) {
-    if (name.endsWith('.running_var')) array.data.forEach((v, i) => { array.data[i] = Math.max(v, 0.05); });
-  }
-  return weights;
-}
 
 /** The folded tfjs model's logits for an NHWC batch (the reference every runtime is compared with). */
 export function tfjsLogits(model: InferenceModel, input: Float32Array, batch: number): Float32Array {

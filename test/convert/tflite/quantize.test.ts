@@ -12,7 +12,8 @@ import { InputError } from '../../../src/cli/errors.js';
 import { InferenceModel } from '../../../src/models/executor.js';
 import { INPUT_ID } from '../../../src/models/graph.js';
 import { createModelGraph } from '../../../src/models/registry.js';
-import { META, conditionedWeights, tfjsLogits } from './helpers.js';
+import { META, tfjsLogits } from './helpers.js';
+import { livelyWeights } from '../../eval/helpers.js';
 
 before(async () => {
   await initBackend();
@@ -22,7 +23,7 @@ const SIZE = 32;
 
 async function calibrated(arch: string, width: number, tensorMultiplier: number) {
   const graph = createModelGraph(arch, { width, numClasses: 10, inputSize: SIZE, tensorMultiplier });
-  const model = new InferenceModel(graph, conditionedWeights(graph));
+  const model = new InferenceModel(graph, livelyWeights(graph));
   const batches = [0, 1, 2].map((i) => ({ data: randomInputBatch(8, SIZE, 100 + i), batch: 8 }));
   return { model, ranges: await calibrateRanges(model, batches) };
 }
@@ -41,7 +42,7 @@ describe('int8 post-training quantisation', () => {
 
   test('calibration records every node output and the input, and frees its tensors', async () => {
     const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: 10, inputSize: SIZE, tensorMultiplier: 2 });
-    const model = new InferenceModel(graph, conditionedWeights(graph));
+    const model = new InferenceModel(graph, livelyWeights(graph));
     const before = tf.memory().numTensors;
     const ranges = await calibrateRanges(model, [{ data: randomInputBatch(4, SIZE, 1), batch: 4 }, { data: randomInputBatch(4, SIZE, 2), batch: 4 }]);
     assert.equal(tf.memory().numTensors, before);
