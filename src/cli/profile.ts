@@ -3,7 +3,9 @@ import { initBackend } from '../backend/index.js';
 import { PAPER_WIDTHS } from '../models/registry.js';
 import { backendThreads } from '../profile/latency.js';
 import { writeLatencyPlot } from '../profile/plot.js';
-import { type ProfileRequest, type ProfileRow, differsFromPaper, profileModels } from '../profile/profile.js';
+import { loadModelSource } from '../io/model-source.js';
+import { buildGraph } from '../models/registry.js';
+import { type ProfileRequest, type ProfileRow, differsFromPaper, profileGraph, profileModels } from '../profile/profile.js';
 import { LATENCY_RUNTIMES, type LatencyRuntime } from '../profile/runtimes.js';
 import { UsageError } from './errors.js';
 import { nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
@@ -12,9 +14,9 @@ import { type Output, colour, formatMarkdownTable, formatTable, printJson } from
 interface ProfileOptions {
   models: string[];
   widths: number[];
-  tensorMultiplier: number[];
-  inputSize: number;
-  numClasses: number;
+  tensorMultiplier?: number[];
+  inputSize?: number;
+  numClasses?: number;
   batch: number;
   runs: number;
   warmup: number;
@@ -28,6 +30,18 @@ interface ProfileOptions {
   runtime: string[];
   threads?: number;
   plot?: string;
+  model?: string;
+  useEma?: boolean;
+}
+
+/** `--model <checkpoint | .pth | fixture | name>`: one row for that model with its own weights and input size. */
+async function profileSource(options: ProfileOptions, request: ProfileRequest, backend: string): Promise<ProfileRow[]> {
+  const source = await loadModelSource(options.model!, {
+    useEma: options.useEma, width: options.width, numClasses: options.numClasses, tensorMultiplier: options.tensorMultiplier?.[0],
+  });
+  const inputSize = options.inputSize ?? source.spec.inputSize;
+  const graph = buildGraph({ ...source.spec, inputSize });
+  return [await profileGraph(graph, source.weights, { ...request, inputSize }, backend)];
 }
 
 function checkRuntimes(names: readonly string[]): LatencyRuntime[] {
@@ -74,7 +88,7 @@ function printTables(output: Output, rows: ProfileRow[], options: ProfileOptions
     ? `latency: backend ${backend}, ${backendThreads()} thread(s), batch ${options.batch}, median of ${options.runs} runs after ${options.warmup} warm-up, BN folded`
     : 'latency: not measured (--no-latency)';
   const runtimeNotes = rows[0]?.runtimes.map((r) => `${r.runtime}: ${r.threads} thread(s), batch ${options.batch}, ${r.runs} runs after ${r.warmup} warm-up, converted file (BN folded)`) ?? [];
-  output.out(`\ninput ${options.inputSize}x${options.inputSize}, ${options.numClasses} classes; MAdds = conv + linear multiply-adds` +
+  output.out(`\ninput ${rows[0].inputSize}x${rows[0].inputSize}, ${rows[0].numClasses} classes; MAdds = conv + linear multiply-adds` +
     `${options.countAll ? '; elem ops = BN, activation, pool, add and mul element operations' : ''}\n${[latency, ...runtimeNotes].join('\n')}`);
   if (rows.some(differsFromPaper)) output.out(`${colour.yellow('≠')} differs from the paper by more than 5% (see spec: the paper's table does not match its own code)`);
   if (!options.perBlock) return;
@@ -92,9 +106,11 @@ export function register(program: Command, output: Output): void {
     .option('--models <list>', 'comma-separated model names', stringList, ['mobilenext', 'mobilenetv2'])
     .option('--widths <list>', 'comma-separated width multipliers', numberList(positiveNumber), [...PAPER_WIDTHS])
     .option('--width <w>', 'a single width (same as --widths w)', positiveNumber)
-    .option('--tensor-multiplier <list>', 'partial identity divisors k, e.g. 1,2,3,4,6', numberList(positiveInt), [1])
-    .option('--input-size <n>', 'square input size', positiveInt, 224)
-    .option('--num-classes <n>', 'classifier outputs', positiveInt, 1000)
+    .option('--tensor-multiplier <list>', 'partial identity divisors k, e.g. 1,2,3,4,6 (default 1)', numberList(positiveInt))
+    .option('--input-size <n>', 'square input size (default 224, or the --model\'s)', positiveInt)
+    .option('--num-classes <n>', 'classifier outputs (default 1000)', positiveInt)
+    .option('--model <path>', 'profile this model instead of the table: checkpoint dir, .pth, fixture .json or model name')
+    .option('--use-ema', 'with --model: a checkpoint\'s EMA weights')
     .option('--batch <n>', 'batch size for latency', positiveInt, 1)
     .option('--runs <n>', 'timed forward passes (median reported)', positiveInt, 20)
     .option('--warmup <n>', 'untimed forward passes first', nonNegativeInt, 5)
@@ -111,17 +127,19 @@ export function register(program: Command, output: Output): void {
       const resolved = { ...options, widths: options.width !== undefined ? [options.width] : options.widths };
       const backend = await initBackend(options.backend);
       const request: ProfileRequest = {
-        models: resolved.models, widths: resolved.widths, tensorMultipliers: resolved.tensorMultiplier,
-        inputSize: resolved.inputSize, numClasses: resolved.numClasses, batch: resolved.batch,
+        models: resolved.models, widths: resolved.widths, tensorMultipliers: resolved.tensorMultiplier ?? [1],
+        inputSize: resolved.inputSize ?? 224, numClasses: resolved.numClasses ?? 1000, batch: resolved.batch,
         runs: resolved.runs, warmup: resolved.warmup, latency: resolved.latency,
         runtimes: checkRuntimes(resolved.runtime), threads: resolved.threads,
       };
       if (resolved.plot && !resolved.latency && resolved.runtime.length === 0) throw new UsageError('--plot needs latency: drop --no-latency or add --runtime');
-      const rows = await profileModels(request, backend, (row) => {
-        if (resolved.latency) output.err(`profiled ${row.model} w${row.width} k${row.tensorMultiplier}: ${row.latencyMs?.toFixed(1)} ms`);
-      });
+      const rows = resolved.model
+        ? await profileSource(resolved, request, backend)
+        : await profileModels(request, backend, (row) => {
+          if (resolved.latency) output.err(`profiled ${row.model} w${row.width} k${row.tensorMultiplier}: ${row.latencyMs?.toFixed(1)} ms`);
+        });
       if (resolved.plot) {
-        await writeLatencyPlot(resolved.plot, plotPoints(rows, backend), `Latency vs MAdds, ${resolved.inputSize}x${resolved.inputSize}, batch ${resolved.batch}`);
+        await writeLatencyPlot(resolved.plot, plotPoints(rows, backend), `Latency vs MAdds, ${rows[0].inputSize}x${rows[0].inputSize}, batch ${resolved.batch}`);
         output.err(`wrote ${resolved.plot}`);
       }
       if (resolved.json) {

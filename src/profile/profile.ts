@@ -1,3 +1,4 @@
+import type { StateDict } from '../io/state-dict.js';
 import type { ModelGraph } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
@@ -85,31 +86,36 @@ export function expandRequest(request: ProfileRequest): ModelGraph[] {
   ];
 }
 
+/** Counts and latencies of one model (given weights: latency does not depend on their values, numerics do). */
+export async function profileGraph(graph: ModelGraph, weights: StateDict, request: ProfileRequest, backend: string): Promise<ProfileRow> {
+  const { spec } = graph;
+  const stats = countModel(graph);
+  const latency = request.latency ? await measureTfjsLatency(graph, weights, request) : undefined;
+  const runtimes: RuntimeLatency[] = [];
+  for (const runtime of request.runtimes ?? []) runtimes.push(await measureRuntimeLatency(runtime, graph, weights, request));
+  return {
+    model: spec.arch,
+    width: spec.width,
+    tensorMultiplier: spec.tensorMultiplier,
+    inputSize: spec.inputSize,
+    numClasses: spec.numClasses,
+    params: stats.params,
+    madds: stats.madds,
+    elementOps: stats.elementOps,
+    latencyMs: latency?.medianMs ?? null,
+    latencyP90Ms: latency?.p90Ms ?? null,
+    backend,
+    paper: paperNumbers(spec.arch, spec.width, spec.inputSize, spec.numClasses),
+    blocks: stats.blocks,
+    runtimes,
+  };
+}
+
+/** The requested table: every (width, model, tensor multiplier) with fresh seeded weights. */
 export async function profileModels(request: ProfileRequest, backend: string, onRow?: (row: ProfileRow) => void): Promise<ProfileRow[]> {
   const rows: ProfileRow[] = [];
   for (const graph of expandRequest(request)) {
-    const { spec } = graph;
-    const stats = countModel(graph);
-    const weights = initStateDict(graph, request.seed ?? 0);
-    const latency = request.latency ? await measureTfjsLatency(graph, weights, request) : undefined;
-    const runtimes: RuntimeLatency[] = [];
-    for (const runtime of request.runtimes ?? []) runtimes.push(await measureRuntimeLatency(runtime, graph, weights, request));
-    const row: ProfileRow = {
-      model: spec.arch,
-      width: spec.width,
-      tensorMultiplier: spec.tensorMultiplier,
-      inputSize: spec.inputSize,
-      numClasses: spec.numClasses,
-      params: stats.params,
-      madds: stats.madds,
-      elementOps: stats.elementOps,
-      latencyMs: latency?.medianMs ?? null,
-      latencyP90Ms: latency?.p90Ms ?? null,
-      backend,
-      paper: paperNumbers(spec.arch, spec.width, spec.inputSize, spec.numClasses),
-      blocks: stats.blocks,
-      runtimes,
-    };
+    const row = await profileGraph(graph, initStateDict(graph, request.seed ?? 0), request, backend);
     rows.push(row);
     onRow?.(row);
   }

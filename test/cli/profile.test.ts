@@ -63,3 +63,19 @@ test('profile --runtime onnx,tflite adds per-runtime latency columns and --plot 
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--runtime: expected a list of tfjs, onnx, tflite, got 'coreml'/);
 });
+
+test('profile --model profiles a checkpoint (or fixture) at its own input size and class count', async () => {
+  const { join } = await import('node:path');
+  const { saveCheckpoint } = await import('../../src/io/checkpoint.js');
+  const { createModelGraph } = await import('../../src/models/registry.js');
+  const { initStateDict } = await import('../../src/models/weights.js');
+  const { tempDir } = await import('../helpers.js');
+  const graph = createModelGraph('mobilenext', { width: 0.5, numClasses: 10, inputSize: 32, tensorMultiplier: 2 });
+  const dir = join(tempDir(), 'ckpt');
+  saveCheckpoint(dir, { spec: graph.spec, weights: initStateDict(graph, 1) });
+  const { code, stdout, stderr } = await runCli('profile', '--model', dir, '--runs', '2', '--warmup', '1', '--backend', 'wasm', '--json');
+  assert.equal(code, 0, stderr);
+  const [row] = JSON.parse(stdout) as Row[];
+  assert.deepEqual([row.model, row.width, row.tensorMultiplier, row.inputSize, row.numClasses, row.params], ['mobilenext', 0.5, 2, 32, 10, 884114]);
+  assert.ok(row.latencyMs! > 0);
+});
