@@ -1,0 +1,44 @@
+/**
+ * Top-1 agreement between a float and an int8 .tflite on a real image folder, run in LiteRT, plus both top-1s:
+ * the issue-5 acceptance measurement for post-training quantization.
+ *
+ *   npx tsx scripts/int8-agreement.ts model.tflite model_int8.tflite data/fashion-mnist/val [--crop-pct 1]
+ */
+import { initBackend } from '../src/backend/index.js';
+import { ImageLoader, normalizeBatch, openDataset } from '../src/data/index.js';
+import { loadTfliteRunner } from '../src/eval/runtimes/litert.js';
+
+const [floatPath, int8Path, folder] = process.argv.slice(2);
+const cropIndex = process.argv.indexOf('--crop-pct');
+const cropPct = cropIndex > 0 ? Number(process.argv[cropIndex + 1]) : 1;
+if (!floatPath || !int8Path || !folder) throw new Error('usage: int8-agreement.ts FLOAT.tflite INT8.tflite VAL_FOLDER [--crop-pct X]');
+
+await initBackend();
+const float = await loadTfliteRunner(floatPath);
+const int8 = await loadTfliteRunner(int8Path);
+const loader = new ImageLoader(openDataset(folder), { batchSize: 50, imageSize: float.inputSize, train: false, seed: 0, cropPct });
+const argmax = (logits: Float32Array, row: number, classes: number) => {
+  let best = 0;
+  for (let i = 1; i < classes; i += 1) if (logits[row * classes + i] > logits[row * classes + best]) best = i;
+  return best;
+};
+let images = 0;
+let agree = 0;
+let floatCorrect = 0;
+let int8Correct = 0;
+for await (const batch of loader.epoch(0)) {
+  const x = normalizeBatch(batch, float.mean ?? [0.485, 0.456, 0.406], float.std ?? [0.229, 0.224, 0.225]);
+  const input = x.dataSync() as Float32Array;
+  x.dispose();
+  const n = batch.labels.length;
+  const [a, b] = [await float.run(input, n), await int8.run(input, n)];
+  for (let i = 0; i < n; i += 1) {
+    const [pa, pb] = [argmax(a, i, float.numClasses), argmax(b, i, int8.numClasses)];
+    images += 1;
+    agree += Number(pa === pb);
+    floatCorrect += Number(pa === batch.labels[i]);
+    int8Correct += Number(pb === batch.labels[i]);
+  }
+}
+await loader.close();
+console.log(JSON.stringify({ images, agreement: agree / images, floatTop1: (100 * floatCorrect) / images, int8Top1: (100 * int8Correct) / images }));
