@@ -2,7 +2,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckFailedError, UsageError } from '../cli/errors.js';
-import { type LogitDifference, compareLogits, randomInputBatch } from '../eval/compare.js';
+import { type LogitDifference, argmaxRows, compareLogits, randomInputBatch } from '../eval/compare.js';
 import type { ModelRunner } from '../eval/runner.js';
 import { openEvalData } from '../eval/data.js';
 import { loadTfliteRunner } from '../eval/runtimes/litert.js';
@@ -162,15 +162,6 @@ export async function convertInMemory(source: ModelSource, options: ConvertOptio
   if (options.target === 'onnx') return { graph, converted: onnxModel(graph, meta, options) };
   if (options.target === 'tfjs') return { graph, converted: tfjsModel(graph, meta) };
   return { graph, converted: await tfliteModel(source, graph, meta, options) };
-}
-
-function argmaxRows(logits: ArrayLike<number>, classes: number): number[] {
-  const rows = logits.length / classes;
-  return Array.from({ length: rows }, (_, r) => {
-    let best = 0;
-    for (let c = 1; c < classes; c += 1) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
-    return best;
-  });
 }
 
 /** Compares a runner with mnext's tfjs inference model on a seeded random batch. */

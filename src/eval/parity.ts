@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InferenceModel, TfjsModel, nchwToNhwc } from '../models/executor.js';
 import { buildGraph } from '../models/registry.js';
 import type { Fixture } from '../io/fixture.js';
+import { argmaxRows, compareLogits } from './compare.js';
 import type { StateDict } from '../io/state-dict.js';
 
 export interface ParityResult {
@@ -18,24 +19,15 @@ export interface ParityResult {
   readonly batch: number;
 }
 
-function argmax(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i += 1) if (row[i] > row[best]) best = i;
-  return best;
-}
-
+/** The shared logit comparison, plus whether every row's top class agrees with the reference. */
 function compare(reference: Fixture['logits'], logits: Float32Array): { maxAbsDiff: number; argmaxAgree: boolean } {
   const classes = reference[0].length;
-  let maxAbsDiff = 0;
-  let argmaxAgree = true;
-  reference.forEach((row, i) => {
-    const ours = logits.subarray(i * classes, (i + 1) * classes);
-    row.forEach((v, j) => {
-      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - ours[j]));
-    });
-    if (argmax(row) !== argmax(ours)) argmaxAgree = false;
-  });
-  return { maxAbsDiff, argmaxAgree };
+  const expected = reference.flat();
+  const ours = argmaxRows(logits, classes);
+  return {
+    maxAbsDiff: compareLogits(logits, expected).maxAbs,
+    argmaxAgree: argmaxRows(expected, classes).every((top, row) => top === ours[row]),
+  };
 }
 
 /**
