@@ -221,9 +221,10 @@ export class TfjsModel {
     }
   }
 
-  /** Trainable variables in description order (the optimiser's parameter list). */
-  trainableVariables(): tf.Variable[] {
-    return this.graph.params.filter((p) => p.trainable && !this.graph.unusedParams.includes(p.name)).map((p) => this.variables.get(p.name)!);
+  /** Trainable parameters that take part in the forward pass, by PyTorch name (the unused `_bn1` is skipped). */
+  trainableByName(): Map<string, tf.Variable> {
+    const unused = new Set(this.graph.unusedParams);
+    return new Map(this.graph.params.filter((p) => p.trainable && !unused.has(p.name)).map((p) => [p.name, this.variables.get(p.name)!]));
   }
 
   /** x: NHWC float32 normalised images. */

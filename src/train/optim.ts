@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { StateDict } from '../io/state-dict.js';
 import type { TfjsModel } from '../models/executor.js';
-import { type Optimizer, trainableByName } from './step.js';
+import type { Optimizer } from './step.js';
 
 export const OPTIMIZERS = ['sgd', 'momentum', 'nesterov', 'rmsproptf', 'adamw'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
@@ -39,7 +39,7 @@ abstract class SlotOptimizer implements Optimizer {
 
   constructor(model: TfjsModel, weightDecay: number, slotNames: readonly string[], initial: number) {
     const decays = new Map(model.graph.params.map((p) => [p.name, p.decay]));
-    for (const [name, param] of trainableByName(model)) {
+    for (const [name, param] of model.trainableByName()) {
       // tf.variable shares the fill's data; the tidy drops the fill's own reference so dispose() frees it all.
       const buffers = new Map(slotNames.map((s) => [s, tf.tidy(() => tf.variable(tf.fill(param.shape, s === 'square_avg' ? initial : 0), false))]));
       this.slots.set(name, { param, decay: decays.get(name) ? weightDecay : 0, buffers });

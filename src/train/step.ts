@@ -39,15 +39,9 @@ export function smoothedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D, 
   });
 }
 
-/** Trainable parameters that take part in the forward pass, by PyTorch name (the unused `_bn1` is skipped). */
-export function trainableByName(model: TfjsModel): Map<string, tf.Variable> {
-  const unused = new Set(model.graph.unusedParams);
-  return new Map(model.graph.params.filter((p) => p.trainable && !unused.has(p.name)).map((p) => [p.name, model.variables.get(p.name)!]));
-}
-
 /** Forward + backward on one batch (train mode). Allocates only what it returns. */
 export function computeGradients(model: TfjsModel, images: tf.Tensor4D, targets: tf.Tensor2D, options: GradientOptions): GradientResult {
-  const params = trainableByName(model);
+  const params = model.trainableByName();
   let batchStats = new Map<string, BatchStats>();
   let correct = 0;
   const { value, grads } = tf.variableGrads(() => {

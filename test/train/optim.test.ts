@@ -6,7 +6,6 @@ import { TfjsModel } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
 import { createOptimizer } from '../../src/train/optim.js';
-import { trainableByName } from '../../src/train/step.js';
 
 let model: TfjsModel;
 const CONV = 'features.0.0.weight';
@@ -42,7 +41,7 @@ test('the graph marks conv weights decayed and BN parameters not (timm add_weigh
   const decay = new Map(model.graph.params.map((p) => [p.name, p.decay]));
   assert.equal(decay.get(CONV), true);
   assert.equal(decay.get(BN), false);
-  assert.ok(trainableByName(model).has(CONV));
+  assert.ok(model.trainableByName().has(CONV));
 });
 
 test('SGD Nesterov follows torch.optim.SGD with coupled L2 on weights only', () => {

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend/index.js';
 import { TfjsModel } from '../../models/executor.js';
 import { buildGraph } from '../../models/registry.js';
-import { type Optimizer, computeGradients, disposeGradientResult, trainableByName } from '../step.js';
+import { type Optimizer, computeGradients, disposeGradientResult } from '../step.js';
 import { createOptimizer } from '../optim.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
@@ -30,7 +30,7 @@ async function init(message: WorkerInit): Promise<void> {
   const backend = await initBackend(message.backend);
   const graph = buildGraph(message.spec);
   const model = new TfjsModel(graph, new Map(message.weights));
-  const names = [...trainableByName(model).keys()];
+  const names = [...model.trainableByName().keys()];
   replica = { model, optimizer: createOptimizer(model, message.optimizer), names, smoothing: message.smoothing };
   send({ kind: 'ready', backend, paramNames: names });
 }
