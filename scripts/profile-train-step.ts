@@ -1,10 +1,11 @@
 /**
  * Kernel profile of one training step (forward + backward, no optimiser) with `tf.profile`:
  *   npx tsx scripts/profile-train-step.ts [--backend wasm] [--model mobilenext] [--width 1.0] [--input-size 64]
- *     [--batch 16] [--top 16] [--steps 3]
+ *     [--batch 16] [--top 16] [--steps 3] [--detail KernelName] [--repeat N]
  * Prints the kernel count, the kernel time (wrappers such as customGrad's `forward` and the fused ops' `__op`
  * scopes time their nested kernels again, so they are listed but left out of the total), the top kernels by
- * time with their counts, and the wall time per step. Kernel counts and kernel times are far steadier than wall
+ * time with their counts, and the wall time per step. `--detail` lists one kernel's calls grouped by input shapes. `--repeat N` profiles N steps and keeps each kernel call's
+ * fastest time (the call sequence is the same every step): a load-robust estimate on a busy machine. Kernel counts and kernel times are far steadier than wall
  * time on a shared machine.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '16' },
     top: { type: 'string', default: '16' },
     steps: { type: 'string', default: '3' },
+    detail: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const batch = Number(values.batch);
@@ -43,6 +46,14 @@ const isWrapper = (name: string): boolean => name === 'forward' || name.endsWith
 step();
 const before = tf.memory().numTensors;
 const info = await tf.profile(step);
+for (let r = 1; r < Number(values.repeat); r++) {
+  const again = await tf.profile(step);
+  again.kernels.forEach((k, i) => {
+    const first = info.kernels[i];
+    if (first.name !== k.name) throw new Error('kernel sequence changed between steps');
+    first.kernelTimeMs = Math.min(Number(first.kernelTimeMs) || 0, Number(k.kernelTimeMs) || 0);
+  });
+}
 const byKernel = new Map<string, { ms: number; count: number }>();
 let kernelMs = 0;
 let kernels = 0;
@@ -60,6 +71,19 @@ console.log(`kernels ${kernels} (+${info.kernels.length - kernels} wrapper scope
 const top = [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top));
 for (const [name, { ms, count }] of top) {
   console.log(`  ${name.padEnd(40)} ${ms.toFixed(0).padStart(6)} ms  x${count}${isWrapper(name) ? '  (wrapper, nested time)' : ''}`);
+}
+if (values.detail) {
+  const byShape = new Map<string, { ms: number; count: number }>();
+  for (const k of info.kernels.filter((k) => k.name === values.detail)) {
+    const key = JSON.stringify(k.inputShapes);
+    const entry = byShape.get(key) ?? { ms: 0, count: 0 };
+    entry.ms += Number(k.kernelTimeMs) || 0;
+    entry.count += 1;
+    byShape.set(key, entry);
+  }
+  for (const [shapes, { ms, count }] of [...byShape].sort((a, b) => b[1].ms - a[1].ms)) {
+    console.log(`  ${ms.toFixed(1).padStart(7)} ms  x${count}  ${shapes}`);
+  }
 }
 const steps = Number(values.steps);
 const t0 = performance.now();

@@ -8,7 +8,9 @@ import { selectModelWeights } from './weights.js';
 
 type Lookup = (name: string) => tf.Tensor;
 
-function explicitPad(node: Pick<ConvNode, 'pad'>): [[0, 0], [number, number], [number, number], [0, 0]] {
+type ExplicitPad = [[0, 0], [number, number], [number, number], [0, 0]];
+
+function explicitPad(node: Pick<ConvNode, 'pad'>): ExplicitPad {
   const [top, bottom, left, right] = node.pad;
   return [[0, 0], [top, bottom], [left, right], [0, 0]];
 }
@@ -21,21 +23,33 @@ interface ConvArgs {
 }
 
 /**
+ * One tfjs conv: the fused op when there is a bias or activation to fuse, else the plain op. The plain ops'
+ * gradients are lazy per input, while the fused ops' custom gradient always computes dx too — for the stem,
+ * whose input needs no gradient, that was a wasted full-resolution backprop (3% of a training step).
+ */
+function convOp(depthwise: boolean, x: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: ExplicitPad, bias?: tf.Tensor1D, activation?: 'relu6'): tf.Tensor4D {
+  // tfjs accepts explicit padding for depthwise convs at run time; its typings only list 'same'/'valid'/number.
+  const padding = pad as unknown as 'valid';
+  if (bias === undefined && activation === undefined) {
+    return depthwise ? tf.depthwiseConv2d(x, filter, strides, padding) : tf.conv2d(x, filter, strides, pad);
+  }
+  const fused = { x, filter, strides, bias, activation: activation ?? 'linear' } as const;
+  return depthwise ? tf.fused.depthwiseConv2d({ ...fused, pad: padding }) : tf.fused.conv2d({ ...fused, pad });
+}
+
+/**
  * One conv of the description on tfjs: depthwise, plain, or grouped (split into `groups` plain convs —
  * tfjs has no grouped conv). Filters are HWIO ([kh, kw, in/groups, out]) or [kh, kw, C, 1] for depthwise.
  */
 function runConv(node: Omit<ConvNode, 'bias' | 'op'>, { x, filter, bias, activation }: ConvArgs): tf.Tensor4D {
   const pad = explicitPad(node);
   const strides: [number, number] = [node.stride, node.stride];
-  if (isDepthwise(node)) {
-    // tfjs accepts explicit padding for depthwise convs at run time; its typings only list 'same'/'valid'/number.
-    return tf.fused.depthwiseConv2d({ x, filter, strides, pad: pad as unknown as 'valid', bias, activation: activation ?? 'linear' });
-  }
-  if (node.groups === 1) return tf.fused.conv2d({ x, filter, strides, pad, bias, activation: activation ?? 'linear' });
+  if (isDepthwise(node)) return convOp(true, x, filter, strides, pad, bias, activation);
+  if (node.groups === 1) return convOp(false, x, filter, strides, pad, bias, activation);
   const xs = tf.split(x, node.groups, 3) as tf.Tensor4D[];
   const fs = tf.split(filter, node.groups, 3) as tf.Tensor4D[];
   const bs = bias ? tf.split(bias, node.groups, 0) : [];
-  const ys = xs.map((xi, g) => tf.fused.conv2d({ x: xi, filter: fs[g], strides, pad, bias: bs[g] as tf.Tensor1D | undefined, activation: activation ?? 'linear' }));
+  const ys = xs.map((xi, g) => convOp(false, xi, fs[g], strides, pad, bs[g] as tf.Tensor1D | undefined, activation));
   return tf.concat(ys, 3);
 }
 

@@ -1,26 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type TensorInfo, disposeIntermediate, heapF32 } from './heap.js';
-
-const BLOCK = 32;
-
-/** [batch, rows, cols] -> [batch, cols, rows] into `dst`, in cache-sized tiles. */
-export function transposeInto(src: Float32Array, dst: Float32Array, batch: number, rows: number, cols: number): void {
-  const plane = rows * cols;
-  for (let b = 0; b < batch; b++) {
-    const base = b * plane;
-    for (let r0 = 0; r0 < rows; r0 += BLOCK) {
-      const r1 = Math.min(rows, r0 + BLOCK);
-      for (let c0 = 0; c0 < cols; c0 += BLOCK) {
-        const c1 = Math.min(cols, c0 + BLOCK);
-        for (let r = r0; r < r1; r++) {
-          const from = base + r * cols;
-          for (let c = c0; c < c1; c++) dst[base + c * rows + r] = src[from + c];
-        }
-      }
-    }
-  }
-}
+import { type TensorInfo, disposeIntermediate, heapOffset } from './heap.js';
+import { simdKernels } from './simd/index.js';
 
 /** A materialised transpose of the last two axes (a new heap tensor the caller disposes). */
 export function transposeLastTwo(backend: BackendWasm, x: TensorInfo): TensorInfo {
@@ -29,7 +10,7 @@ export function transposeLastTwo(backend: BackendWasm, x: TensorInfo): TensorInf
   const cols = shape[shape.length - 1];
   const batch = tf.util.sizeFromShape(shape.slice(0, -2));
   const out = backend.makeOutput([...shape.slice(0, -2), cols, rows], 'float32');
-  transposeInto(heapF32(backend, x), heapF32(backend, out), batch, rows, cols);
+  simdKernels(backend).transpose(heapOffset(backend, x), heapOffset(backend, out), batch, rows, cols);
   return out;
 }
 

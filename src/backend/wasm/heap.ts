@@ -19,6 +19,11 @@ export function heapF32(backend: BackendWasm, info: TensorInfo): Float32Array {
   return backend.typedArrayFromHeap(info) as Float32Array;
 }
 
+/** A tensor's byte offset in the heap: the pointer mnext's SIMD kernels (./simd) take. */
+export function heapOffset(backend: BackendWasm, info: TensorInfo): number {
+  return heapF32(backend, info).byteOffset;
+}
+
 /** Calls another kernel registered for wasm (e.g. BatchMatMul) on heap tensors, as tfjs's own kernels do. */
 export function runWasmKernel(
   backend: BackendWasm, kernelName: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>,

@@ -1,0 +1,70 @@
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+
+/**
+ * mnext's own WebAssembly SIMD kernels (kernels.c), instantiated on the tfjs wasm backend's memory so they
+ * work on tensors in place. Arguments are byte offsets into that heap (`heapF32(...).byteOffset`); the
+ * kernels allocate nothing, so the caller provides every output and scratch buffer through the backend.
+ */
+export interface SimdKernels {
+  /** src [batch, rows, cols] -> dst [batch, cols, rows]. */
+  transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  /** NHWC x -> patch matrix [N*OH*OW, KH*KW*C] (zeros over the padding). */
+  im2col(x: number, cols: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number,
+    kw: number, sh: number, sw: number, top: number, left: number): void;
+  /** c[K, N] = a[R, K]^T . b[R, N]. */
+  gemmTn(a: number, b: number, c: number, rows: number, k: number, n: number): void;
+  /** Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]. */
+  depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
+    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
+  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. */
+  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
+  /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
+  channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number, relu6: number): void;
+  /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1). */
+  bnGradSums(dy: number, x: number, y: number, relu6: number, rows: number, c: number, mean: number, acc: number,
+    sumG: number, sumGc: number): void;
+  /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
+  bnGradApply(dy: number, x: number, y: number, relu6: number, rows: number, c: number, kg: number, kx: number,
+    k0: number, dx: number): void;
+}
+
+interface EmscriptenInstance {
+  readonly asm?: { readonly memory?: WebAssembly.Memory };
+}
+
+let compiled: WebAssembly.Module | undefined;
+const instances = new WeakMap<BackendWasm, SimdKernels>();
+
+function kernelsModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+  return compiled;
+}
+
+/** The backend's WebAssembly.Memory (emscripten keeps the instance exports on `Module.asm`). */
+function backendMemory(backend: BackendWasm): WebAssembly.Memory {
+  const memory = (backend.wasm as unknown as EmscriptenInstance).asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error('the tfjs wasm backend does not expose its memory');
+  return memory;
+}
+
+/** The kernels bound to this backend's heap (instantiated once per backend). */
+export function simdKernels(backend: BackendWasm): SimdKernels {
+  let kernels = instances.get(backend);
+  if (kernels === undefined) {
+    const instance = new WebAssembly.Instance(kernelsModule(), { env: { memory: backendMemory(backend) } });
+    const fn = instance.exports as Record<string, (...args: number[]) => void>;
+    kernels = {
+      transpose: fn.transpose,
+      im2col: fn.im2col,
+      gemmTn: fn.gemm_tn,
+      depthwiseFilterGrad: fn.depthwise_filter_grad,
+      channelMoments: fn.channel_moments,
+      channelAffine: fn.channel_affine,
+      bnGradSums: fn.bn_grad_sums,
+      bnGradApply: fn.bn_grad_apply,
+    };
+    instances.set(backend, kernels);
+  }
+  return kernels;
+}

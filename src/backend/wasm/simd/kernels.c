@@ -1,0 +1,382 @@
+// Training kernels tfjs-backend-wasm lacks or runs on scalar paths, as WebAssembly SIMD (128-bit) loops.
+//
+// Built by scripts/build-wasm-kernels.sh (clang --target=wasm32 -msimd128) into a module that IMPORTS the
+// tfjs wasm backend's own memory: every pointer below is an offset into that heap (a tensor's data, or a
+// buffer the caller allocated through the backend), so kernels read and write tensors in place, with no
+// copies. For that to be safe the module must own no memory of its own: no static data, no globals, no
+// address-taken locals (no shadow stack). The build script checks the module has no data segments and never
+// touches the stack pointer.
+//
+// Layouts are tfjs's: NHWC activations, HWIO conv filters, HW(C*M) depthwise filters, row-major matrices.
+
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+typedef float f32;
+
+static inline v128_t load4(const f32 *p) { return wasm_v128_load(p); }
+static inline void store4(f32 *p, v128_t v) { wasm_v128_store(p, v); }
+static inline v128_t splat(f32 v) { return wasm_f32x4_splat(v); }
+static inline v128_t madd(v128_t acc, v128_t a, v128_t b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+
+static void zero(f32 *p, int count) {
+  for (int i = 0; i < count; i++) p[i] = 0.0f;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Transpose of the last two axes: src [batch, rows, cols] -> dst [batch, cols, rows], in 4x4 register tiles
+// inside 32x32 cache tiles.
+
+static void transpose_tile4(const f32 *src, f32 *dst, int rows, int cols, int r, int c) {
+  v128_t a = load4(src + (r + 0) * cols + c);
+  v128_t b = load4(src + (r + 1) * cols + c);
+  v128_t e = load4(src + (r + 2) * cols + c);
+  v128_t d = load4(src + (r + 3) * cols + c);
+  v128_t ab_lo = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5);
+  v128_t ab_hi = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+  v128_t ed_lo = wasm_i32x4_shuffle(e, d, 0, 4, 1, 5);
+  v128_t ed_hi = wasm_i32x4_shuffle(e, d, 2, 6, 3, 7);
+  store4(dst + (c + 0) * rows + r, wasm_i32x4_shuffle(ab_lo, ed_lo, 0, 1, 4, 5));
+  store4(dst + (c + 1) * rows + r, wasm_i32x4_shuffle(ab_lo, ed_lo, 2, 3, 6, 7));
+  store4(dst + (c + 2) * rows + r, wasm_i32x4_shuffle(ab_hi, ed_hi, 0, 1, 4, 5));
+  store4(dst + (c + 3) * rows + r, wasm_i32x4_shuffle(ab_hi, ed_hi, 2, 3, 6, 7));
+}
+
+EXPORT(transpose)
+void transpose(const f32 *src, f32 *dst, int batch, int rows, int cols) {
+  const int tile = 32;
+  for (int b = 0; b < batch; b++) {
+    const f32 *s = src + b * rows * cols;
+    f32 *d = dst + b * rows * cols;
+    for (int r0 = 0; r0 < rows; r0 += tile) {
+      int r1 = r0 + tile < rows ? r0 + tile : rows;
+      for (int c0 = 0; c0 < cols; c0 += tile) {
+        int c1 = c0 + tile < cols ? c0 + tile : cols;
+        int r = r0;
+        for (; r + 4 <= r1; r += 4) {
+          int c = c0;
+          for (; c + 4 <= c1; c += 4) transpose_tile4(s, d, rows, cols, r, c);
+          for (; c < c1; c++) {
+            for (int i = 0; i < 4; i++) d[c * rows + r + i] = s[(r + i) * cols + c];
+          }
+        }
+        for (; r < r1; r++) {
+          for (int c = c0; c < c1; c++) d[c * rows + r] = s[r * cols + c];
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Patch matrix for a conv's filter gradient: cols [N*OH*OW, KH*KW*C], row r = the receptive field of output
+// pixel r in HWC order (zeros over the padding), so patches^T . dY reshapes straight to an HWIO filter.
+
+EXPORT(im2col)
+void im2col(const f32 *x, f32 *cols, int n, int h, int w, int c, int oh, int ow, int kh, int kw, int sh, int sw,
+            int top, int left) {
+  const int patch = kh * kw * c;
+  f32 *dst = cols;
+  for (int b = 0; b < n; b++) {
+    for (int y = 0; y < oh; y++) {
+      for (int xo = 0; xo < ow; xo++, dst += patch) {
+        for (int fh = 0; fh < kh; fh++) {
+          const int ih = y * sh - top + fh;
+          for (int fw = 0; fw < kw; fw++) {
+            const int iw = xo * sw - left + fw;
+            f32 *to = dst + (fh * kw + fw) * c;
+            if (ih < 0 || ih >= h || iw < 0 || iw >= w) {
+              zero(to, c);
+            } else {
+              const f32 *from = x + ((b * h + ih) * w + iw) * c;
+              for (int i = 0; i < c; i++) to[i] = from[i];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// c[K, N] = a^T . b for a [R, K], b [R, N]: the weight gradient of a 1x1 conv / linear layer (a = inputs or
+// patches, b = output gradients) without materialising a^T. Rows are walked in blocks so the block of a and b
+// stays in cache while every 4x8 tile of c accumulates in registers.
+
+#define ROW_BLOCK 128
+
+static void gemm_tn_tile4x8(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n, int k0, int n0) {
+  f32 *c0 = c + k0 * n + n0;
+  v128_t c00 = load4(c0), c01 = load4(c0 + 4);
+  v128_t c10 = load4(c0 + n), c11 = load4(c0 + n + 4);
+  v128_t c20 = load4(c0 + 2 * n), c21 = load4(c0 + 2 * n + 4);
+  v128_t c30 = load4(c0 + 3 * n), c31 = load4(c0 + 3 * n + 4);
+  for (int r = 0; r < rows; r++) {
+    const f32 *ar = a + r * k + k0;
+    const f32 *br = b + r * n + n0;
+    v128_t b0 = load4(br), b1 = load4(br + 4);
+    v128_t a0 = splat(ar[0]), a1 = splat(ar[1]), a2 = splat(ar[2]), a3 = splat(ar[3]);
+    c00 = madd(c00, a0, b0); c01 = madd(c01, a0, b1);
+    c10 = madd(c10, a1, b0); c11 = madd(c11, a1, b1);
+    c20 = madd(c20, a2, b0); c21 = madd(c21, a2, b1);
+    c30 = madd(c30, a3, b0); c31 = madd(c31, a3, b1);
+  }
+  store4(c0, c00); store4(c0 + 4, c01);
+  store4(c0 + n, c10); store4(c0 + n + 4, c11);
+  store4(c0 + 2 * n, c20); store4(c0 + 2 * n + 4, c21);
+  store4(c0 + 3 * n, c30); store4(c0 + 3 * n + 4, c31);
+}
+
+static void gemm_tn_row1x4(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n, int kk, int n0) {
+  v128_t acc = load4(c + kk * n + n0);
+  for (int r = 0; r < rows; r++) acc = madd(acc, splat(a[r * k + kk]), load4(b + r * n + n0));
+  store4(c + kk * n + n0, acc);
+}
+
+static void gemm_tn_scalar(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n, int k0, int k1, int n0, int n1) {
+  for (int kk = k0; kk < k1; kk++) {
+    for (int j = n0; j < n1; j++) {
+      f32 acc = c[kk * n + j];
+      for (int r = 0; r < rows; r++) acc += a[r * k + kk] * b[r * n + j];
+      c[kk * n + j] = acc;
+    }
+  }
+}
+
+EXPORT(gemm_tn)
+void gemm_tn(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n) {
+  zero(c, k * n);
+  const int k4 = k & ~3, n8 = n & ~7, n4 = n & ~3;
+  for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+    const int block = rows - r0 < ROW_BLOCK ? rows - r0 : ROW_BLOCK;
+    const f32 *ab = a + r0 * k;
+    const f32 *bb = b + r0 * n;
+    for (int k0 = 0; k0 < k4; k0 += 4) {
+      for (int n0 = 0; n0 < n8; n0 += 8) gemm_tn_tile4x8(ab, bb, c, block, k, n, k0, n0);
+    }
+    for (int kk = 0; kk < k; kk++) {
+      const int from = kk < k4 ? n8 : 0;
+      for (int n0 = from; n0 < n4; n0 += 4) gemm_tn_row1x4(ab, bb, c, block, k, n, kk, n0);
+    }
+    gemm_tn_scalar(ab, bb, c, block, k, n, 0, k, n4, n);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Depthwise conv filter gradient: dw[fh, fw, ch*m + q] = sum over (b, y, xo) of
+// x[b, y*sh - top + fh, xo*sw - left + fw, ch] * dy[b, y, xo, ch*m + q].
+// Multiplier 1 (every MobileNet-style network): per output row, each tap's 4-channel accumulators live in a
+// register across the row, so the filter sees one add per row and tap (short float sums stay accurate).
+
+static int first_valid(int pad_before, int tap, int stride) {
+  // Smallest output index o >= 0 with o*stride - pad_before + tap >= 0.
+  int need = pad_before - tap;
+  return need <= 0 ? 0 : (need + stride - 1) / stride;
+}
+
+static int end_valid(int size, int pad_before, int tap, int stride, int out) {
+  // One past the largest o < out with o*stride - pad_before + tap <= size - 1.
+  int limit = size - 1 + pad_before - tap;
+  if (limit < 0) return 0;
+  int e = limit / stride + 1;
+  return e < out ? e : out;
+}
+
+static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w, int c, int ow, int kw, int sw,
+                               int left, int fh) {
+  const int c4 = c & ~3;
+  for (int fw = 0; fw < kw; fw++) {
+    const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
+    f32 *tap = dw + (fh * kw + fw) * c;
+    for (int ch = 0; ch < c4; ch += 4) {
+      v128_t acc = splat(0.0f);
+      for (int xo = lo; xo < hi; xo++) {
+        const int iw = xo * sw - left + fw;
+        acc = madd(acc, load4(xrow + iw * c + ch), load4(dyrow + xo * c + ch));
+      }
+      store4(tap + ch, wasm_f32x4_add(load4(tap + ch), acc));
+    }
+    for (int ch = c4; ch < c; ch++) {
+      f32 acc = 0.0f;
+      for (int xo = lo; xo < hi; xo++) acc += xrow[(xo * sw - left + fw) * c + ch] * dyrow[xo * c + ch];
+      tap[ch] += acc;
+    }
+  }
+}
+
+static void dw_filter_grad_row_multiplier(const f32 *xrow, const f32 *dyrow, f32 *dw, int w, int c, int m, int ow,
+                                          int kw, int sw, int left, int fh) {
+  const int cm = c * m;
+  for (int fw = 0; fw < kw; fw++) {
+    const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
+    f32 *tap = dw + (fh * kw + fw) * cm;
+    for (int xo = lo; xo < hi; xo++) {
+      const f32 *xs = xrow + (xo * sw - left + fw) * c;
+      const f32 *dys = dyrow + xo * cm;
+      for (int ch = 0; ch < c; ch++) {
+        for (int q = 0; q < m; q++) tap[ch * m + q] += xs[ch] * dys[ch * m + q];
+      }
+    }
+  }
+}
+
+EXPORT(depthwise_filter_grad)
+void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,
+                           int kh, int kw, int sh, int sw, int top, int left) {
+  zero(dw, kh * kw * c * m);
+  for (int b = 0; b < n; b++) {
+    for (int y = 0; y < oh; y++) {
+      const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
+      for (int fh = 0; fh < kh; fh++) {
+        const int ih = y * sh - top + fh;
+        if (ih < 0 || ih >= h) continue;
+        const f32 *xrow = x + (b * h + ih) * w * c;
+        if (m == 1) dw_filter_grad_row(xrow, dyrow, dw, w, c, ow, kw, sw, left, fh);
+        else dw_filter_grad_row_multiplier(xrow, dyrow, dw, w, c, m, ow, kw, sw, left, fh);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Training batch norm over x [rows, c] (NHWC flattened), optionally fused with the ReLU6 after it. Sums run
+// over blocks of 64 rows in float registers, then into double accumulators (`acc`, 2*c doubles the caller
+// provides), so statistics over 10^5 rows keep float precision.
+
+#define STAT_BLOCK 64
+
+static inline void add_to_double(double *acc, v128_t v) {
+  v128_t lo = wasm_f64x2_promote_low_f32x4(v);
+  v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  wasm_v128_store(acc, wasm_f64x2_add(wasm_v128_load(acc), lo));
+  wasm_v128_store(acc + 2, wasm_f64x2_add(wasm_v128_load(acc + 2), hi));
+}
+
+// 0 < y < 6 as an all-ones lane mask: where ReLU6 passes its gradient (PyTorch's hardtanh rule).
+static inline v128_t relu6_pass(v128_t y) {
+  return wasm_v128_and(wasm_f32x4_gt(y, splat(0.0f)), wasm_f32x4_lt(y, splat(6.0f)));
+}
+
+static inline f32 relu6_pass_scalar(f32 y, f32 g) { return y > 0.0f && y < 6.0f ? g : 0.0f; }
+
+static void zero_double(double *p, int count) {
+  for (int i = 0; i < count; i++) p[i] = 0.0;
+}
+
+// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0).
+static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc) {
+  const int c4 = c & ~3;
+  for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
+    const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
+    for (int ch = 0; ch < c4; ch += 4) {
+      const v128_t m = load4(centre + ch);
+      v128_t s = splat(0.0f);
+      for (int r = r0; r < r1; r++) {
+        v128_t d = wasm_f32x4_sub(load4(x + r * c + ch), m);
+        s = wasm_f32x4_add(s, power == 2 ? wasm_f32x4_mul(d, d) : d);
+      }
+      add_to_double(acc + ch, s);
+    }
+    for (int ch = c4; ch < c; ch++) {
+      f32 s = 0.0f;
+      for (int r = r0; r < r1; r++) {
+        f32 d = x[r * c + ch] - centre[ch];
+        s += power == 2 ? d * d : d;
+      }
+      acc[ch] += s;
+    }
+  }
+}
+
+// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it).
+EXPORT(channel_moments)
+void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance) {
+  zero(mean, c);
+  zero_double(acc, c);
+  channel_sums(x, rows, c, mean, 1, acc);
+  for (int ch = 0; ch < c; ch++) mean[ch] = (f32)(acc[ch] / rows);
+  zero_double(acc, c);
+  channel_sums(x, rows, c, mean, 2, acc);
+  for (int ch = 0; ch < c; ch++) variance[ch] = (f32)(acc[ch] / rows);
+}
+
+// y = x * scale + shift per channel, clamped to [0, 6] when relu6.
+EXPORT(channel_affine)
+void channel_affine(const f32 *x, f32 *y, int rows, int c, const f32 *scale, const f32 *shift, int relu6) {
+  const int c4 = c & ~3;
+  const v128_t lo = splat(0.0f), hi = splat(6.0f);
+  for (int r = 0; r < rows; r++) {
+    const f32 *xr = x + r * c;
+    f32 *yr = y + r * c;
+    for (int ch = 0; ch < c4; ch += 4) {
+      v128_t v = madd(load4(shift + ch), load4(xr + ch), load4(scale + ch));
+      if (relu6) v = wasm_f32x4_pmin(wasm_f32x4_pmax(v, lo), hi);
+      store4(yr + ch, v);
+    }
+    for (int ch = c4; ch < c; ch++) {
+      f32 v = xr[ch] * scale[ch] + shift[ch];
+      if (relu6) v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+      yr[ch] = v;
+    }
+  }
+}
+
+// Backward sums: sum_g[c] = sum of g and sum_gc[c] = sum of g * (x - mean), g = dy (masked where ReLU6 blocks
+// it when relu6, read off the saved output y). acc: 2*c doubles of scratch.
+EXPORT(bn_grad_sums)
+void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows, int c, const f32 *mean, double *acc,
+                  f32 *sum_g, f32 *sum_gc) {
+  const int c4 = c & ~3;
+  zero_double(acc, 2 * c);
+  double *acc_g = acc, *acc_gc = acc + c;
+  for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
+    const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
+    for (int ch = 0; ch < c4; ch += 4) {
+      const v128_t m = load4(mean + ch);
+      v128_t sg = splat(0.0f), sgc = splat(0.0f);
+      for (int r = r0; r < r1; r++) {
+        v128_t g = load4(dy + r * c + ch);
+        if (relu6) g = wasm_v128_and(g, relu6_pass(load4(y + r * c + ch)));
+        sg = wasm_f32x4_add(sg, g);
+        sgc = madd(sgc, g, wasm_f32x4_sub(load4(x + r * c + ch), m));
+      }
+      add_to_double(acc_g + ch, sg);
+      add_to_double(acc_gc + ch, sgc);
+    }
+    for (int ch = c4; ch < c; ch++) {
+      f32 sg = 0.0f, sgc = 0.0f;
+      for (int r = r0; r < r1; r++) {
+        f32 g = relu6 ? relu6_pass_scalar(y[r * c + ch], dy[r * c + ch]) : dy[r * c + ch];
+        sg += g;
+        sgc += g * (x[r * c + ch] - mean[ch]);
+      }
+      acc_g[ch] += sg;
+      acc_gc[ch] += sgc;
+    }
+  }
+  for (int ch = 0; ch < c; ch++) {
+    sum_g[ch] = (f32)acc_g[ch];
+    sum_gc[ch] = (f32)acc_gc[ch];
+  }
+}
+
+// dx = kg[c] * g + kx[c] * x + k0[c], g as in bn_grad_sums.
+EXPORT(bn_grad_apply)
+void bn_grad_apply(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows, int c, const f32 *kg, const f32 *kx,
+                   const f32 *k0, f32 *dx) {
+  const int c4 = c & ~3;
+  for (int r = 0; r < rows; r++) {
+    const int base = r * c;
+    for (int ch = 0; ch < c4; ch += 4) {
+      v128_t g = load4(dy + base + ch);
+      if (relu6) g = wasm_v128_and(g, relu6_pass(load4(y + base + ch)));
+      v128_t v = madd(madd(load4(k0 + ch), load4(kx + ch), load4(x + base + ch)), load4(kg + ch), g);
+      store4(dx + base + ch, v);
+    }
+    for (int ch = c4; ch < c; ch++) {
+      f32 g = relu6 ? relu6_pass_scalar(y[base + ch], dy[base + ch]) : dy[base + ch];
+      dx[base + ch] = kg[ch] * g + kx[ch] * x[base + ch] + k0[ch];
+    }
+  }
+}
