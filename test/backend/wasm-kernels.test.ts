@@ -94,17 +94,24 @@ for (const multiplier of [1, 2]) {
   });
 }
 
-test('wrapped BatchMatMul (transpose flags), 1x1 Conv2DBackpropInput and leading-axis Sum/Mean match the cpu backend', async () => {
+test('wrapped BatchMatMul (transpose flags), 1x1 Conv2D and Conv2DBackpropInput and leading-axis Sum/Mean match the cpu backend', async () => {
   const rng = new Rng(3);
   const a = { data: randomArray(rng, 2 * 37 * 19), shape: [2, 37, 19] };
   const b = { data: randomArray(rng, 2 * 37 * 23), shape: [2, 37, 23] };
   await compareOnBackends('BatchMatMul', { a, b }, { transposeA: true, transposeB: false }, 'matmul transposeA');
   const bt = { data: randomArray(rng, 2 * 23 * 19), shape: [2, 23, 19] };
   await compareOnBackends('BatchMatMul', { a, b: bt }, { transposeA: false, transposeB: true }, 'matmul transposeB');
+  const plainA = { data: randomArray(rng, 2 * 19 * 37), shape: [2, 19, 37] };
+  await compareOnBackends('BatchMatMul', { a: plainA, b }, { transposeA: false, transposeB: false }, 'matmul plain');
+  await compareOnBackends('BatchMatMul', { a, b: { data: bt.data.slice(0, 23 * 37), shape: [2, 23, 37].map((d, i) => (i === 0 ? 1 : d)) } },
+    { transposeA: true, transposeB: true }, 'matmul both flags, b broadcast over the batch');
   const dy = { data: randomArray(rng, 3 * 5 * 7 * 11), shape: [3, 5, 7, 11] };
   const filter = { data: randomArray(rng, 6 * 11), shape: [1, 1, 6, 11] };
   await compareOnBackends('Conv2DBackpropInput', { dy, filter },
     { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', inputShape: [3, 5, 7, 6] }, 'pointwise conv input grad');
+  const x = { data: randomArray(rng, 3 * 5 * 7 * 6), shape: [3, 5, 7, 6] };
+  await compareOnBackends('Conv2D', { x, filter: { data: filter.data, shape: [1, 1, 6, 11] } },
+    { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] }, 'pointwise conv forward');
   for (const kernel of ['Sum', 'Mean']) {
     for (const [axis, keepDims] of [[[0, 1, 2], false], [[0, 1], true], [[2, 0, 1], false], [[1, 2], false]] as const) {
       await compareOnBackends(kernel, { x: dy }, { axis: [...axis], keepDims }, `${kernel} over ${axis}`);

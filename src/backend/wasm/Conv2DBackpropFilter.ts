@@ -11,7 +11,7 @@ export function isPointwise(info: Conv2DInfo): boolean {
 }
 
 /**
- * dW = patches^T · dY over the N*OH*OW output pixels (kernels.c: `gemm_tn`, no transposed copy); the patch
+ * dW = patches^T · dY over the N*OH*OW output pixels (kernels.c: `gemm`, reading the patches transposed in place); the patch
  * matrix [N*OH*OW, KH*KW*Cin] (taps in HWI order, so the product is already an HWIO filter) is built by
  * `im2col`, and a 1x1 stride-1 conv needs none: x itself is the patch matrix.
  */
@@ -38,7 +38,8 @@ function conv2DBackpropFilter(args: {
       info.padInfo.top, info.padInfo.left,
     );
   }
-  kernels.gemmTn(heapOffset(backend, patches), heapOffset(backend, dy), heapOffset(backend, out), rows, patch, info.outChannels);
+  // patches^T · dY: the patch matrix [rows, patch] read transposed through strides.
+  kernels.gemm(heapOffset(backend, patches), heapOffset(backend, dy), heapOffset(backend, out), patch, rows, info.outChannels, 1, patch);
   if (patches !== x) disposeIntermediate(backend, patches);
   return out;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wrapBatchMatMul } from './BatchMatMul.js';
 import { batchNormTrainConfig, batchNormTrainGradConfig } from './BatchNormTrain.js';
+import { wrapConv2D } from './Conv2D.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
@@ -21,6 +22,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
 /** Shipped wasm kernels whose slow paths training hits, each wrapped to route those cases to a fast one. */
 const WRAPPERS: readonly [string, (shipped: tf.KernelConfig) => tf.KernelConfig][] = [
   [tf.BatchMatMul, wrapBatchMatMul],
+  [tf.Conv2D, wrapConv2D],
   [tf.Conv2DBackpropInput, wrapConv2DBackpropInput],
   [tf.Sum, wrapSum],
   [tf.Mean, wrapMean],

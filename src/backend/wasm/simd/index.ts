@@ -12,8 +12,11 @@ export interface SimdKernels {
   /** NHWC x -> patch matrix [N*OH*OW, KH*KW*C] (zeros over the padding). */
   im2col(x: number, cols: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number,
     kw: number, sh: number, sw: number, top: number, left: number): void;
-  /** c[K, N] = a[R, K]^T . b[R, N]. */
-  gemmTn(a: number, b: number, c: number, rows: number, k: number, n: number): void;
+  /**
+   * c[rows, n] = Σ_j A(i, j)·b[j, n] over j < red, A(i, j) = a[i·aRow + j·aRed]: (aRow, aRed) = (red, 1) is a
+   * plain product, (1, rows) multiplies by the transpose of an a stored [red, rows].
+   */
+  gemm(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number): void;
   /** Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]. */
   depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
@@ -57,7 +60,7 @@ export function simdKernels(backend: BackendWasm): SimdKernels {
     kernels = {
       transpose: fn.transpose,
       im2col: fn.im2col,
-      gemmTn: fn.gemm_tn,
+      gemm: fn.gemm,
       depthwiseFilterGrad: fn.depthwise_filter_grad,
       channelMoments: fn.channel_moments,
       channelAffine: fn.channel_affine,

@@ -100,23 +100,34 @@ void im2col(const f32 *x, f32 *cols, int n, int h, int w, int c, int oh, int ow,
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// c[K, N] = a^T . b for a [R, K], b [R, N]: the weight gradient of a 1x1 conv / linear layer (a = inputs or
-// patches, b = output gradients) without materialising a^T. Rows are walked in blocks so the block of a and b
-// stays in cache while every 4x8 tile of c accumulates in registers.
+// c[I, N] = sum over j of A(i, j) * b[j, N], A(i, j) = a[i * a_row + j * a_red]: with (a_row, a_red) = (K, 1)
+// a plain row-major product a[I, J] . b; with (1, I) the product a^T . b for a stored [J, I] (a conv's weight
+// gradient: inputs^T . output gradients) without materialising the transpose. No packing step (XNNPACK packs
+// its right operand on every call, and training changes the weights every step). The reduction is walked in
+// blocks so the block of a and b stays in cache while every 4x8 tile of c accumulates in registers.
 
-#define ROW_BLOCK 128
+#define RED_BLOCK 128
 
-static void gemm_tn_tile4x8(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n, int k0, int n0) {
-  f32 *c0 = c + k0 * n + n0;
+typedef struct {
+  const f32 *a;
+  const f32 *b;
+  f32 *c;
+  int n, a_row, a_red;
+} Gemm;
+
+static void gemm_tile4x8(Gemm g, int j0, int j1, int i0, int n0) {
+  f32 *c0 = g.c + i0 * g.n + n0;
+  const int n = g.n;
   v128_t c00 = load4(c0), c01 = load4(c0 + 4);
   v128_t c10 = load4(c0 + n), c11 = load4(c0 + n + 4);
   v128_t c20 = load4(c0 + 2 * n), c21 = load4(c0 + 2 * n + 4);
   v128_t c30 = load4(c0 + 3 * n), c31 = load4(c0 + 3 * n + 4);
-  for (int r = 0; r < rows; r++) {
-    const f32 *ar = a + r * k + k0;
-    const f32 *br = b + r * n + n0;
-    v128_t b0 = load4(br), b1 = load4(br + 4);
-    v128_t a0 = splat(ar[0]), a1 = splat(ar[1]), a2 = splat(ar[2]), a3 = splat(ar[3]);
+  const f32 *ai = g.a + i0 * g.a_row;
+  for (int j = j0; j < j1; j++) {
+    const f32 *aj = ai + j * g.a_red;
+    const f32 *bj = g.b + j * n + n0;
+    v128_t b0 = load4(bj), b1 = load4(bj + 4);
+    v128_t a0 = splat(aj[0]), a1 = splat(aj[g.a_row]), a2 = splat(aj[2 * g.a_row]), a3 = splat(aj[3 * g.a_row]);
     c00 = madd(c00, a0, b0); c01 = madd(c01, a0, b1);
     c10 = madd(c10, a1, b0); c11 = madd(c11, a1, b1);
     c20 = madd(c20, a2, b0); c21 = madd(c21, a2, b1);
@@ -128,38 +139,35 @@ static void gemm_tn_tile4x8(const f32 *a, const f32 *b, f32 *c, int rows, int k,
   store4(c0 + 3 * n, c30); store4(c0 + 3 * n + 4, c31);
 }
 
-static void gemm_tn_row1x4(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n, int kk, int n0) {
-  v128_t acc = load4(c + kk * n + n0);
-  for (int r = 0; r < rows; r++) acc = madd(acc, splat(a[r * k + kk]), load4(b + r * n + n0));
-  store4(c + kk * n + n0, acc);
+static void gemm_row1x4(Gemm g, int j0, int j1, int i, int n0) {
+  f32 *ci = g.c + i * g.n + n0;
+  v128_t acc = load4(ci);
+  for (int j = j0; j < j1; j++) acc = madd(acc, splat(g.a[i * g.a_row + j * g.a_red]), load4(g.b + j * g.n + n0));
+  store4(ci, acc);
 }
 
-static void gemm_tn_scalar(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n, int k0, int k1, int n0, int n1) {
-  for (int kk = k0; kk < k1; kk++) {
-    for (int j = n0; j < n1; j++) {
-      f32 acc = c[kk * n + j];
-      for (int r = 0; r < rows; r++) acc += a[r * k + kk] * b[r * n + j];
-      c[kk * n + j] = acc;
-    }
+static void gemm_scalar(Gemm g, int j0, int j1, int i, int n0, int n1) {
+  for (int col = n0; col < n1; col++) {
+    f32 acc = g.c[i * g.n + col];
+    for (int j = j0; j < j1; j++) acc += g.a[i * g.a_row + j * g.a_red] * g.b[j * g.n + col];
+    g.c[i * g.n + col] = acc;
   }
 }
 
-EXPORT(gemm_tn)
-void gemm_tn(const f32 *a, const f32 *b, f32 *c, int rows, int k, int n) {
-  zero(c, k * n);
-  const int k4 = k & ~3, n8 = n & ~7, n4 = n & ~3;
-  for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
-    const int block = rows - r0 < ROW_BLOCK ? rows - r0 : ROW_BLOCK;
-    const f32 *ab = a + r0 * k;
-    const f32 *bb = b + r0 * n;
-    for (int k0 = 0; k0 < k4; k0 += 4) {
-      for (int n0 = 0; n0 < n8; n0 += 8) gemm_tn_tile4x8(ab, bb, c, block, k, n, k0, n0);
+EXPORT(gemm)
+void gemm(const f32 *a, const f32 *b, f32 *c, int rows, int red, int n, int a_row, int a_red) {
+  const Gemm g = {a, b, c, n, a_row, a_red};
+  zero(c, rows * n);
+  const int i4 = rows & ~3, n8 = n & ~7, n4 = n & ~3;
+  for (int j0 = 0; j0 < red; j0 += RED_BLOCK) {
+    const int j1 = j0 + RED_BLOCK < red ? j0 + RED_BLOCK : red;
+    for (int i0 = 0; i0 < i4; i0 += 4) {
+      for (int n0 = 0; n0 < n8; n0 += 8) gemm_tile4x8(g, j0, j1, i0, n0);
     }
-    for (int kk = 0; kk < k; kk++) {
-      const int from = kk < k4 ? n8 : 0;
-      for (int n0 = from; n0 < n4; n0 += 4) gemm_tn_row1x4(ab, bb, c, block, k, n, kk, n0);
+    for (int i = 0; i < rows; i++) {
+      for (int n0 = i < i4 ? n8 : 0; n0 < n4; n0 += 4) gemm_row1x4(g, j0, j1, i, n0);
+      gemm_scalar(g, j0, j1, i, n4, n);
     }
-    gemm_tn_scalar(ab, bb, c, block, k, n, 0, k, n4, n);
   }
 }
 
