@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { parseJpegHeader } from './jpeg-header.js';
 import { flipAndJitter } from './colour-jitter.js';
+import { type NativeJpegDecoder, nativeJpegDecoder, scaledDimension } from './native-jpeg.js';
 import { type CropBox, type ImagePlan, type Interpolation, centreCropBox } from './transforms.js';
 
 /**
@@ -82,12 +83,18 @@ export async function readHeaderWithSharp(bytes: Buffer, options: DecodeOptions)
 
 /** Reads the header of an encoded image and checks the pixel limit. */
 export async function readImageHeader(bytes: Buffer, options: DecodeOptions): Promise<ImageHeader> {
+  return (await readCheckedHeader(bytes, options)).header;
+}
+
+/** The header, and whether it is a plain JPEG (what the native decoder handles). */
+async function readCheckedHeader(bytes: Buffer, options: DecodeOptions): Promise<{ header: ImageHeader; plainJpeg: boolean }> {
   disableOperationCache();
-  const header = plainJpegHeader(bytes) ?? await readHeaderWithSharp(bytes, options);
+  const plain = plainJpegHeader(bytes);
+  const header = plain ?? await readHeaderWithSharp(bytes, options);
   if (header.width * header.height > options.maxPixels) {
     throw new Error(`${header.width}x${header.height} exceeds the ${options.maxPixels}-pixel limit`);
   }
-  return header;
+  return { header, plainJpeg: plain !== undefined };
 }
 
 /** The final raw stage: converts to 8-bit sRGB without alpha only when the header says it is needed. */
@@ -115,6 +122,30 @@ function openOriented(bytes: Buffer, header: ImageHeader, options: DecodeOptions
   return header.needsOrient ? image.autoOrient() : image;
 }
 
+/** `crop` (pixels of a from-sized image) in pixels of the same image scaled to `to`, clamped inside it. */
+function scaleCrop(crop: CropBox, from: { width: number; height: number }, to: { width: number; height: number }): CropBox {
+  const sx = to.width / from.width;
+  const sy = to.height / from.height;
+  const left = Math.min(to.width - 1, Math.round(crop.left * sx));
+  const top = Math.min(to.height - 1, Math.round(crop.top * sy));
+  return {
+    left, top,
+    width: Math.max(1, Math.min(to.width - left, Math.round(crop.width * sx))),
+    height: Math.max(1, Math.min(to.height - top, Math.round(crop.height * sy))),
+  };
+}
+
+/**
+ * A training crop of a plain, upright JPEG with the native decoder: PIL's crop-then-resize, bit for bit. Large
+ * crops decode at 1/factor by DCT scaling (the shrink-on-load sharp does below), with the box scaled to match.
+ */
+function decodeCropNative(native: NativeJpegDecoder, bytes: Buffer, plan: ImagePlan & { crop: CropBox }, header: ImageHeader): Promise<Uint8Array> {
+  const factor = reducedDecodeFactor(plan.crop, plan.size);
+  const scaled = { width: scaledDimension(header.width, factor), height: scaledDimension(header.height, factor) };
+  const crop = factor > 1 ? scaleCrop(plan.crop, header, scaled) : plan.crop;
+  return native.cropResize(bytes, crop, plan.size, plan.interpolation, factor);
+}
+
 /**
  * A training crop. sharp only shrinks on load when a resize comes before any extract, so a large crop first
  * decodes the whole image at 1/factor (shrink-on-load), then crops the scaled box and resizes that.
@@ -129,15 +160,7 @@ async function decodeCrop(bytes: Buffer, plan: ImagePlan & { crop: CropBox }, or
     const height = Math.max(1, Math.round(oriented.height / factor));
     const reduced = await toRgbBytes(source.resize(width, height, { fit: 'fill', kernel }), width, height, oriented.needsConversion);
     source = sharp(reduced, { raw: { width, height, channels: 3 } });
-    const sx = width / oriented.width;
-    const sy = height / oriented.height;
-    const left = Math.min(width - 1, Math.round(crop.left * sx));
-    const top = Math.min(height - 1, Math.round(crop.top * sy));
-    crop = {
-      left, top,
-      width: Math.max(1, Math.min(width - left, Math.round(crop.width * sx))),
-      height: Math.max(1, Math.min(height - top, Math.round(crop.height * sy))),
-    };
+    crop = scaleCrop(crop, oriented, { width, height });
   }
   return source.extract(crop).resize(plan.size, plan.size, { fit: 'fill', kernel });
 }
@@ -169,20 +192,28 @@ export async function decodeImage(
   }
   try {
     if (bytes.length === 0) throw new Error('empty file (0 bytes)');
-    const header = await readImageHeader(bytes, options);
+    const { header, plainJpeg } = await readCheckedHeader(bytes, options);
     onHeader?.(header);
     const plan = makePlan(header.width, header.height);
-    const pipeline = plan.crop !== undefined
-      ? await decodeCrop(bytes, { ...plan, crop: plan.crop }, header, options)
-      : decodeResizeCentre(bytes, { ...plan, resize: plan.resize ?? header }, header, options);
-    const convert = header.needsConversion && !(plan.crop !== undefined && reducedDecodeFactor(plan.crop, plan.size) > 1);
-    const pixels = await toRgbBytes(pipeline, plan.size, plan.size, convert);
+    const native = plainJpeg && !header.needsOrient && plan.crop !== undefined ? nativeJpegDecoder() : undefined;
+    const pixels = native !== undefined && plan.crop !== undefined
+      ? await decodeCropNative(native, bytes, { ...plan, crop: plan.crop }, header)
+      : await decodeWithSharp(bytes, plan, header, options);
     // Flipping in JS rides along the jitter's last pass; libvips' flop would be one more operation per image.
     return flipAndJitter(pixels, plan.size, plan.flip, plan.jitter);
   } catch (error) {
     if (error instanceof DecodeError) throw error;
     throw new DecodeError(path, describeDecodeError(error));
   }
+}
+
+/** Any image, any plan, through sharp (libvips). */
+async function decodeWithSharp(bytes: Buffer, plan: ImagePlan, header: ImageHeader, options: DecodeOptions): Promise<Uint8Array> {
+  const pipeline = plan.crop !== undefined
+    ? await decodeCrop(bytes, { ...plan, crop: plan.crop }, header, options)
+    : decodeResizeCentre(bytes, { ...plan, resize: plan.resize ?? header }, header, options);
+  const convert = header.needsConversion && !(plan.crop !== undefined && reducedDecodeFactor(plan.crop, plan.size) > 1);
+  return toRgbBytes(pipeline, plan.size, plan.size, convert);
 }
 
 function describeFsError(error: unknown): string {

@@ -1,0 +1,337 @@
+/*
+ * Training-crop decode for plain JPEGs: libjpeg-turbo decodes only the crop (jpeg_crop_scanline skips the IDCT
+ * of the columns outside it, jpeg_skip_scanlines the rows above it, and decoding stops below it), then Pillow's
+ * two-pass fixed-point resampling (Resample.c: bilinear/bicubic, horizontal pass first, 22-bit coefficients)
+ * resizes it, so `img.crop(box).resize((size, size), filter)` in PIL gives the same bytes for the same libjpeg.
+ * One Node-API call per image, run on libuv's thread pool; sharp would spend about as long as the whole decode
+ * on its fixed per-call cost (option marshalling, the libvips pipeline, thread hand-offs).
+ *
+ * cropResize(jpeg: Uint8Array, left, top, width, height, size, bicubic: boolean, shrink: 1|2|4|8,
+ *            out: Uint8Array(size * size * 3)): Promise<void>
+ * The box is in pixels of the image decoded at 1/shrink (libjpeg's DCT scaling: ceil(dimension / shrink)).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <node_api.h>
+
+#define PRECISION_BITS (32 - 8 - 2)
+/* Columns decoded beyond each side of the box (more than chroma upsampling reaches). */
+#define EDGE_MARGIN 8
+
+/* ---- Pillow's resampling (src/libImaging/Resample.c), 8-bit RGB only ---- */
+
+typedef struct {
+  double (*filter)(double x);
+  double support;
+} Filter;
+
+static double bilinear_filter(double x) {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return 1.0 - x;
+  return 0.0;
+}
+
+static double bicubic_filter(double x) {
+  const double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+static const Filter BILINEAR = {bilinear_filter, 1.0};
+static const Filter BICUBIC = {bicubic_filter, 2.0};
+
+/* Per output pixel: first input index and count, and ksize fixed-point weights. */
+typedef struct {
+  int ksize;
+  int *bounds;
+  int32_t *weights;
+} Coefficients;
+
+static void free_coefficients(Coefficients *c) {
+  free(c->bounds);
+  free(c->weights);
+  c->bounds = NULL;
+  c->weights = NULL;
+}
+
+/* precompute_coeffs + normalize_coeffs_8bpc for the box [0, in_size) of an in_size image. Returns 0 on OOM. */
+static int compute_coefficients(int in_size, int out_size, const Filter *filter, Coefficients *out) {
+  double scale = (double)in_size / out_size;
+  double filterscale = scale < 1.0 ? 1.0 : scale;
+  double support = filter->support * filterscale;
+  int ksize = (int)ceil(support) * 2 + 1;
+  double *kk = malloc((size_t)out_size * ksize * sizeof(double));
+  out->ksize = ksize;
+  out->bounds = malloc((size_t)out_size * 2 * sizeof(int));
+  out->weights = malloc((size_t)out_size * ksize * sizeof(int32_t));
+  if (kk == NULL || out->bounds == NULL || out->weights == NULL) {
+    free(kk);
+    free_coefficients(out);
+    return 0;
+  }
+  for (int xx = 0; xx < out_size; xx++) {
+    double center = (xx + 0.5) * scale;
+    double ww = 0.0;
+    double ss = 1.0 / filterscale;
+    int xmin = (int)(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = (int)(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double *k = &kk[xx * ksize];
+    int x;
+    for (x = 0; x < xmax; x++) {
+      double w = filter->filter((x + xmin - center + 0.5) * ss);
+      k[x] = w;
+      ww += w;
+    }
+    for (x = 0; x < xmax; x++) {
+      if (ww != 0.0) k[x] /= ww;
+    }
+    for (; x < ksize; x++) k[x] = 0;
+    out->bounds[xx * 2] = xmin;
+    out->bounds[xx * 2 + 1] = xmax;
+  }
+  for (int i = 0; i < out_size * ksize; i++) {
+    out->weights[i] = kk[i] < 0 ? (int32_t)(-0.5 + kk[i] * (1 << PRECISION_BITS)) : (int32_t)(0.5 + kk[i] * (1 << PRECISION_BITS));
+  }
+  free(kk);
+  return 1;
+}
+
+static inline uint8_t clip8(int32_t in) {
+  if (in >= (1 << PRECISION_BITS << 8)) return 255;
+  if (in <= 0) return 0;
+  return (uint8_t)(in >> PRECISION_BITS);
+}
+
+/* One row: ImagingResampleHorizontal_8bpc for 3 channels. */
+static void resample_row(const uint8_t *in, uint8_t *out, int out_width, const Coefficients *c) {
+  for (int xx = 0; xx < out_width; xx++) {
+    const int xmin = c->bounds[xx * 2];
+    const int xmax = c->bounds[xx * 2 + 1];
+    const int32_t *k = &c->weights[xx * c->ksize];
+    const uint8_t *src = in + xmin * 3;
+    int32_t ss0 = 1 << (PRECISION_BITS - 1), ss1 = ss0, ss2 = ss0;
+    for (int x = 0; x < xmax; x++) {
+      ss0 += src[x * 3] * k[x];
+      ss1 += src[x * 3 + 1] * k[x];
+      ss2 += src[x * 3 + 2] * k[x];
+    }
+    out[xx * 3] = clip8(ss0);
+    out[xx * 3 + 1] = clip8(ss1);
+    out[xx * 3 + 2] = clip8(ss2);
+  }
+}
+
+/* ImagingResampleVertical_8bpc: every output row from rows of `in` (row_bytes wide, all channels alike). */
+static void resample_columns(const uint8_t *in, uint8_t *out, int out_height, int row_bytes, const Coefficients *c) {
+  int32_t *acc = malloc((size_t)row_bytes * sizeof(int32_t));
+  for (int yy = 0; yy < out_height; yy++) {
+    const int ymin = c->bounds[yy * 2];
+    const int ymax = c->bounds[yy * 2 + 1];
+    const int32_t *k = &c->weights[yy * c->ksize];
+    if (acc != NULL) {
+      /* Row-at-a-time accumulation: the same integer sums as Pillow's pixel-at-a-time loop, in SIMD-friendly order. */
+      for (int i = 0; i < row_bytes; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+      for (int y = 0; y < ymax; y++) {
+        const uint8_t *src = in + (size_t)(y + ymin) * row_bytes;
+        const int32_t w = k[y];
+        for (int i = 0; i < row_bytes; i++) acc[i] += src[i] * w;
+      }
+      for (int i = 0; i < row_bytes; i++) out[(size_t)yy * row_bytes + i] = clip8(acc[i]);
+    } else {
+      for (int i = 0; i < row_bytes; i++) {
+        int32_t ss = 1 << (PRECISION_BITS - 1);
+        for (int y = 0; y < ymax; y++) ss += in[(size_t)(y + ymin) * row_bytes + i] * k[y];
+        out[(size_t)yy * row_bytes + i] = clip8(ss);
+      }
+    }
+  }
+  free(acc);
+}
+
+/* ---- libjpeg with errors (and warnings, like sharp's default failOn: 'warning') turned into a message ---- */
+
+typedef struct {
+  struct jpeg_error_mgr base;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+} ErrorManager;
+
+static void on_error_exit(j_common_ptr cinfo) {
+  ErrorManager *errors = (ErrorManager *)cinfo->err;
+  errors->base.format_message(cinfo, errors->message);
+  longjmp(errors->jump, 1);
+}
+
+static void on_message(j_common_ptr cinfo, int level) {
+  if (level < 0) on_error_exit(cinfo);
+}
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref input_ref;
+  napi_ref output_ref;
+  const uint8_t *input;
+  size_t input_length;
+  uint8_t *output;
+  int left, top, width, height, size, bicubic, shrink;
+  char error[JMSG_LENGTH_MAX + 64];
+} Task;
+
+/* Decodes the task's crop and resizes it into task->output; on failure fills task->error. */
+static void crop_resize(Task *task) {
+  struct jpeg_decompress_struct cinfo;
+  ErrorManager errors;
+  /* volatile: assigned after setjmp and freed on the longjmp path. */
+  uint8_t *volatile row = NULL;
+  uint8_t *volatile temp = NULL;
+  Coefficients horizontal = {0}, vertical = {0};
+  const Filter *filter = task->bicubic ? &BICUBIC : &BILINEAR;
+
+  cinfo.err = jpeg_std_error(&errors.base);
+  errors.base.error_exit = on_error_exit;
+  errors.base.emit_message = on_message;
+  jpeg_create_decompress(&cinfo);
+  if (setjmp(errors.jump)) {
+    snprintf(task->error, sizeof task->error, "%s", errors.message);
+    goto done;
+  }
+  jpeg_mem_src(&cinfo, task->input, (unsigned long)task->input_length);
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.out_color_space = JCS_RGB;
+  cinfo.scale_num = 1;
+  cinfo.scale_denom = (unsigned int)task->shrink;
+  jpeg_start_decompress(&cinfo);
+  if (cinfo.output_components != 3 || task->left < 0 || task->top < 0 || task->width <= 0 || task->height <= 0 ||
+      (JDIMENSION)(task->left + task->width) > cinfo.output_width || (JDIMENSION)(task->top + task->height) > cinfo.output_height) {
+    snprintf(task->error, sizeof task->error, "crop %dx%d+%d+%d outside the %ux%u decoded image", task->width, task->height,
+             task->left, task->top, cinfo.output_width, cinfo.output_height);
+    goto done;
+  }
+  /* Chroma upsampling treats the first and last decoded columns as the image edges, so a few more columns on
+   * each side are decoded than the box needs. jpeg_crop_scanline widens the columns to iMCU boundaries; the box starts
+   * (left - x_offset) pixels into each scanline. */
+  JDIMENSION x_offset = (JDIMENSION)(task->left > EDGE_MARGIN ? task->left - EDGE_MARGIN : 0);
+  JDIMENSION crop_width = (JDIMENSION)(task->left - (int)x_offset + task->width + EDGE_MARGIN);
+  if (x_offset + crop_width > cinfo.output_width) crop_width = cinfo.output_width - x_offset;
+  if (crop_width < cinfo.output_width) jpeg_crop_scanline(&cinfo, &x_offset, &crop_width);
+  const int skip = task->left - (int)x_offset;
+  const int need_horizontal = task->width != task->size;
+  const int row_bytes = task->size * 3;
+  row = malloc((size_t)crop_width * 3);
+  temp = malloc((size_t)task->height * (need_horizontal ? row_bytes : task->width * 3));
+  if (row == NULL || temp == NULL ||
+      (need_horizontal && !compute_coefficients(task->width, task->size, filter, &horizontal)) ||
+      !compute_coefficients(task->height, task->size, filter, &vertical)) {
+    snprintf(task->error, sizeof task->error, "out of memory");
+    goto done;
+  }
+  if (task->top > 0) jpeg_skip_scanlines(&cinfo, (JDIMENSION)task->top);
+  for (int y = 0; y < task->height; y++) {
+    JSAMPROW scanline = row;
+    jpeg_read_scanlines(&cinfo, &scanline, 1);
+    if (need_horizontal) resample_row(row + skip * 3, temp + (size_t)y * row_bytes, task->size, &horizontal);
+    else memcpy(temp + (size_t)y * row_bytes, row + skip * 3, (size_t)row_bytes);
+  }
+  if (task->height != task->size) resample_columns(temp, task->output, task->size, row_bytes, &vertical);
+  else memcpy(task->output, temp, (size_t)task->size * row_bytes);
+done:
+  free_coefficients(&horizontal);
+  free_coefficients(&vertical);
+  free(row);
+  free(temp);
+  jpeg_destroy_decompress(&cinfo);
+}
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  crop_resize((Task *)data);
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  Task *task = data;
+  if (status == napi_ok && task->error[0] == '\0') {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, task->deferred, undefined);
+  } else {
+    napi_value message, error;
+    napi_create_string_utf8(env, task->error[0] != '\0' ? task->error : "decode cancelled", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, task->deferred, error);
+  }
+  napi_delete_reference(env, task->input_ref);
+  napi_delete_reference(env, task->output_ref);
+  napi_delete_async_work(env, task->work);
+  free(task);
+}
+
+static int typed_bytes(napi_env env, napi_value value, void **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  return napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) == napi_ok && type == napi_uint8_array;
+}
+
+static napi_value throw_type_error(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+static napi_value crop_resize_js(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 9) return throw_type_error(env, "cropResize: expected 9 arguments");
+  Task *task = calloc(1, sizeof(Task));
+  if (task == NULL) return throw_type_error(env, "cropResize: out of memory");
+  void *input, *output;
+  size_t input_length, output_length;
+  int32_t numbers[5];
+  bool bicubic;
+  int32_t shrink;
+  int ok = typed_bytes(env, argv[0], &input, &input_length) && typed_bytes(env, argv[8], &output, &output_length);
+  for (int i = 0; i < 5 && ok; i++) ok = napi_get_value_int32(env, argv[1 + i], &numbers[i]) == napi_ok;
+  ok = ok && napi_get_value_bool(env, argv[6], &bicubic) == napi_ok && napi_get_value_int32(env, argv[7], &shrink) == napi_ok;
+  if (!ok || numbers[4] <= 0 || (shrink != 1 && shrink != 2 && shrink != 4 && shrink != 8) ||
+      output_length != (size_t)numbers[4] * numbers[4] * 3) {
+    free(task);
+    return throw_type_error(env, "cropResize: expected (Uint8Array, left, top, width, height, size, bicubic, shrink, Uint8Array(size*size*3))");
+  }
+  task->input = input;
+  task->input_length = input_length;
+  task->output = output;
+  task->left = numbers[0];
+  task->top = numbers[1];
+  task->width = numbers[2];
+  task->height = numbers[3];
+  task->size = numbers[4];
+  task->bicubic = bicubic;
+  task->shrink = shrink;
+  napi_value promise, name;
+  napi_create_reference(env, argv[0], 1, &task->input_ref);
+  napi_create_reference(env, argv[8], 1, &task->output_ref);
+  napi_create_promise(env, &task->deferred, &promise);
+  napi_create_string_utf8(env, "mnext.jpegCropResize", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, task, &task->work);
+  napi_queue_async_work(env, task->work);
+  return promise;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "cropResize", NAPI_AUTO_LENGTH, crop_resize_js, NULL, &fn);
+  napi_set_named_property(env, exports, "cropResize", fn);
+  return exports;
+}
