@@ -1,6 +1,10 @@
-/** Messages between the parallel trainer and its workers (plain data: typed arrays travel as transfers). */
+/**
+ * Messages between the parallel trainer and its workers. Only control travels by message (images by transfer,
+ * one request and one answer per step); gradients and weights move through the shared buffers of shared.ts.
+ */
 import type { ModelSpec } from '../../models/graph.js';
 import type { OptimizerOptions } from '../optim.js';
+import type { ParamSlice, SharedBuffers } from './shared.js';
 
 export interface WorkerInit {
   readonly backend?: string;
@@ -11,15 +15,44 @@ export interface WorkerInit {
   readonly smoothing: number;
 }
 
+export interface WorkerAttach {
+  readonly rank: number;
+  readonly workers: number;
+  readonly layout: ParamSlice[];
+  readonly buffers: SharedBuffers;
+}
+
+export interface StepRequest {
+  readonly images: Float32Array;
+  readonly imageShape: [number, number, number, number];
+  readonly targets: Float32Array;
+  readonly numClasses: number;
+  readonly seed: number;
+  readonly lr: number;
+  /** Every replica's share of the batch (rows / batch), the weights of the gradient average. */
+  readonly shardWeights: number[];
+}
+
+/** Wall milliseconds of one replica's step, by phase (see worker.ts `step`). */
+export interface StepPhases {
+  readonly gradients: number;
+  readonly publishGradients: number;
+  readonly waitGradients: number;
+  readonly update: number;
+  readonly runningStats: number;
+  readonly waitWeights: number;
+  readonly loadWeights: number;
+}
+
 export type ToWorker =
   | { readonly kind: 'init'; readonly init: WorkerInit }
-  | { readonly kind: 'grads'; readonly images: Float32Array; readonly imageShape: [number, number, number, number]; readonly targets: Float32Array; readonly numClasses: number; readonly seed: number }
-  | { readonly kind: 'apply'; readonly grads: Float32Array[]; readonly lr: number }
+  | { readonly kind: 'attach'; readonly attach: WorkerAttach }
+  | { readonly kind: 'step'; readonly step: StepRequest }
   | { readonly kind: 'stateDict' };
 
 export type FromWorker =
-  | { readonly kind: 'ready'; readonly backend: string; readonly paramNames: string[] }
-  | { readonly kind: 'grads'; readonly loss: number; readonly grads: Float32Array[] }
-  | { readonly kind: 'applied'; readonly numTensors: number }
+  | { readonly kind: 'ready'; readonly backend: string; readonly params: [string, number][] }
+  | { readonly kind: 'attached' }
+  | { readonly kind: 'stepped'; readonly loss: number; readonly numTensors: number; readonly phases: StepPhases }
   | { readonly kind: 'stateDict'; readonly weights: [string, { shape: number[]; data: Float32Array }][] }
   | { readonly kind: 'error'; readonly message: string };

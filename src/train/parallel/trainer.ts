@@ -1,15 +1,17 @@
 /**
  * Data-parallel training on worker_threads: each worker is a replica with its own tfjs engine, so a 2-core
- * machine runs two single-threaded wasm engines side by side. A step splits the batch into contiguous shards,
- * every replica computes its shard's gradients, the trainer averages them (weighted by shard size, which equals
- * the full-batch mean loss's gradient) and every replica applies the same average with its own optimiser copy.
+ * machine runs two single-threaded wasm engines side by side. A step splits the batch into contiguous shards;
+ * every replica computes its shard's gradients into shared memory, and the average (weighted by shard size,
+ * which equals the full-batch mean loss's gradient) is applied parameter by parameter by the replica that owns
+ * it, the others copying the result (shared.ts). The main thread only hands out shards and collects losses.
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { StateDict } from '../../io/state-dict.js';
 import type { ModelGraph } from '../../models/graph.js';
 import type { OptimizerOptions } from '../optim.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import type { FromWorker, StepPhases, ToWorker } from './protocol.js';
+import { allocateShared, partitionParams } from './shared.js';
 
 export interface ParallelTrainerOptions {
   readonly workers: number;
@@ -25,6 +27,8 @@ export interface ParallelStepResult {
   readonly loss: number;
   /** tf.memory().numTensors of each replica after the step. */
   readonly numTensors: number[];
+  /** Where each replica's step time went (wall ms by phase). */
+  readonly phases: StepPhases[];
 }
 
 /** Rows [start, end) of each shard: contiguous, sizes differing by at most one. */
@@ -57,7 +61,14 @@ class Replica {
       if (message.kind === 'error') pending.reject(new Error(`training worker: ${message.message}`));
       else pending.resolve(message);
     });
-    worker.on('error', (error) => this.pending?.reject(error));
+    worker.on('error', (error) => this.fail(error));
+    worker.on('exit', (code) => this.fail(new Error(`training worker exited (code ${code})`)));
+  }
+
+  private fail(error: Error): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.reject(error);
   }
 
   request<K extends FromWorker['kind']>(message: ToWorker, expect: K, transfer: ArrayBuffer[] = []): Promise<Extract<FromWorker, { kind: K }>> {
@@ -80,6 +91,9 @@ export class ParallelTrainer {
     const init = { backend: options.backend, spec: options.graph.spec, weights, optimizer: options.optimizer, smoothing: options.smoothing };
     try {
       const ready = await Promise.all(replicas.map((r) => r.request({ kind: 'init', init }, 'ready')));
+      const layout = partitionParams(ready[0].params, replicas.length);
+      const buffers = allocateShared(layout, replicas.length);
+      await Promise.all(replicas.map((r, rank) => r.request({ kind: 'attach', attach: { rank, workers: replicas.length, layout, buffers } }, 'attached')));
       return new ParallelTrainer(replicas, ready[0].backend, options.graph);
     } catch (error) {
       await Promise.all(replicas.map((r) => r.worker.terminate()));
@@ -96,36 +110,27 @@ export class ParallelTrainer {
     const [batch, h, w, c] = imageShape;
     const classes = targets.length / batch;
     const shards = shardRows(batch, this.replicas.length);
+    const shardWeights = shards.map(([start, end]) => (end - start) / batch);
     const answers = await Promise.all(this.replicas.map((replica, rank) => {
       const [start, end] = shards[rank];
       const shardImages = images.slice(start * h * w * c, end * h * w * c);
       const shardTargets = targets.slice(start * classes, end * classes);
-      return replica.request({
-        kind: 'grads', images: shardImages, imageShape: [end - start, h, w, c], targets: shardTargets, numClasses: classes,
-        seed: shardSeed(seed, rank, this.replicas.length),
-      }, 'grads', [shardImages.buffer, shardTargets.buffer]);
+      const request = {
+        images: shardImages, imageShape: [end - start, h, w, c] as [number, number, number, number], targets: shardTargets, numClasses: classes,
+        seed: shardSeed(seed, rank, this.replicas.length), lr, shardWeights,
+      };
+      return replica.request({ kind: 'step', step: request }, 'stepped', [shardImages.buffer, shardTargets.buffer]);
     }));
-    const weightsOf = shards.map(([start, end]) => (end - start) / batch);
-    const averaged = answers[0].grads.map((_, p) => {
-      const sum = new Float32Array(answers[0].grads[p].length);
-      answers.forEach((answer, rank) => {
-        const g = answer.grads[p];
-        const k = weightsOf[rank];
-        for (let i = 0; i < sum.length; i++) sum[i] += k * g[i];
-      });
-      return sum;
-    });
-    const loss = answers.reduce((acc, answer, rank) => acc + weightsOf[rank] * answer.loss, 0);
-    const applied = await Promise.all(this.replicas.map((replica) => {
-      const copy = averaged.map((g) => g.slice());
-      return replica.request({ kind: 'apply', grads: copy, lr }, 'applied', copy.map((g) => g.buffer));
-    }));
-    return { loss, numTensors: applied.map((a) => a.numTensors) };
+    const loss = answers.reduce((acc, answer, rank) => acc + shardWeights[rank] * answer.loss, 0);
+    return { loss, numTensors: answers.map((a) => a.numTensors), phases: answers.map((a) => a.phases) };
   }
 
-  /** Rank 0's weights (identical across replicas except BN running statistics, as rank 0 saves in DDP). */
-  async stateDict(): Promise<StateDict> {
-    const answer = await this.replicas[0].request({ kind: 'stateDict' }, 'stateDict');
+  /**
+   * One replica's weights (rank 0 by default, as DDP saves). Trainable parameters are bit-identical across
+   * replicas; BN running statistics are each replica's own.
+   */
+  async stateDict(rank = 0): Promise<StateDict> {
+    const answer = await this.replicas[rank].request({ kind: 'stateDict' }, 'stateDict');
     return new Map(answer.weights);
   }
 

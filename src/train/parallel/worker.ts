@@ -1,7 +1,8 @@
 /**
- * One data-parallel replica: its own tfjs engine (own wasm instance), a copy of the model and of the
- * optimiser. Per step it computes gradients on its shard, then applies the averaged gradients every replica
- * receives, so weights stay identical; BN running statistics are per replica, as in PyTorch DDP.
+ * One data-parallel replica: its own tfjs engine (own wasm instance), a copy of the model and of the optimiser.
+ * A step computes its shard's gradients into shared memory, then updates the parameters it owns from the
+ * average of every replica's gradients and copies the others' updates (shared.ts). BN running statistics stay
+ * per replica, as in PyTorch DDP.
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,17 +11,31 @@ import { TfjsModel } from '../../models/executor.js';
 import { buildGraph } from '../../models/registry.js';
 import { type Optimizer, computeGradients, disposeGradientResult } from '../step.js';
 import { createOptimizer } from '../optim.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, StepPhases, StepRequest, ToWorker, WorkerAttach, WorkerInit } from './protocol.js';
+import { Barrier, type ParamSlice, ownedRange, totalFloats } from './shared.js';
 
-interface Replica {
+interface Model {
   readonly model: TfjsModel;
+  readonly params: Map<string, tf.Variable>;
   readonly optimizer: Optimizer & { dispose(): void };
-  readonly names: string[];
   readonly smoothing: number;
-  pendingStats?: ReturnType<typeof computeGradients>['batchStats'];
 }
 
-let replica: Replica | undefined;
+interface Attached {
+  readonly rank: number;
+  readonly layout: ParamSlice[];
+  readonly owned: ParamSlice[];
+  readonly others: ParamSlice[];
+  readonly ownedRange: [number, number];
+  readonly total: number;
+  /** Every replica's gradient slot, workers × total floats. */
+  readonly grads: Float32Array;
+  readonly weights: Float32Array;
+  readonly barrier: Barrier;
+}
+
+let replica: Model | undefined;
+let shared: Attached | undefined;
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(message, transfer);
@@ -28,44 +43,125 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 async function init(message: WorkerInit): Promise<void> {
   const backend = await initBackend(message.backend);
-  const graph = buildGraph(message.spec);
-  const model = new TfjsModel(graph, new Map(message.weights));
-  const names = [...model.trainableByName().keys()];
-  replica = { model, optimizer: createOptimizer(model, message.optimizer), names, smoothing: message.smoothing };
-  send({ kind: 'ready', backend, paramNames: names });
+  const model = new TfjsModel(buildGraph(message.spec), new Map(message.weights));
+  const params = model.trainableByName();
+  replica = { model, params, optimizer: createOptimizer(model, message.optimizer), smoothing: message.smoothing };
+  send({ kind: 'ready', backend, params: [...params].map(([name, v]) => [name, v.size]) });
 }
 
-function gradients(message: Extract<ToWorker, { kind: 'grads' }>): void {
-  const r = replica!;
-  const images = tf.tensor4d(message.images, message.imageShape);
-  const targets = tf.tensor2d(message.targets, [message.imageShape[0], message.numClasses]);
-  const result = computeGradients(r.model, images, targets, { smoothing: r.smoothing, seed: message.seed });
-  tf.dispose([images, targets]);
-  const grads = r.names.map((name) => result.grads.get(name)!.dataSync() as Float32Array);
-  for (const g of result.grads.values()) g.dispose();
-  r.pendingStats = result.batchStats;
-  send({ kind: 'grads', loss: result.loss, grads }, grads.map((g) => g.buffer as ArrayBuffer));
+function attach(message: WorkerAttach): void {
+  shared = {
+    rank: message.rank,
+    layout: message.layout,
+    owned: message.layout.filter((p) => p.owner === message.rank),
+    others: message.layout.filter((p) => p.owner !== message.rank),
+    ownedRange: ownedRange(message.layout, message.rank),
+    total: totalFloats(message.layout),
+    grads: new Float32Array(message.buffers.grads),
+    weights: new Float32Array(message.buffers.weights),
+    barrier: new Barrier(message.buffers.control, message.workers),
+  };
+  send({ kind: 'attached' });
 }
 
-function apply(message: Extract<ToWorker, { kind: 'apply' }>): void {
-  const r = replica!;
-  const grads = new Map(r.names.map((name, i) => [name, tf.tensor(message.grads[i], r.model.variables.get(name)!.shape)]));
-  r.optimizer.apply(grads, message.lr);
-  for (const g of grads.values()) g.dispose();
-  if (r.pendingStats) {
-    r.model.updateRunningStats(r.pendingStats);
-    disposeGradientResult({ grads: new Map(), batchStats: r.pendingStats });
-    r.pendingStats = undefined;
+/** Forward + backward on this replica's shard, gradients copied into its slot; an empty shard contributes zeros. */
+function shardGradients(r: Model, s: Attached, request: StepRequest): { loss: number; publish: number; stats?: ReturnType<typeof computeGradients>['batchStats'] } {
+  const slot = s.rank * s.total;
+  const rows = request.imageShape[0];
+  if (rows === 0) {
+    s.grads.fill(0, slot, slot + s.total);
+    return { loss: 0, publish: 0 };
   }
-  send({ kind: 'applied', numTensors: tf.memory().numTensors });
+  const images = tf.tensor4d(request.images, request.imageShape);
+  const targets = tf.tensor2d(request.targets, [rows, request.numClasses]);
+  const result = computeGradients(r.model, images, targets, { smoothing: r.smoothing, seed: request.seed });
+  tf.dispose([images, targets]);
+  const start = performance.now();
+  for (const p of s.layout) {
+    const grad = result.grads.get(p.name);
+    if (grad) s.grads.set(grad.dataSync() as Float32Array, slot + p.offset);
+    else s.grads.fill(0, slot + p.offset, slot + p.offset + p.size);
+  }
+  disposeGradientResult({ grads: result.grads, batchStats: new Map() });
+  return { loss: result.loss, publish: performance.now() - start, stats: result.batchStats };
+}
+
+/** out += share · g, one tight loop (kept monomorphic: it runs over a million floats per step). */
+function addScaled(out: Float32Array, g: Float32Array, share: number): void {
+  for (let i = 0; i < out.length; i++) out[i] += share * g[i];
+}
+
+/** Σ_k share_k · g_k over the owned range, replicas in rank order (the single-engine DDP sum's order). */
+function averagedOwnedGradients(s: Attached, shares: readonly number[]): Float32Array {
+  const [start, end] = s.ownedRange;
+  const out = new Float32Array(end - start);
+  shares.forEach((share, k) => {
+    if (share > 0) addScaled(out, s.grads.subarray(k * s.total + start, k * s.total + end), share);
+  });
+  return out;
+}
+
+/** The optimiser step on the parameters this replica owns, and their new values published for the others. */
+function updateOwned(r: Model, s: Attached, request: StepRequest): void {
+  const averaged = averagedOwnedGradients(s, request.shardWeights);
+  const base = s.ownedRange[0];
+  const grads = new Map(s.owned.map((p) => [p.name, tf.tensor(averaged.subarray(p.offset - base, p.offset - base + p.size), r.params.get(p.name)!.shape)]));
+  r.optimizer.apply(grads, request.lr);
+  tf.dispose([...grads.values()]);
+  for (const p of s.owned) s.weights.set(r.params.get(p.name)!.dataSync() as Float32Array, p.offset);
+}
+
+/** Copies the other replicas' updated parameters in (a copy: some backends keep the array they are given). */
+function loadOthers(r: Model, s: Attached): void {
+  for (const p of s.others) {
+    const variable = r.params.get(p.name)!;
+    tf.tidy(() => variable.assign(tf.tensor(s.weights.slice(p.offset, p.offset + p.size), variable.shape)));
+  }
+}
+
+function step(request: StepRequest): void {
+  const r = replica!;
+  const s = shared!;
+  let last = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const ms = now - last;
+    last = now;
+    return ms;
+  };
+  const { loss, publish, stats } = shardGradients(r, s, request);
+  const gradients = lap() - publish;
+  s.barrier.wait();
+  const waitGradients = lap();
+  updateOwned(r, s, request);
+  const update = lap();
+  // Local work that needs no one else's data, done before the barrier so it hides the slower replica's update.
+  if (stats) {
+    r.model.updateRunningStats(stats);
+    disposeGradientResult({ grads: new Map(), batchStats: stats });
+  }
+  const runningStats = lap();
+  s.barrier.wait();
+  const waitWeights = lap();
+  loadOthers(r, s);
+  const phases: StepPhases = { gradients, publishGradients: publish, waitGradients, update, runningStats, waitWeights, loadWeights: lap() };
+  send({ kind: 'stepped', loss, numTensors: tf.memory().numTensors, phases });
+}
+
+function stateDict(): void {
+  send({ kind: 'stateDict', weights: [...replica!.model.stateDict()].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]) });
 }
 
 parentPort!.on('message', (message: ToWorker) => {
   const handle = async () => {
     if (message.kind === 'init') await init(message.init);
-    else if (message.kind === 'grads') gradients(message);
-    else if (message.kind === 'apply') apply(message);
-    else send({ kind: 'stateDict', weights: [...replica!.model.stateDict()].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]) });
+    else if (message.kind === 'attach') attach(message.attach);
+    else if (message.kind === 'step') step(message.step);
+    else stateDict();
   };
-  handle().catch((error: unknown) => send({ kind: 'error', message: error instanceof Error ? error.message : String(error) }));
+  handle().catch((error: unknown) => {
+    // Release the replicas waiting at a barrier for this one; the trainer is unusable after a failed step.
+    shared?.barrier.abort();
+    send({ kind: 'error', message: error instanceof Error ? error.message : String(error) });
+  });
 });

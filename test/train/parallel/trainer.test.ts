@@ -7,7 +7,9 @@ import { createModelGraph } from '../../../src/models/registry.js';
 import { initStateDict } from '../../../src/models/weights.js';
 import { createOptimizer } from '../../../src/train/optim.js';
 import { randomTrainingBatch } from '../../../src/train/parallel/bench.js';
+import { ownedRange, partitionParams, totalFloats } from '../../../src/train/parallel/shared.js';
 import { ParallelTrainer, shardRows, shardSeed } from '../../../src/train/parallel/trainer.js';
+import type { StateDict } from '../../../src/io/state-dict.js';
 import { computeGradients, disposeGradientResult } from '../../../src/train/step.js';
 
 const OPTIMIZER = { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 } as const;
@@ -47,6 +49,10 @@ function referenceLosses(images: Float32Array, targets: Float32Array, classes: n
   return losses;
 }
 
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
 test('two data-parallel wasm workers give the losses of the same DDP step run in one engine', async () => {
   const classes = 10;
   const backend = await initBackend('wasm');
@@ -55,12 +61,14 @@ test('two data-parallel wasm workers give the losses of the same DDP step run in
   const trainer = await ParallelTrainer.start({ workers: 2, backend, graph, weights: initStateDict(graph, 3), optimizer: OPTIMIZER, smoothing: 0.1 });
   const parallel: number[] = [];
   const alive: number[][] = [];
+  let replicas: StateDict[] = [];
   try {
     for (let step = 0; step < STEPS; step++) {
       const result = await trainer.step(images, [BATCH, SIZE, SIZE, 3], targets, 0.1, step);
       parallel.push(result.loss);
       alive.push(result.numTensors);
     }
+    replicas = [await trainer.stateDict(0), await trainer.stateDict(1)];
   } finally {
     await trainer.close();
   }
@@ -68,4 +76,26 @@ test('two data-parallel wasm workers give the losses of the same DDP step run in
   parallel.forEach((loss, i) => assert.ok(Math.abs(loss - reference[i]) <= 1e-4 * Math.abs(reference[i]), `step ${i}: ${loss} vs ${reference[i]}`));
   assert.ok(reference[STEPS - 1] < reference[0], 'the steps train (loss falls on a repeated batch)');
   assert.deepEqual(alive[1], alive[2], 'replica tensor counts stay flat');
+  // DDP: every trainable parameter has the same bits in both replicas; BN running statistics are per replica
+  // (the shards differ, so their statistics do).
+  const differs = (name: string) => !sameBits(replicas[0].get(name)!.data, replicas[1].get(name)!.data);
+  for (const p of graph.params.filter((q) => q.trainable)) assert.ok(!differs(p.name), `${p.name} differs between replicas`);
+  assert.ok(graph.params.some((p) => p.name.endsWith('running_mean') && differs(p.name)), 'running statistics are each replica\'s own');
+  const initial = initStateDict(graph, 3);
+  assert.ok(graph.params.filter((p) => p.trainable).every((p) => !sameBits(replicas[0].get(p.name)!.data, initial.get(p.name)!.data)), 'every parameter was updated');
+});
+
+test('parameters are split between owners by size, each owner holding one contiguous range', () => {
+  const params: [string, number][] = [['a', 10], ['classifier', 100], ['b', 30], ['c', 60], ['d', 5]];
+  const layout = partitionParams(params, 2);
+  assert.deepEqual(layout.map((p) => p.name), params.map(([name]) => name), 'parameter order is kept');
+  assert.equal(totalFloats(layout), 205);
+  const owned = [0, 1].map((rank) => layout.filter((p) => p.owner === rank).reduce((sum, p) => sum + p.size, 0));
+  assert.deepEqual(owned, [105, 100], 'largest first to the lighter owner');
+  const ranges = [0, 1].map((rank) => ownedRange(layout, rank));
+  assert.deepEqual(ranges, [[0, 105], [105, 205]]);
+  const covered = new Array<number>(205).fill(0);
+  for (const p of layout) for (let i = p.offset; i < p.offset + p.size; i++) covered[i] += 1;
+  assert.ok(covered.every((n) => n === 1), 'every float has exactly one place');
+  assert.deepEqual(ownedRange(partitionParams([['x', 4]], 2), 1), [0, 0], 'a replica may own nothing');
 });
