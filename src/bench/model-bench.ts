@@ -43,6 +43,13 @@ export interface ModelBenchResult {
   readonly tensorsBefore: number;
   readonly tensorsAfter: number;
   readonly tensorsLeaked: number;
+  /**
+   * Resident set size after the 50th step (warm-up included) and after the last, and the growth between them
+   * in percent: the memory check of a long run (`--steps 500`). Absent when fewer than 50 steps ran.
+   */
+  readonly rssAtStep50Mb?: number;
+  readonly rssFinalMb?: number;
+  readonly rssGrowthPct?: number;
 }
 
 /** One benchmarked step; `run` must leave no tensors behind. */
@@ -101,22 +108,40 @@ export function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
+const RSS_REFERENCE_STEP = 50;
+
+function rssMb(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+/** RSS at the reference step vs now, when the run got that far. */
+function rssGrowth(atReference: number | undefined): Pick<ModelBenchResult, 'rssAtStep50Mb' | 'rssFinalMb' | 'rssGrowthPct'> {
+  if (atReference === undefined) return {};
+  const final = rssMb();
+  return { rssAtStep50Mb: Math.round(atReference), rssFinalMb: Math.round(final), rssGrowthPct: Number((100 * (final / atReference - 1)).toFixed(2)) };
+}
+
 /** Runs warm-up then timed steps in this process (one engine; `workers` > 1 goes through the parallel trainer). */
 export async function benchModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
   await initBackend(options.backend);
   const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
   const step = options.mode === 'train' ? trainStep(graph, options) : inferStep(graph, options);
   const total = options.warmup + options.steps;
+  let rssAtReference: number | undefined;
+  const afterStep = (done: number): void => {
+    if (done === RSS_REFERENCE_STEP) rssAtReference = rssMb();
+    options.onStep?.(done, total);
+  };
   try {
     for (let i = 0; i < options.warmup; i++) {
       step.run(i);
-      options.onStep?.(i + 1, total);
+      afterStep(i + 1);
     }
     const tensorsBefore = tf.memory().numTensors;
     const start = performance.now();
     for (let i = 0; i < options.steps; i++) {
       step.run(options.warmup + i);
-      options.onStep?.(options.warmup + i + 1, total);
+      afterStep(options.warmup + i + 1);
     }
     const elapsed = performance.now() - start;
     const tensorsAfter = tf.memory().numTensors;
@@ -124,7 +149,7 @@ export async function benchModel(options: ModelBenchOptions): Promise<ModelBench
     return {
       mode: options.mode, model: options.model, width: options.width, inputSize: options.inputSize, batch: options.batch,
       backend: currentBackend(), workers: 1, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
-      tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore,
+      tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore, ...rssGrowth(rssAtReference),
     };
   } finally {
     step.dispose();

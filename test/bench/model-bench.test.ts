@@ -33,3 +33,16 @@ test('mnext bench with an unknown backend exits 2 naming the choices', async () 
   assert.equal(code, 2);
   assert.match(errors.join('\n'), /tensorflow, wasm, cpu/);
 });
+
+test('mnext bench train reports RSS at step 50 and at the end once a run reaches 50 steps', async () => {
+  const output = capture();
+  const code = await execute(['node', 'mnext', 'bench', 'train', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--batch', '2',
+    '--num-classes', '10', '--backend', 'wasm', '--steps', '55', '--warmup', '5', '--json'], output);
+  assert.equal(code, 0);
+  const result = JSON.parse(output.text()) as Record<string, number>;
+  assert.deepEqual(Object.keys(result), [...KEYS, 'rssAtStep50Mb', 'rssFinalMb', 'rssGrowthPct']);
+  assert.ok(result.rssAtStep50Mb > 0 && result.rssFinalMb > 0);
+  // Ten more steps after the reference: a coarse bound (a leak of tensors shows in tensorsLeaked already).
+  assert.ok(Math.abs(result.rssGrowthPct) < 25, `RSS grew ${result.rssGrowthPct}% in ten steps`);
+  assert.equal(result.tensorsLeaked, 0);
+});
