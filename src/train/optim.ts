@@ -5,6 +5,7 @@
  * never applied to 1-D parameters or biases (`ParamInfo.decay`, timm's add_weight_decay groups).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { SGD_MOMENTUM, type SgdMomentumAttrs } from '../backend/wasm/SgdMomentum.js';
 import type { StateDict } from '../io/state-dict.js';
 import type { TfjsModel } from '../models/executor.js';
 import type { Optimizer } from './step.js';
@@ -96,10 +97,18 @@ export class Sgd extends SlotOptimizer {
   }
 
   protected update(slot: Slot, grad: tf.Tensor, lr: number): void {
+    const buffer = slot.buffers.get('momentum_buffer');
+    if (buffer && tf.getKernel(SGD_MOMENTUM, tf.getBackend()) && grad.dtype === 'float32') {
+      // One fused pass where the backend has it (wasm), the same arithmetic as below.
+      const attrs: SgdMomentumAttrs = { lr, momentum: this.momentum, decay: slot.decay, nesterov: this.nesterov };
+      const [param, next] = tf.engine().runKernel(SGD_MOMENTUM, { param: slot.param, grad, buffer }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      buffer.assign(next);
+      slot.param.assign(param);
+      return;
+    }
     const g = withDecay(grad, slot);
     let direction = g;
-    if (this.momentum > 0) {
-      const buffer = slot.buffers.get('momentum_buffer')!;
+    if (buffer) {
       // PyTorch seeds the buffer with g on the first step; μ·0 + g is the same value.
       const next = tf.add(tf.mul(buffer, this.momentum), g);
       buffer.assign(next);

@@ -2,6 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
+import { TfjsModel } from '../../src/models/executor.js';
+import { createModelGraph } from '../../src/models/registry.js';
+import { initStateDict } from '../../src/models/weights.js';
+import { createOptimizer } from '../../src/train/optim.js';
 import { Rng } from '../../src/util/random.js';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -118,3 +122,29 @@ test('wrapped BatchMatMul (transpose flags), 1x1 Conv2D and Conv2DBackpropInput 
     }
   }
 });
+
+/** Three optimiser steps with seeded random gradients on a backend; the weights afterwards. */
+async function sgdSteps(backend: 'cpu' | 'wasm', nesterov: boolean): Promise<Map<string, Float32Array>> {
+  await initBackend(backend);
+  const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: 5, inputSize: 32 });
+  const model = new TfjsModel(graph, initStateDict(graph, 5));
+  const optimizer = createOptimizer(model, { opt: nesterov ? 'nesterov' : 'momentum', momentum: 0.9, weightDecay: 0.01, eps: 1e-8 });
+  const rng = new Rng(17);
+  for (const lr of [0.1, 0.05, 0.2]) {
+    const grads = new Map([...model.trainableByName()].map(([name, v]) => [name, tf.tensor(randomArray(rng, v.size), v.shape)]));
+    optimizer.apply(grads, lr);
+    tf.dispose([...grads.values()]);
+  }
+  const weights = new Map([...model.stateDict()].map(([name, t]) => [name, t.data]));
+  optimizer.dispose();
+  model.dispose();
+  return weights;
+}
+
+for (const nesterov of [false, true]) {
+  test(`the fused SGD-momentum kernel (wasm) gives the composed optimiser's weights (cpu)${nesterov ? ', Nesterov' : ''}`, async () => {
+    const expected = await sgdSteps('cpu', nesterov);
+    const actual = await sgdSteps('wasm', nesterov);
+    for (const [name, data] of expected) assertClose(actual.get(name)!, data, name);
+  });
+}

@@ -7,6 +7,7 @@ import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
 import { wrapIdentity } from './Identity.js';
+import { sgdMomentumConfig } from './SgdMomentum.js';
 import { wrapMean, wrapSum } from './Reduce.js';
 
 /** Training kernels tfjs-backend-wasm 4.22 lacks (tensorflow/tfjs#8474), written against its heap. */
@@ -14,9 +15,11 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
-  // Not tfjs ops: the executor's fused training BN (+ ReLU6) runs them when the backend registers them.
+  // Not tfjs ops: the executor's fused training BN (+ ReLU6) and the SGD optimiser run them when the backend
+  // registers them.
   batchNormTrainConfig,
   batchNormTrainGradConfig,
+  sgdMomentumConfig,
 ];
 
 /** Shipped wasm kernels whose slow paths training hits, each wrapped to route those cases to a fast one. */

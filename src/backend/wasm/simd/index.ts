@@ -30,6 +30,9 @@ export interface SimdKernels {
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
   bnGradApply(dy: number, x: number, y: number, relu6: number, rows: number, c: number, kg: number, kx: number,
     k0: number, dx: number): void;
+  /** One SGD-momentum step over `count` floats into pOut/bOut (torch.optim.SGD, coupled decay). */
+  sgdMomentum(p: number, g: number, b: number, pOut: number, bOut: number, count: number, lr: number, momentum: number,
+    decay: number, nesterov: number): void;
 }
 
 interface EmscriptenInstance {
@@ -66,6 +69,7 @@ export function simdKernels(backend: BackendWasm): SimdKernels {
       channelAffine: fn.channel_affine,
       bnGradSums: fn.bn_grad_sums,
       bnGradApply: fn.bn_grad_apply,
+      sgdMomentum: fn.sgd_momentum,
     };
     instances.set(backend, kernels);
   }

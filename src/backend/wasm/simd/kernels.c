@@ -388,3 +388,28 @@ void bn_grad_apply(const f32 *dy, const f32 *x, const f32 *y, int relu6, int row
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// One torch.optim.SGD step with momentum for one parameter, in one pass: d = g + decay*p, b' = momentum*b + d,
+// p' = p - lr*(nesterov ? d + momentum*b' : b').
+
+EXPORT(sgd_momentum)
+void sgd_momentum(const f32 *p, const f32 *g, const f32 *b, f32 *p_out, f32 *b_out, int count, f32 lr, f32 momentum,
+                  f32 decay, int nesterov) {
+  const int c4 = count & ~3;
+  const v128_t vlr = splat(lr), vmu = splat(momentum), vdecay = splat(decay);
+  for (int i = 0; i < c4; i += 4) {
+    v128_t pv = load4(p + i);
+    v128_t d = madd(load4(g + i), vdecay, pv);
+    v128_t nb = madd(d, vmu, load4(b + i));
+    v128_t dir = nesterov ? madd(d, vmu, nb) : nb;
+    store4(b_out + i, nb);
+    store4(p_out + i, wasm_f32x4_sub(pv, wasm_f32x4_mul(vlr, dir)));
+  }
+  for (int i = c4; i < count; i++) {
+    f32 d = g[i] + decay * p[i];
+    f32 nb = momentum * b[i] + d;
+    b_out[i] = nb;
+    p_out[i] = p[i] - lr * (nesterov ? d + momentum * nb : nb);
+  }
+}
