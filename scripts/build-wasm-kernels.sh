@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds src/backend/wasm/simd/kernels-wasm.ts from kernels.c (needs Debian's clang-14, lld-14 and wabt).
+# With --check it only verifies that the committed file is what kernels.c builds to (exit 1 if stale).
 # The module imports the tfjs wasm backend's memory, so it must own none: this script refuses a build with a
 # data segment or any use of the shadow-stack pointer (a global), which would write into the backend's heap.
 set -euo pipefail
@@ -7,6 +8,8 @@ cd "$(dirname "$0")/.."
 src=src/backend/wasm/simd/kernels.c
 out=src/backend/wasm/simd/kernels-wasm.ts
 tmp=$(mktemp -d)
+check=false
+[ "${1:-}" = "--check" ] && check=true
 trap 'rm -rf "$tmp"' EXIT
 
 clang-14 --target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -fno-builtin \
@@ -21,5 +24,11 @@ fi
   echo "export const KERNELS_WASM_BASE64 ="
   base64 -w 100 "$tmp/kernels.wasm" | sed "s/.*/  '&' +/"
   echo "  '';"
-} > "$out"
-echo "wrote $out ($(stat -c %s "$tmp/kernels.wasm") bytes of wasm)"
+} > "$tmp/kernels-wasm.ts"
+if $check; then
+  cmp -s "$tmp/kernels-wasm.ts" "$out" || { echo "$out is stale: run scripts/build-wasm-kernels.sh" >&2; exit 1; }
+  echo "$out matches $src"
+else
+  cp "$tmp/kernels-wasm.ts" "$out"
+  echo "wrote $out ($(stat -c %s "$tmp/kernels.wasm") bytes of wasm)"
+fi
