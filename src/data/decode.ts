@@ -140,10 +140,10 @@ function scaleCrop(crop: CropBox, from: { width: number; height: number }, to: {
  * crops decode at 1/factor by DCT scaling (the shrink-on-load sharp does below), with the box scaled to match.
  */
 function decodeCropNative(native: NativeJpegDecoder, bytes: Buffer, plan: ImagePlan & { crop: CropBox }, header: ImageHeader): Promise<Uint8Array> {
-  const factor = reducedDecodeFactor(plan.crop, plan.size);
-  const scaled = { width: scaledDimension(header.width, factor), height: scaledDimension(header.height, factor) };
-  const crop = factor > 1 ? scaleCrop(plan.crop, header, scaled) : plan.crop;
-  return native.cropResize(bytes, crop, plan.size, plan.interpolation, factor);
+  const shrink = reducedDecodeFactor(plan.crop, plan.size);
+  const scaled = { width: scaledDimension(header.width, shrink), height: scaledDimension(header.height, shrink) };
+  const crop = shrink > 1 ? scaleCrop(plan.crop, header, scaled) : plan.crop;
+  return native.cropResize(bytes, { ...plan, crop, shrink });
 }
 
 /**
@@ -196,9 +196,8 @@ export async function decodeImage(
     onHeader?.(header);
     const plan = makePlan(header.width, header.height);
     const native = plainJpeg && !header.needsOrient && plan.crop !== undefined ? nativeJpegDecoder() : undefined;
-    const pixels = native !== undefined && plan.crop !== undefined
-      ? await decodeCropNative(native, bytes, { ...plan, crop: plan.crop }, header)
-      : await decodeWithSharp(bytes, plan, header, options);
+    if (native !== undefined && plan.crop !== undefined) return await decodeCropNative(native, bytes, { ...plan, crop: plan.crop }, header);
+    const pixels = await decodeWithSharp(bytes, plan, header, options);
     // Flipping in JS rides along the jitter's last pass; libvips' flop would be one more operation per image.
     return flipAndJitter(pixels, plan.size, plan.flip, plan.jitter);
   } catch (error) {

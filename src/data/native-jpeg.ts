@@ -2,26 +2,38 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ColourJitterPlan } from './colour-jitter.js';
 import type { CropBox, Interpolation } from './transforms.js';
 
 /**
  * The native training-crop decoder for plain JPEGs (src/data/native/jpeg-crop.c, built by
- * src/data/native/build.mjs into dist/native/jpeg-crop.node): libjpeg-turbo decodes only the crop, then
- * Pillow's resampling resizes it, in about half the CPU time of the same work through sharp. Its output is
- * what PIL gives for `img.crop(box).resize((size, size), filter)`. Optional: when it is not built, or
- * MNEXT_NATIVE_JPEG=0, decode.ts uses sharp for every image.
+ * src/data/native/build.mjs into dist/native/jpeg-crop.node): libjpeg-turbo decodes only the crop, Pillow's
+ * resampling resizes it, then the flip and ColorJitter, all on libuv's thread pool, in well under half the CPU
+ * time of sharp plus the JS jitter. Its output is what PIL gives for `img.crop(box).resize((size, size), filter)`
+ * then torchvision's flip and ColorJitter. Optional: when it is not built, or MNEXT_NATIVE_JPEG=0, decode.ts uses
+ * sharp and colour-jitter.ts for every image.
  */
 
 interface JpegCropAddon {
   cropResize(
     jpeg: Uint8Array, left: number, top: number, width: number, height: number, size: number,
-    bicubic: boolean, shrink: number, out: Uint8Array,
+    bicubic: boolean, shrink: number, flip: boolean, jitter: Float64Array, out: Uint8Array,
   ): Promise<void>;
 }
 
+/** One training crop: `crop` is in pixels of the image decoded at 1/shrink (1, 2, 4 or 8). */
+export interface NativeCropJob {
+  crop: CropBox;
+  shrink: number;
+  size: number;
+  interpolation: Interpolation;
+  flip: boolean;
+  jitter?: ColourJitterPlan;
+}
+
 export interface NativeJpegDecoder {
-  /** Decodes `crop` (in pixels of the image at 1/shrink) and resizes it to size x size packed RGB. */
-  cropResize(jpeg: Uint8Array, crop: CropBox, size: number, interpolation: Interpolation, shrink: number): Promise<Uint8Array>;
+  /** The job's size x size packed RGB crop, written into `out` when given. */
+  cropResize(jpeg: Uint8Array, job: NativeCropJob, out?: Uint8Array): Promise<Uint8Array>;
 }
 
 /** The package root: the nearest folder above this module with a package.json (works from src/ and dist/src/). */
@@ -52,11 +64,14 @@ function loadAddon(path: string): JpegCropAddon {
   return addon as JpegCropAddon;
 }
 
+const NO_JITTER = new Float64Array(0);
+
 function wrap(addon: JpegCropAddon): NativeJpegDecoder {
   return {
-    async cropResize(jpeg, crop, size, interpolation, shrink) {
-      const out = new Uint8Array(size * size * 3);
-      await addon.cropResize(jpeg, crop.left, crop.top, crop.width, crop.height, size, interpolation === 'bicubic', shrink, out);
+    async cropResize(jpeg, job, out = new Uint8Array(job.size * job.size * 3)) {
+      const { crop, jitter } = job;
+      const jitterArgs = jitter === undefined ? NO_JITTER : Float64Array.of(jitter.brightness, jitter.contrast, jitter.saturation, ...jitter.order);
+      await addon.cropResize(jpeg, crop.left, crop.top, crop.width, crop.height, job.size, job.interpolation === 'bicubic', job.shrink, job.flip, jitterArgs, out);
       return out;
     },
   };

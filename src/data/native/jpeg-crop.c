@@ -6,7 +6,10 @@
  * One Node-API call per image, run on libuv's thread pool; sharp would spend about as long as the whole decode
  * on its fixed per-call cost (option marshalling, the libvips pipeline, thread hand-offs).
  *
- * cropResize(jpeg: Uint8Array, left, top, width, height, size, bicubic: boolean, shrink: 1|2|4|8,
+ * The horizontal flip rides along the resize, and ColorJitter follows, so the JS thread only schedules.
+ *
+ * cropResize(jpeg: Uint8Array, left, top, width, height, size, bicubic: boolean, shrink: 1|2|4|8, flip: boolean,
+ *            jitter: Float64Array [brightness, contrast, saturation, ...op order] or empty,
  *            out: Uint8Array(size * size * 3)): Promise<void>
  * The box is in pixels of the image decoded at 1/shrink (libjpeg's DCT scaling: ceil(dimension / shrink)).
  */
@@ -113,8 +116,8 @@ static inline uint8_t clip8(int32_t in) {
   return (uint8_t)(in >> PRECISION_BITS);
 }
 
-/* One row: ImagingResampleHorizontal_8bpc for 3 channels. */
-static void resample_row(const uint8_t *in, uint8_t *out, int out_width, const Coefficients *c) {
+/* One row: ImagingResampleHorizontal_8bpc for 3 channels, written right to left when mirroring. */
+static void resample_row(const uint8_t *in, uint8_t *out, int out_width, const Coefficients *c, int mirror) {
   for (int xx = 0; xx < out_width; xx++) {
     const int xmin = c->bounds[xx * 2];
     const int xmax = c->bounds[xx * 2 + 1];
@@ -126,10 +129,20 @@ static void resample_row(const uint8_t *in, uint8_t *out, int out_width, const C
       ss1 += src[x * 3 + 1] * k[x];
       ss2 += src[x * 3 + 2] * k[x];
     }
-    out[xx * 3] = clip8(ss0);
-    out[xx * 3 + 1] = clip8(ss1);
-    out[xx * 3 + 2] = clip8(ss2);
+    const int o = (mirror ? out_width - 1 - xx : xx) * 3;
+    out[o] = clip8(ss0);
+    out[o + 1] = clip8(ss1);
+    out[o + 2] = clip8(ss2);
   }
+}
+
+/* A row copied as is, or mirrored. */
+static void copy_row(const uint8_t *in, uint8_t *out, int width, int mirror) {
+  if (!mirror) {
+    memcpy(out, in, (size_t)width * 3);
+    return;
+  }
+  for (int x = 0; x < width; x++) memcpy(out + (width - 1 - x) * 3, in + x * 3, 3);
 }
 
 /* ImagingResampleVertical_8bpc: every output row from rows of `in` (row_bytes wide, all channels alike). */
@@ -159,6 +172,69 @@ static void resample_columns(const uint8_t *in, uint8_t *out, int out_height, in
   free(acc);
 }
 
+/* ---- torchvision's ColorJitter on PIL images (colour-jitter.ts explains the arithmetic; this is its C twin
+ * for the native path, one plain pass per op: each costs tens of microseconds here) ---- */
+
+enum { BRIGHTNESS = 0, CONTRAST = 1, SATURATION = 2 };
+
+typedef struct {
+  double factors[3];
+  int order[3];
+  int ops;
+} Jitter;
+
+static inline int luma(int r, int g, int b) { return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16; }
+
+/* Image.blend's (UINT8) of a float32 result, clipped first. */
+static inline uint8_t blend_to_uint8(float value) { return value <= 0 ? 0 : value >= 255 ? 255 : (uint8_t)(int)value; }
+
+/* alpha * d in float32 for d in [-255, 255], indexed by d + 255. */
+static void blend_products(double factor, float products[511]) {
+  const float alpha = (float)factor;
+  for (int d = -255; d <= 255; d++) products[d + 255] = alpha * (float)d;
+}
+
+/* Image.blend of every byte with a constant (Brightness: 0, Contrast: the mean grey) through a table. */
+static void blend_with_constant(uint8_t *pixels, size_t length, int constant, double factor) {
+  float products[511];
+  uint8_t table[256];
+  blend_products(factor, products);
+  for (int v = 0; v < 256; v++) table[v] = blend_to_uint8((float)constant + products[v - constant + 255]);
+  for (size_t i = 0; i < length; i++) pixels[i] = table[pixels[i]];
+}
+
+/* ImageEnhance.Contrast: the degenerate image is the mean grey, int(mean(L) + 0.5). */
+static void adjust_contrast(uint8_t *pixels, size_t length, double factor) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < length; i += 3) sum += (uint64_t)luma(pixels[i], pixels[i + 1], pixels[i + 2]);
+  const int mean = (int)floor((double)sum / (double)(length / 3) + 0.5);
+  blend_with_constant(pixels, length, mean, factor);
+}
+
+/* ImageEnhance.Color: each pixel blended with its own grey. */
+static void adjust_saturation(uint8_t *pixels, size_t length, double factor) {
+  float products[511];
+  blend_products(factor, products);
+  for (size_t i = 0; i < length; i += 3) {
+    const int l = luma(pixels[i], pixels[i + 1], pixels[i + 2]);
+    const float grey = (float)l;
+    const float *p = products + 255 - l;
+    pixels[i] = blend_to_uint8(grey + p[pixels[i]]);
+    pixels[i + 1] = blend_to_uint8(grey + p[pixels[i + 1]]);
+    pixels[i + 2] = blend_to_uint8(grey + p[pixels[i + 2]]);
+  }
+}
+
+static void apply_jitter(uint8_t *pixels, size_t length, const Jitter *jitter) {
+  for (int k = 0; k < jitter->ops; k++) {
+    const int op = jitter->order[k];
+    const double factor = jitter->factors[op];
+    if (op == BRIGHTNESS) blend_with_constant(pixels, length, 0, factor);
+    else if (op == CONTRAST) adjust_contrast(pixels, length, factor);
+    else adjust_saturation(pixels, length, factor);
+  }
+}
+
 /* ---- libjpeg with errors (and warnings, like sharp's default failOn: 'warning') turned into a message ---- */
 
 typedef struct {
@@ -185,7 +261,8 @@ typedef struct {
   const uint8_t *input;
   size_t input_length;
   uint8_t *output;
-  int left, top, width, height, size, bicubic, shrink;
+  int left, top, width, height, size, bicubic, shrink, flip;
+  Jitter jitter;
   char error[JMSG_LENGTH_MAX + 64];
 } Task;
 
@@ -241,11 +318,12 @@ static void crop_resize(Task *task) {
   for (int y = 0; y < task->height; y++) {
     JSAMPROW scanline = row;
     jpeg_read_scanlines(&cinfo, &scanline, 1);
-    if (need_horizontal) resample_row(row + skip * 3, temp + (size_t)y * row_bytes, task->size, &horizontal);
-    else memcpy(temp + (size_t)y * row_bytes, row + skip * 3, (size_t)row_bytes);
+    if (need_horizontal) resample_row(row + skip * 3, temp + (size_t)y * row_bytes, task->size, &horizontal, task->flip);
+    else copy_row(row + skip * 3, temp + (size_t)y * row_bytes, task->size, task->flip);
   }
   if (task->height != task->size) resample_columns(temp, task->output, task->size, row_bytes, &vertical);
   else memcpy(task->output, temp, (size_t)task->size * row_bytes);
+  apply_jitter(task->output, (size_t)task->size * row_bytes, &task->jitter);
 done:
   free_coefficients(&horizontal);
   free_coefficients(&vertical);
@@ -289,25 +367,46 @@ static napi_value throw_type_error(napi_env env, const char *message) {
   return NULL;
 }
 
+/* Reads [brightness, contrast, saturation, ...order] (empty: no jitter) into task->jitter. */
+static int read_jitter(napi_env env, napi_value value, Jitter *jitter) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float64_array) return 0;
+  if (length == 0) return 1;
+  if (length < 3 || length > 6) return 0;
+  const double *values = data;
+  for (int i = 0; i < 3; i++) jitter->factors[i] = values[i];
+  jitter->ops = (int)length - 3;
+  for (int k = 0; k < jitter->ops; k++) {
+    if (values[3 + k] != 0 && values[3 + k] != 1 && values[3 + k] != 2) return 0;
+    jitter->order[k] = (int)values[3 + k];
+  }
+  return 1;
+}
+
 static napi_value crop_resize_js(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 11;
+  napi_value argv[11];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 9) return throw_type_error(env, "cropResize: expected 9 arguments");
+  if (argc != 11) return throw_type_error(env, "cropResize: expected 11 arguments");
   Task *task = calloc(1, sizeof(Task));
   if (task == NULL) return throw_type_error(env, "cropResize: out of memory");
   void *input, *output;
   size_t input_length, output_length;
   int32_t numbers[5];
-  bool bicubic;
+  bool bicubic, flip;
   int32_t shrink;
-  int ok = typed_bytes(env, argv[0], &input, &input_length) && typed_bytes(env, argv[8], &output, &output_length);
+  int ok = typed_bytes(env, argv[0], &input, &input_length) && typed_bytes(env, argv[10], &output, &output_length);
   for (int i = 0; i < 5 && ok; i++) ok = napi_get_value_int32(env, argv[1 + i], &numbers[i]) == napi_ok;
-  ok = ok && napi_get_value_bool(env, argv[6], &bicubic) == napi_ok && napi_get_value_int32(env, argv[7], &shrink) == napi_ok;
+  ok = ok && napi_get_value_bool(env, argv[6], &bicubic) == napi_ok && napi_get_value_int32(env, argv[7], &shrink) == napi_ok &&
+       napi_get_value_bool(env, argv[8], &flip) == napi_ok && read_jitter(env, argv[9], &task->jitter);
   if (!ok || numbers[4] <= 0 || (shrink != 1 && shrink != 2 && shrink != 4 && shrink != 8) ||
       output_length != (size_t)numbers[4] * numbers[4] * 3) {
     free(task);
-    return throw_type_error(env, "cropResize: expected (Uint8Array, left, top, width, height, size, bicubic, shrink, Uint8Array(size*size*3))");
+    return throw_type_error(env, "cropResize: expected (Uint8Array, left, top, width, height, size, bicubic, shrink, flip, "
+                                 "Float64Array jitter, Uint8Array(size*size*3))");
   }
   task->input = input;
   task->input_length = input_length;
@@ -319,9 +418,10 @@ static napi_value crop_resize_js(napi_env env, napi_callback_info info) {
   task->size = numbers[4];
   task->bicubic = bicubic;
   task->shrink = shrink;
+  task->flip = flip;
   napi_value promise, name;
   napi_create_reference(env, argv[0], 1, &task->input_ref);
-  napi_create_reference(env, argv[8], 1, &task->output_ref);
+  napi_create_reference(env, argv[10], 1, &task->output_ref);
   napi_create_promise(env, &task->deferred, &promise);
   napi_create_string_utf8(env, "mnext.jpegCropResize", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, execute, complete, task, &task->work);
