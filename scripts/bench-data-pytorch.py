@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Baseline for `mnext bench data`: torchvision ImageFolder + DataLoader + PIL with the training transforms of the
 official recipe (RandomResizedCrop with per-image random bilinear/bicubic, horizontal flip, ColorJitter 0.4, uint8
-CHW tensor). Prints {"mode": "data", "images", "imgPerSec", "workers"} as JSON.
+CHW tensor). Prints {"mode": "data", "images", "imgPerSec", "workers", "cpuMsPerImage"} as JSON; cpuMsPerImage is the
+CPU time of the main process and its DataLoader workers per timed image, like `mnext bench data` reports.
 
 usage: scripts/bench-data-pytorch.py --data DIR [--workers N] [--batch-size B] [--image-size S] [--epochs E]
 """
@@ -30,6 +31,18 @@ def to_uint8_chw(img):
     """timm's ToNumpy followed by torch.from_numpy: uint8 CHW without float conversion (normalised later)."""
     array = np.asarray(img, dtype=np.uint8)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def process_cpu_seconds(pids):
+    """user + system CPU time of live processes, from /proc (persistent workers are never reaped, so getrusage's
+    RUSAGE_CHILDREN would not see them)."""
+    ticks = os.sysconf('SC_CLK_TCK')
+    total = 0
+    for pid in pids:
+        with open(f'/proc/{pid}/stat') as stat:
+            fields = stat.read().rsplit(')', 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def collate(batch):
@@ -61,15 +74,21 @@ def main():
     # Warm-up pass over a few batches so worker start-up is not counted (mnext's bench does the same).
     images = 0
     start = None
+    pids = [os.getpid()]
     for epoch in range(args.epochs + 1):
-        for batch, _ in loader:
+        iterator = iter(loader)
+        if epoch == 0:
+            pids += [worker.pid for worker in getattr(iterator, '_workers', [])]
+        for batch, _ in iterator:
             if epoch > 0:
                 images += batch.shape[0]
         if epoch == 0:
             start = time.perf_counter()
+            cpu_start = process_cpu_seconds(pids)
     elapsed = time.perf_counter() - start
+    cpu = process_cpu_seconds(pids) - cpu_start
     print(json.dumps({'mode': 'data', 'images': images, 'imgPerSec': images / elapsed, 'workers': args.workers,
-                      'seconds': elapsed, 'torch': torch.__version__}))
+                      'seconds': elapsed, 'cpuMsPerImage': cpu * 1000 / images, 'torch': torch.__version__}))
 
 
 if __name__ == '__main__':
