@@ -68,6 +68,9 @@ test('two data-parallel wasm workers give the losses of the same DDP step run in
       parallel.push(result.loss);
       alive.push(result.numTensors);
     }
+    // One image for two replicas: rank 0's shard is empty and contributes nothing (weight 0, zero gradients).
+    const single = await trainer.step(images.slice(0, SIZE * SIZE * 3), [1, SIZE, SIZE, 3], targets.slice(0, classes), 0.1, STEPS);
+    assert.ok(Number.isFinite(single.loss) && single.loss > 0, `one-image step loss ${single.loss}`);
     replicas = [await trainer.stateDict(0), await trainer.stateDict(1)];
   } finally {
     await trainer.close();
