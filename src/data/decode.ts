@@ -25,6 +25,11 @@ export interface DecodeOptions {
   maxPixels: number;
 }
 
+export interface DecodeImageOptions extends DecodeOptions {
+  /** Where to put the size x size x 3 result (a batch's slot), instead of a new array. */
+  into?: Uint8Array;
+}
+
 const KERNELS: Record<Interpolation, keyof sharp.KernelEnum> = { bilinear: 'linear', bicubic: 'cubic' };
 
 /**
@@ -139,11 +144,13 @@ function scaleCrop(crop: CropBox, from: { width: number; height: number }, to: {
  * A training crop of a plain, upright JPEG with the native decoder: PIL's crop-then-resize, bit for bit. Large
  * crops decode at 1/factor by DCT scaling (the shrink-on-load sharp does below), with the box scaled to match.
  */
-function decodeCropNative(native: NativeJpegDecoder, bytes: Buffer, plan: ImagePlan & { crop: CropBox }, header: ImageHeader): Promise<Uint8Array> {
+function decodeCropNative(
+  native: NativeJpegDecoder, bytes: Buffer, plan: ImagePlan & { crop: CropBox }, header: ImageHeader, into?: Uint8Array,
+): Promise<Uint8Array> {
   const shrink = reducedDecodeFactor(plan.crop, plan.size);
   const scaled = { width: scaledDimension(header.width, shrink), height: scaledDimension(header.height, shrink) };
   const crop = shrink > 1 ? scaleCrop(plan.crop, header, scaled) : plan.crop;
-  return native.cropResize(bytes, { ...plan, crop, shrink });
+  return native.cropResize(bytes, { ...plan, crop, shrink }, into);
 }
 
 /**
@@ -178,7 +185,7 @@ function decodeResizeCentre(bytes: Buffer, plan: ImagePlan & { resize: { width: 
  * unreadable, corrupt, truncated, non-image or over-limit files.
  */
 export async function decodeImage(
-  path: string, makePlan: (width: number, height: number) => ImagePlan, options: DecodeOptions,
+  path: string, makePlan: (width: number, height: number) => ImagePlan, options: DecodeImageOptions,
   onHeader?: (header: ImageHeader) => void,
 ): Promise<Uint8Array> {
   let bytes: Buffer;
@@ -196,10 +203,13 @@ export async function decodeImage(
     onHeader?.(header);
     const plan = makePlan(header.width, header.height);
     const native = plainJpeg && !header.needsOrient && plan.crop !== undefined ? nativeJpegDecoder() : undefined;
-    if (native !== undefined && plan.crop !== undefined) return await decodeCropNative(native, bytes, { ...plan, crop: plan.crop }, header);
+    if (native !== undefined && plan.crop !== undefined) return await decodeCropNative(native, bytes, { ...plan, crop: plan.crop }, header, options.into);
     const pixels = await decodeWithSharp(bytes, plan, header, options);
     // Flipping in JS rides along the jitter's last pass; libvips' flop would be one more operation per image.
-    return flipAndJitter(pixels, plan.size, plan.flip, plan.jitter);
+    const result = flipAndJitter(pixels, plan.size, plan.flip, plan.jitter);
+    if (options.into === undefined) return result;
+    options.into.set(result);
+    return options.into;
   } catch (error) {
     if (error instanceof DecodeError) throw error;
     throw new DecodeError(path, describeDecodeError(error));

@@ -100,10 +100,14 @@ function resolveOptions(options: LoaderOptions): ResolvedOptions {
   };
 }
 
-/** One batch being filled: slots hold decoded images until every one is done or skipped. */
+/**
+ * One batch being filled: each image is decoded straight into its slot of the batch's pixels (allocated when the
+ * first decode starts: one allocation per batch, not per image, keeps the garbage collector quiet).
+ */
 interface PendingBatch {
   sampleIndices: number[];
-  pixels: (Uint8Array | undefined)[];
+  images?: Uint8Array;
+  decoded: boolean[];
   remaining: number;
   error?: Error;
   settled: Promise<void>;
@@ -113,7 +117,7 @@ interface PendingBatch {
 function pendingBatch(sampleIndices: number[]): PendingBatch {
   let settle = () => {};
   const settled = new Promise<void>((resolve) => { settle = resolve; });
-  return { sampleIndices, pixels: new Array(sampleIndices.length), remaining: sampleIndices.length, settled, settle };
+  return { sampleIndices, decoded: sampleIndices.map(() => false), remaining: sampleIndices.length, settled, settle };
 }
 
 export class ImageLoader {
@@ -198,8 +202,12 @@ export class ImageLoader {
   private async decodeInto(epochIndex: number, batch: PendingBatch, slot: number): Promise<void> {
     const sampleIndex = batch.sampleIndices[slot];
     const { path } = this.dataset.samples[sampleIndex];
+    const imageBytes = this.imageBytes();
+    batch.images ??= new Uint8Array(batch.sampleIndices.length * imageBytes);
+    const into = batch.images.subarray(slot * imageBytes, (slot + 1) * imageBytes);
     try {
-      batch.pixels[slot] = await decodeImage(path, (w, h) => this.planFor(epochIndex, sampleIndex, w, h), { maxPixels: this.options.maxPixels });
+      await decodeImage(path, (w, h) => this.planFor(epochIndex, sampleIndex, w, h), { maxPixels: this.options.maxPixels, into });
+      batch.decoded[slot] = true;
     } catch (error) {
       if (!(error instanceof DecodeError)) batch.error ??= error as Error;
       else if (this.options.strict) batch.error ??= new InputError(`cannot use ${error.path}: ${error.reason} (--strict).`);
@@ -217,18 +225,26 @@ export class ImageLoader {
     this.onSkip?.(skip);
   }
 
-  /** Packs the decoded slots (skips removed) into one NHWC uint8 batch. */
+  private imageBytes(): number {
+    return this.options.size * this.options.size * 3;
+  }
+
+  /** The batch's NHWC uint8 pixels with the slots of skipped files squeezed out (a copy only when some were). */
   private assemble(batch: PendingBatch): ImageBatch {
-    const imageBytes = this.options.size * this.options.size * 3;
-    const kept = batch.sampleIndices.map((sampleIndex, slot) => ({ sampleIndex, pixels: batch.pixels[slot] }))
-      .filter((entry): entry is { sampleIndex: number; pixels: Uint8Array } => entry.pixels !== undefined);
-    const images = new Uint8Array(kept.length * imageBytes);
-    kept.forEach((entry, i) => images.set(entry.pixels, i * imageBytes));
+    const imageBytes = this.imageBytes();
+    const keptSlots = batch.decoded.flatMap((decoded, slot) => (decoded ? [slot] : []));
+    const all = batch.images ?? new Uint8Array(0);
+    let images = all;
+    if (keptSlots.length < batch.sampleIndices.length) {
+      keptSlots.forEach((slot, i) => all.copyWithin(i * imageBytes, slot * imageBytes, (slot + 1) * imageBytes));
+      images = all.slice(0, keptSlots.length * imageBytes);
+    }
+    const samples = keptSlots.map((slot) => this.dataset.samples[batch.sampleIndices[slot]]);
     return {
       images,
-      labels: Int32Array.from(kept, (entry) => this.dataset.samples[entry.sampleIndex].label),
+      labels: Int32Array.from(samples, (sample) => sample.label),
       size: this.options.size,
-      paths: kept.map((entry) => this.dataset.samples[entry.sampleIndex].path),
+      paths: samples.map((sample) => sample.path),
     };
   }
 
