@@ -33,6 +33,12 @@ const WRAPPERS: readonly [string, (shipped: tf.KernelConfig) => tf.KernelConfig]
 ];
 
 const wrapped = new WeakSet<tf.KernelConfig>();
+const shipped = new Map<string, tf.KernelConfig>();
+
+/** The kernel tfjs-backend-wasm ships under `name`, before mnext wrapped it (benchmarks compare the two). */
+export function shippedWasmKernel(name: string): tf.KernelConfig | undefined {
+  return shipped.get(name) ?? tf.getKernel(name, 'wasm');
+}
 
 /**
  * Registers the missing kernels and wraps the slow ones for the wasm backend. Idempotent; runs before the
@@ -44,9 +50,10 @@ export function registerWasmTrainingKernels(): void {
     if (tf.getKernel(config.kernelName, 'wasm') === undefined) tf.registerKernel(config);
   }
   for (const [name, wrap] of WRAPPERS) {
-    const shipped = tf.getKernel(name, 'wasm');
-    if (shipped === undefined || wrapped.has(shipped)) continue;
-    const replacement = wrap(shipped);
+    const original = tf.getKernel(name, 'wasm');
+    if (original === undefined || wrapped.has(original)) continue;
+    shipped.set(name, original);
+    const replacement = wrap(original);
     wrapped.add(replacement);
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(replacement);
