@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { initBackend } from '../backend/index.js';
 import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convertModel } from '../convert/index.js';
+import { RANGE_METHODS, type RangeMethod } from '../convert/tflite/index.js';
 import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { resolveModelSpec } from '../models/registry.js';
 import { UsageError } from './errors.js';
@@ -20,6 +21,7 @@ interface ConvertCliOptions {
   quantize?: string;
   calibration?: string;
   calibrationImages: number;
+  calibrationRanges: string;
   int8Io?: boolean;
   threads?: number;
   backend?: string;
@@ -62,6 +64,7 @@ export function register(program: Command, output: Output): void {
     .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite)')
     .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
     .option('--calibration-images <n>', 'calibration images used', positiveInt, 300)
+    .option('--calibration-ranges <method>', `int8 activation ranges: ${RANGE_METHODS.join(' | ')} (mse: least-error clipping)`, 'mse')
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
     .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)
     .option('--backend <name>', 'tfjs backend for the reference run: tensorflow | wasm | cpu')
@@ -69,6 +72,9 @@ export function register(program: Command, output: Output): void {
     .action(async (opts: ConvertCliOptions) => {
       const target = parseTarget(opts.to);
       if (opts.quantize !== undefined && opts.quantize !== 'int8') throw new UsageError(`--quantize: expected int8, got '${opts.quantize}'`);
+      if (!RANGE_METHODS.includes(opts.calibrationRanges as RangeMethod)) {
+        throw new UsageError(`--calibration-ranges: expected one of ${RANGE_METHODS.join(', ')}, got '${opts.calibrationRanges}'`);
+      }
       if (opts.quantize && !opts.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
       if (!opts.quantize && (opts.calibration || opts.int8Io)) throw new UsageError('--calibration and --int8-io only apply with --quantize int8');
       await initBackend(opts.backend);
@@ -77,7 +83,7 @@ export function register(program: Command, output: Output): void {
       });
       const report = await convertModel(withInputSize(loaded, opts.inputSize), {
         target, out: opts.out, threads: opts.threads, quantize: opts.quantize === 'int8' ? 'int8' : undefined,
-        calibration: opts.calibration, calibrationImages: opts.calibrationImages, int8Io: opts.int8Io,
+        calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod, int8Io: opts.int8Io,
       });
       if (opts.json) printJson(output, report);
       else output.out(describeReport(report));

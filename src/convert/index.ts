@@ -17,7 +17,7 @@ import { buildGraph } from '../models/registry.js';
 import type { ModelFileMeta } from './meta.js';
 import { writeOnnx } from './onnx/writer.js';
 import { TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from './tfjs/writer.js';
-import { type CalibrationBatch, calibrateRanges, writeTflite } from './tflite/index.js';
+import { type CalibrationBatch, type RangeMethod, calibrateRanges, writeTflite } from './tflite/index.js';
 
 export type ConvertTarget = 'tflite' | 'onnx' | 'tfjs';
 export const CONVERT_TARGETS: readonly ConvertTarget[] = ['tflite', 'onnx', 'tfjs'];
@@ -38,6 +38,8 @@ export interface ConvertOptions {
   readonly calibration?: string;
   /** int8: how many of its images (a seeded random sample across classes; default 300). */
   readonly calibrationImages?: number;
+  /** int8: how activation ranges are chosen from the calibration values (default mse). */
+  readonly calibrationRanges?: RangeMethod;
   /** int8: int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE. */
   readonly int8Io?: boolean;
 }
@@ -133,7 +135,7 @@ async function tfliteModel(source: ModelSource, graph: InferenceGraph, meta: Mod
     const model = new InferenceModel(buildGraph(source.spec), source.weights);
     try {
       const batches = calibrationBatches(options.calibration, options.calibrationImages ?? 300, source.spec.inputSize, meta, options.seed ?? 0);
-      quantize = { ranges: await calibrateRanges(model, batches), int8Io: options.int8Io ?? false };
+      quantize = { ranges: await calibrateRanges(model, batches, options.calibrationRanges ?? 'mse'), int8Io: options.int8Io ?? false };
     } finally {
       model.dispose();
     }

@@ -7,7 +7,9 @@ import { serializeTflite } from './serialize.js';
 
 export { readTfliteInfo, type TfliteInfo } from './metadata.js';
 export { readTfliteOps, readTfliteShapes } from './read.js';
-export { type ActivationRanges, type CalibrationBatch, calibrateRanges } from './quantize.js';
+export {
+  type ActivationRanges, type CalibrationBatch, type Observations, RANGE_METHODS, type RangeMethod, calibrateRanges, observeActivations, selectRanges,
+} from './quantize.js';
 
 export interface TfliteQuantizeOptions {
   /** Per-node activation ranges from calibration (calibrateRanges). */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { InferenceModel } from '../../models/executor.js';
 import { INPUT_ID } from '../../models/graph.js';
 import { type Quantization, TfliteGraph, type TfliteOp, type TfliteTensor, bytesOf } from './ir.js';
+import { SortedSample, decisionRange, mseRange } from './ranges.js';
 import type { BuiltinName } from './schema.js';
 
 /**
@@ -25,33 +26,107 @@ export interface CalibrationBatch {
 }
 
 /**
- * Runs calibration batches through the folded tfjs model and records every node output's min/max — the
- * ranges the int8 activations must cover.
+ * How each activation's int8 range is chosen: `minmax` covers everything calibration saw; `mse` clips each
+ * tensor where the squared quantisation error over the calibration values is least, and gives the class
+ * scores the range where the top-1 decision is made (ranges.ts).
  */
-export async function calibrateRanges(model: InferenceModel, batches: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>): Promise<ActivationRanges> {
-  const ranges = new Map<string, Range>();
+export type RangeMethod = 'minmax' | 'mse';
+export const RANGE_METHODS: readonly RangeMethod[] = ['minmax', 'mse'];
+
+/** What calibration observed of one node's output. */
+export interface NodeObservation {
+  min: number;
+  max: number;
+  /** An evenly strided sample of the values (every channel represented), for range selection. */
+  readonly samples: Float32Array[];
+}
+
+export interface Observations {
+  readonly nodes: ReadonlyMap<string, NodeObservation>;
+  /** The model-description node whose output is the class scores. */
+  readonly output: string;
+  readonly classes: number;
+  /** Every calibration image's class scores, rows of `classes`. */
+  readonly scores: Float32Array;
+}
+
+/** Values kept per node and batch: enough for the tails that decide a clipping point, little memory. */
+const SAMPLES_PER_BATCH = 8192;
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** A stride over a flattened NHWC tensor that visits every channel (coprime to the channel count). */
+export function channelFairStride(size: number, channels: number, samples: number): number {
+  let stride = Math.max(1, Math.ceil(size / samples));
+  while (gcd(stride, channels) !== 1) stride += 1;
+  return stride;
+}
+
+/**
+ * Runs calibration batches through the folded tfjs model and records every node output's min/max, a strided
+ * sample of its values and the class scores — what the int8 ranges are chosen from.
+ */
+export async function observeActivations(model: InferenceModel, batches: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>): Promise<Observations> {
+  const nodes = new Map<string, NodeObservation>();
+  const scores: Float32Array[] = [];
   const [h, w, c] = model.graph.inputShape;
   for await (const { data, batch } of batches) {
-    const ids: string[] = [];
-    const stats: tf.Tensor[] = [];
+    const seen: { id: string; extremes: tf.Tensor; sample: tf.Tensor }[] = [];
     const x = tf.tensor4d(data, [batch, h, w, c]);
     // Kept past predict's tidy scope; everything else the observer makes is freed with it.
     const observe = (id: string, value: tf.Tensor) => {
-      ids.push(id);
-      stats.push(tf.keep(tf.tidy(() => tf.stack([tf.min(value), tf.max(value)]))));
+      const [extremes, sample] = tf.tidy(() => {
+        const stride = channelFairStride(value.size, value.shape[value.rank - 1], SAMPLES_PER_BATCH);
+        return [tf.stack([tf.min(value), tf.max(value)]), tf.stridedSlice(tf.reshape(value, [-1]), [0], [value.size], [stride])];
+      });
+      seen.push({ id, extremes: tf.keep(extremes), sample: tf.keep(sample) });
     };
     observe(INPUT_ID, x);
-    model.predict(x, observe).dispose();
-    const values = tf.tidy(() => tf.concat(stats).dataSync());
-    tf.dispose([x, ...stats]);
-    ids.forEach((id, i) => {
-      const seen = ranges.get(id);
-      const [min, max] = [values[2 * i], values[2 * i + 1]];
-      ranges.set(id, seen ? { min: Math.min(seen.min, min), max: Math.max(seen.max, max) } : { min, max });
-    });
+    const logits = model.predict(x, observe);
+    scores.push((await logits.data()) as Float32Array);
+    logits.dispose();
+    for (const { id, extremes, sample } of seen) {
+      const [min, max] = extremes.dataSync();
+      const values = sample.dataSync() as Float32Array;
+      const node = nodes.get(id);
+      if (node) {
+        node.min = Math.min(node.min, min);
+        node.max = Math.max(node.max, max);
+        node.samples.push(values);
+      } else {
+        nodes.set(id, { min, max, samples: [values] });
+      }
+    }
+    tf.dispose([x, ...seen.flatMap((s) => [s.extremes, s.sample])]);
   }
-  if (ranges.size === 0) throw new Error('calibration saw no images');
+  if (nodes.size === 0) throw new Error('calibration saw no images');
+  return { nodes, output: model.graph.output, classes: model.graph.spec.numClasses, scores: concat(scores) };
+}
+
+/** One range per node from what calibration observed. */
+export function selectRanges(observed: Observations, method: RangeMethod): ActivationRanges {
+  const ranges = new Map<string, Range>();
+  for (const [id, node] of observed.nodes) {
+    if (method === 'minmax') ranges.set(id, { min: node.min, max: node.max });
+    else if (id === observed.output) ranges.set(id, decisionRange(observed.scores, observed.classes));
+    else ranges.set(id, mseRange(new SortedSample(concat(node.samples))));
+  }
   return ranges;
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((offset, p) => (out.set(p, offset), offset + p.length), 0);
+  return out;
+}
+
+/** Calibrates the model on the batches and chooses every activation's int8 range (default `mse`). */
+export async function calibrateRanges(
+  model: InferenceModel, batches: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>, method: RangeMethod = 'mse',
+): Promise<ActivationRanges> {
+  return selectRanges(await observeActivations(model, batches), method);
 }
 
 const INT8_MIN = -128;
