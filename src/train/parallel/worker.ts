@@ -86,9 +86,14 @@ function shardGradients(r: Model, s: Attached, request: StepRequest): { loss: nu
   return { loss: result.loss, publish: performance.now() - start, stats: result.batchStats };
 }
 
-/** out += share · g, one tight loop (kept monomorphic: it runs over a million floats per step). */
+/**
+ * out += share · g in float32 arithmetic: the product is rounded to float32 before the sum (which the store
+ * rounds), exactly as a float32 engine computes add(out, mul(g, share)), so the average has the bits of the
+ * single-engine DDP sum. Training amplifies one-ulp differences within a few steps on small batches.
+ */
 function addScaled(out: Float32Array, g: Float32Array, share: number): void {
-  for (let i = 0; i < out.length; i++) out[i] += share * g[i];
+  const k = Math.fround(share);
+  for (let i = 0; i < out.length; i++) out[i] += Math.fround(k * g[i]);
 }
 
 /** Σ_k share_k · g_k over the owned range, replicas in rank order (the single-engine DDP sum's order). */
