@@ -20,6 +20,9 @@ export interface SimdKernels {
   /** Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]. */
   depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
+  /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
+  depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
+    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
   /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. */
   channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
   /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
@@ -65,6 +68,7 @@ export function simdKernels(backend: BackendWasm): SimdKernels {
       im2col: fn.im2col,
       gemm: fn.gemm,
       depthwiseFilterGrad: fn.depthwise_filter_grad,
+      depthwiseInputGrad: fn.depthwise_input_grad,
       channelMoments: fn.channel_moments,
       channelAffine: fn.channel_affine,
       bnGradSums: fn.bn_grad_sums,

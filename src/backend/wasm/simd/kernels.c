@@ -247,6 +247,63 @@ void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, i
   }
 }
 
+// Depthwise conv input gradient: dx[b, ih, iw, ch] = sum over taps and q of dy[b, y, xo, ch*m + q] * w[fh, fw, ch, q]
+// with ih = y*sh - top + fh, iw = xo*sw - left + fw: each dy row scattered into the dx rows it reaches, channels
+// innermost (contiguous in NHWC), any stride and padding in one pass with no zero-inserted copy of dy. (A gather
+// form, each dx pixel summing its taps in registers, measured slower: the tap bounds checks sit in the inner loop.)
+
+static void dw_input_grad_row(const f32 *dyrow, const f32 *wrow, f32 *dxrow, int w, int c, int ow, int kw, int sw,
+                              int left) {
+  const int c4 = c & ~3;
+  for (int fw = 0; fw < kw; fw++) {
+    const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
+    const f32 *tap = wrow + fw * c;
+    for (int xo = lo; xo < hi; xo++) {
+      f32 *to = dxrow + (xo * sw - left + fw) * c;
+      const f32 *from = dyrow + xo * c;
+      for (int ch = 0; ch < c4; ch += 4) store4(to + ch, madd(load4(to + ch), load4(from + ch), load4(tap + ch)));
+      for (int ch = c4; ch < c; ch++) to[ch] += from[ch] * tap[ch];
+    }
+  }
+}
+
+static void dw_input_grad_row_multiplier(const f32 *dyrow, const f32 *wrow, f32 *dxrow, int w, int c, int m, int ow,
+                                         int kw, int sw, int left) {
+  const int cm = c * m;
+  for (int fw = 0; fw < kw; fw++) {
+    const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
+    const f32 *tap = wrow + fw * cm;
+    for (int xo = lo; xo < hi; xo++) {
+      f32 *to = dxrow + (xo * sw - left + fw) * c;
+      const f32 *from = dyrow + xo * cm;
+      for (int ch = 0; ch < c; ch++) {
+        f32 sum = 0.0f;
+        for (int q = 0; q < m; q++) sum += from[ch * m + q] * tap[ch * m + q];
+        to[ch] += sum;
+      }
+    }
+  }
+}
+
+EXPORT(depthwise_input_grad)
+void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
+                          int kh, int kw, int sh, int sw, int top, int left) {
+  zero(dx, n * h * w * c);
+  for (int b = 0; b < n; b++) {
+    for (int y = 0; y < oh; y++) {
+      const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
+      for (int fh = 0; fh < kh; fh++) {
+        const int ih = y * sh - top + fh;
+        if (ih < 0 || ih >= h) continue;
+        f32 *dxrow = dx + (b * h + ih) * w * c;
+        const f32 *wrow = filter + fh * kw * c * m;
+        if (m == 1) dw_input_grad_row(dyrow, wrow, dxrow, w, c, ow, kw, sw, left);
+        else dw_input_grad_row_multiplier(dyrow, wrow, dxrow, w, c, m, ow, kw, sw, left);
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Training batch norm over x [rows, c] (NHWC flattened), optionally fused with the ReLU6 after it. Sums run
 // over blocks of 64 rows in float registers, then into double accumulators (`acc`, 2*c doubles the caller
