@@ -87,23 +87,22 @@ function shardGradients(r: Model, s: Attached, request: StepRequest): { loss: nu
 }
 
 /**
- * out += share · g in float32 arithmetic: the product is rounded to float32 before the sum (which the store
- * rounds), exactly as a float32 engine computes add(out, mul(g, share)), so the average has the bits of the
- * single-engine DDP sum. Training amplifies one-ulp differences within a few steps on small batches.
+ * Σ_k share_k · g_k over the owned range, in the engine (SIMD passes; a JS loop over the floats cost 3-4x as
+ * much) and with the single-engine DDP sum's ops in rank order, so the average has that sum's bits: training
+ * amplifies one-ulp differences within a few steps on small batches. Returns the floats on the host.
  */
-function addScaled(out: Float32Array, g: Float32Array, share: number): void {
-  const k = Math.fround(share);
-  for (let i = 0; i < out.length; i++) out[i] += Math.fround(k * g[i]);
-}
-
-/** Σ_k share_k · g_k over the owned range, replicas in rank order (the single-engine DDP sum's order). */
 function averagedOwnedGradients(s: Attached, shares: readonly number[]): Float32Array {
   const [start, end] = s.ownedRange;
-  const out = new Float32Array(end - start);
-  shares.forEach((share, k) => {
-    if (share > 0) addScaled(out, s.grads.subarray(k * s.total + start, k * s.total + end), share);
-  });
-  return out;
+  if (start === end) return new Float32Array(0);
+  const sum = tf.tidy(() => shares.reduce<tf.Tensor | undefined>((acc, share, k) => {
+    if (share === 0) return acc;
+    // The tensor only lives inside this tidy, before any replica writes the slots again, so a view will do.
+    const term = tf.mul(tf.tensor1d(s.grads.subarray(k * s.total + start, k * s.total + end)), share);
+    return acc ? tf.add(acc, term) : term;
+  }, undefined) ?? tf.zeros([end - start]));
+  const floats = sum.dataSync() as Float32Array;
+  sum.dispose();
+  return floats;
 }
 
 /** The optimiser step on the parameters this replica owns, and their new values published for the others. */
