@@ -205,8 +205,14 @@ static void blend_with_constant(uint8_t *pixels, size_t length, int constant, do
 
 /* ImageEnhance.Contrast: the degenerate image is the mean grey, int(mean(L) + 0.5). */
 static void adjust_contrast(uint8_t *pixels, size_t length, double factor) {
+  /* 32-bit partial sums over runs short enough not to overflow (255 * 65536 < 2^32) vectorise; one 64-bit total. */
   uint64_t sum = 0;
-  for (size_t i = 0; i < length; i += 3) sum += (uint64_t)luma(pixels[i], pixels[i + 1], pixels[i + 2]);
+  for (size_t start = 0; start < length; start += 3 * 65536) {
+    const size_t end = length - start < 3 * 65536 ? length : start + 3 * 65536;
+    uint32_t partial = 0;
+    for (size_t i = start; i < end; i += 3) partial += (uint32_t)luma(pixels[i], pixels[i + 1], pixels[i + 2]);
+    sum += partial;
+  }
   const int mean = (int)floor((double)sum / (double)(length / 3) + 0.5);
   blend_with_constant(pixels, length, mean, factor);
 }
