@@ -272,15 +272,16 @@ typedef struct {
   char error[JMSG_LENGTH_MAX + 64];
 } Task;
 
-/* Decodes the task's crop and resizes it into task->output; on failure fills task->error. */
-static void crop_resize(Task *task) {
+/*
+ * Decodes the task's box row by row, each row resampled horizontally (or copied when `horizontal` is NULL) into
+ * `temp` (task->height rows of task->size pixels), mirrored when flipping. Returns 0 with task->error set on
+ * failure. Only `row` is assigned between setjmp and a possible longjmp, hence volatile.
+ */
+static int decode_rows(Task *task, uint8_t *temp, const Coefficients *horizontal) {
   struct jpeg_decompress_struct cinfo;
   ErrorManager errors;
-  /* volatile: assigned after setjmp and freed on the longjmp path. */
   uint8_t *volatile row = NULL;
-  uint8_t *volatile temp = NULL;
-  Coefficients horizontal = {0}, vertical = {0};
-  const Filter *filter = task->bicubic ? &BICUBIC : &BILINEAR;
+  const int row_bytes = task->size * 3;
 
   cinfo.err = jpeg_std_error(&errors.base);
   errors.base.error_exit = on_error_exit;
@@ -288,7 +289,9 @@ static void crop_resize(Task *task) {
   jpeg_create_decompress(&cinfo);
   if (setjmp(errors.jump)) {
     snprintf(task->error, sizeof task->error, "%s", errors.message);
-    goto done;
+    free(row);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
   }
   jpeg_mem_src(&cinfo, task->input, (unsigned long)task->input_length);
   jpeg_read_header(&cinfo, TRUE);
@@ -296,46 +299,62 @@ static void crop_resize(Task *task) {
   cinfo.scale_num = 1;
   cinfo.scale_denom = (unsigned int)task->shrink;
   jpeg_start_decompress(&cinfo);
-  if (cinfo.output_components != 3 || task->left < 0 || task->top < 0 || task->width <= 0 || task->height <= 0 ||
-      (JDIMENSION)(task->left + task->width) > cinfo.output_width || (JDIMENSION)(task->top + task->height) > cinfo.output_height) {
+  if (cinfo.output_components != 3 || (JDIMENSION)(task->left + task->width) > cinfo.output_width ||
+      (JDIMENSION)(task->top + task->height) > cinfo.output_height) {
     snprintf(task->error, sizeof task->error, "crop %dx%d+%d+%d outside the %ux%u decoded image", task->width, task->height,
              task->left, task->top, cinfo.output_width, cinfo.output_height);
-    goto done;
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
   }
   /* Chroma upsampling treats the first and last decoded columns as the image edges, so a few more columns on
-   * each side are decoded than the box needs. jpeg_crop_scanline widens the columns to iMCU boundaries; the box starts
-   * (left - x_offset) pixels into each scanline. */
+   * each side are decoded than the box needs. jpeg_crop_scanline widens the columns to iMCU boundaries; the box
+   * starts (left - x_offset) pixels into each scanline. */
   JDIMENSION x_offset = (JDIMENSION)(task->left > EDGE_MARGIN ? task->left - EDGE_MARGIN : 0);
   JDIMENSION crop_width = (JDIMENSION)(task->left - (int)x_offset + task->width + EDGE_MARGIN);
   if (x_offset + crop_width > cinfo.output_width) crop_width = cinfo.output_width - x_offset;
   if (crop_width < cinfo.output_width) jpeg_crop_scanline(&cinfo, &x_offset, &crop_width);
   const int skip = task->left - (int)x_offset;
-  const int need_horizontal = task->width != task->size;
-  const int row_bytes = task->size * 3;
   row = malloc((size_t)crop_width * 3);
-  temp = malloc((size_t)task->height * (need_horizontal ? row_bytes : task->width * 3));
-  if (row == NULL || temp == NULL ||
-      (need_horizontal && !compute_coefficients(task->width, task->size, filter, &horizontal)) ||
-      !compute_coefficients(task->height, task->size, filter, &vertical)) {
+  if (row == NULL) {
     snprintf(task->error, sizeof task->error, "out of memory");
-    goto done;
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
   }
   if (task->top > 0) jpeg_skip_scanlines(&cinfo, (JDIMENSION)task->top);
   for (int y = 0; y < task->height; y++) {
     JSAMPROW scanline = row;
     jpeg_read_scanlines(&cinfo, &scanline, 1);
-    if (need_horizontal) resample_row(row + skip * 3, temp + (size_t)y * row_bytes, task->size, &horizontal, task->flip);
+    if (horizontal != NULL) resample_row(row + skip * 3, temp + (size_t)y * row_bytes, task->size, horizontal, task->flip);
     else copy_row(row + skip * 3, temp + (size_t)y * row_bytes, task->size, task->flip);
   }
-  if (task->height != task->size) resample_columns(temp, task->output, task->size, row_bytes, &vertical);
-  else memcpy(task->output, temp, (size_t)task->size * row_bytes);
-  apply_jitter(task->output, (size_t)task->size * row_bytes, &task->jitter);
-done:
+  /* Rows below the box are never decoded: destroying without jpeg_finish_decompress abandons them. */
+  free(row);
+  jpeg_destroy_decompress(&cinfo);
+  return 1;
+}
+
+/* Decodes the task's crop, resizes, flips and jitters it into task->output; on failure fills task->error. */
+static void crop_resize(Task *task) {
+  const Filter *filter = task->bicubic ? &BICUBIC : &BILINEAR;
+  const int need_horizontal = task->width != task->size;
+  const int row_bytes = task->size * 3;
+  Coefficients horizontal = {0}, vertical = {0};
+  if (task->left < 0 || task->top < 0 || task->width <= 0 || task->height <= 0) {
+    snprintf(task->error, sizeof task->error, "empty or negative crop %dx%d+%d+%d", task->width, task->height, task->left, task->top);
+    return;
+  }
+  uint8_t *temp = malloc((size_t)task->height * row_bytes);
+  if (temp == NULL || (need_horizontal && !compute_coefficients(task->width, task->size, filter, &horizontal)) ||
+      !compute_coefficients(task->height, task->size, filter, &vertical)) {
+    snprintf(task->error, sizeof task->error, "out of memory");
+  } else if (decode_rows(task, temp, need_horizontal ? &horizontal : NULL)) {
+    if (task->height != task->size) resample_columns(temp, task->output, task->size, row_bytes, &vertical);
+    else memcpy(task->output, temp, (size_t)task->size * row_bytes);
+    apply_jitter(task->output, (size_t)task->size * row_bytes, &task->jitter);
+  }
   free_coefficients(&horizontal);
   free_coefficients(&vertical);
-  free(row);
   free(temp);
-  jpeg_destroy_decompress(&cinfo);
 }
 
 static void execute(napi_env env, void *data) {
