@@ -111,7 +111,8 @@ export function selectRanges(observed: Observations, method: RangeMethod): Activ
   for (const [id, node] of observed.nodes) {
     if (method === 'minmax') ranges.set(id, { min: node.min, max: node.max });
     else if (id === observed.output) ranges.set(id, decisionRange(observed.scores, observed.classes));
-    else ranges.set(id, mseRange(new SortedSample(concat(node.samples))));
+    // the extremes join the sample, which is strided and would miss them: clipping is measured from the true range
+    else ranges.set(id, mseRange(new SortedSample(concat([...node.samples, Float32Array.of(node.min, node.max)]))));
   }
   return ranges;
 }

@@ -94,13 +94,15 @@ export function decisionRange(scores: Float32Array, classes: number, options: { 
   if (!(rows >= 1 && Number.isInteger(rows)) || classes < 2) throw new Error(`decisionRange: ${scores.length} scores are not rows of ${classes} classes`);
   const ranked = Math.min(options.ranked ?? RANKED_CLASSES, classes);
   const margin = options.margin ?? 0.25;
-  let lowestRanked = Infinity;
-  let highestSecond = -Infinity;
+  let [lowestRanked, highestSecond] = [Infinity, -Infinity];
+  let [min, max] = [Infinity, -Infinity];
   for (let r = 0; r < rows; r += 1) {
     const sorted = Float32Array.from(scores.subarray(r * classes, (r + 1) * classes)).sort();
     lowestRanked = Math.min(lowestRanked, sorted[classes - ranked]);
     highestSecond = Math.max(highestSecond, sorted[classes - 2]);
+    [min, max] = [Math.min(min, sorted[0]), Math.max(max, sorted[classes - 1])];
   }
   const width = Math.max(highestSecond - lowestRanked, 1e-3);
-  return { min: lowestRanked - margin * width, max: highestSecond + margin * width };
+  // never wider than what was seen: a model whose scores are already compact keeps its min/max
+  return { min: Math.max(min, lowestRanked - margin * width), max: Math.min(max, highestSecond + margin * width) };
 }

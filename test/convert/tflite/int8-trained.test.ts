@@ -53,11 +53,11 @@ describe('int8 on a trained model and real images (Fashion-MNIST)', { skip: miss
   });
 
   // The target is >= 99% agreement and top-1 within 0.5 points. This narrow model (0.35 width: 16- to
-  // 64-channel bottlenecks at 32 px) reaches about 96.5-97% and loses 0.3-1.5 points with min/max (or percentile)
-  // calibration; every disagreement sits on a float top-1/top-2 margin under 0.6 logits. The bounds below are what
-  // the writer achieves today, kept tight enough to catch a regression in the quantiser.
-  const MIN_AGREEMENT = 0.95;
-  const MAX_TOP1_DROP = 2.5;
+  // 64-channel bottlenecks at 32 px, every disagreement on a float top-1/top-2 margin under 0.6 logits) reaches
+  // 96.3% agreement and loses 0.8 points with the default (mse) ranges, 96.5% and 1.5 points with min/max. The
+  // bounds sit just under what the writer achieves, tight enough to catch a regression in the quantiser.
+  const MIN_AGREEMENT = 0.955;
+  const MAX_TOP1_DROP = 1.25;
 
   test('int8 agrees with float on real images, keeps top-1, and runs in LiteRT', async () => {
     const source = await loadModelSource(FIXTURE);
