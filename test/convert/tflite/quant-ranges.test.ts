@@ -10,6 +10,7 @@ import { INPUT_ID } from '../../../src/models/graph.js';
 import { createModelGraph } from '../../../src/models/registry.js';
 import { Rng } from '../../../src/util/random.js';
 import { livelyWeights } from '../../eval/helpers.js';
+import { runCli } from '../../helpers.js';
 
 /** What int8 actually does to the values: quantise with the range's parameters, clamp, dequantise. */
 function int8Error(values: Float64Array, range: Range): number {
@@ -126,4 +127,10 @@ describe('calibration observations', () => {
     assert.deepEqual(mse.get(observed.output), decisionRange(observed.scores, 10));
     model.dispose();
   });
+});
+
+test('convert --calibration-ranges rejects an unknown method in one sentence (exit 2)', async () => {
+  const result = await runCli('convert', '--model', 'mobilenext', '--to', 'tflite', '--quantize', 'int8', '--calibration', 'images', '--calibration-ranges', 'kl');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--calibration-ranges: expected one of minmax, mse, got 'kl'/);
 });
