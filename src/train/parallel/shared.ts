@@ -66,6 +66,9 @@ export function allocateShared(layout: readonly ParamSlice[], workers: number): 
   };
 }
 
+/** What a replica released by `Barrier.abort()` reports (the failing replica reports the cause). */
+export const ABORTED_BY_ANOTHER_REPLICA = 'another training worker failed';
+
 const ARRIVED = 0;
 const GENERATION = 1;
 const ABORTED = 2;
@@ -101,7 +104,7 @@ export class Barrier {
   }
 
   private throwIfAborted(): void {
-    if (Atomics.load(this.words, ABORTED) !== 0) throw new Error('another training worker failed');
+    if (Atomics.load(this.words, ABORTED) !== 0) throw new Error(ABORTED_BY_ANOTHER_REPLICA);
   }
 
   abort(): void {

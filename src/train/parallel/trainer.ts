@@ -11,7 +11,7 @@ import type { StateDict } from '../../io/state-dict.js';
 import type { ModelGraph } from '../../models/graph.js';
 import type { OptimizerOptions } from '../optim.js';
 import type { FromWorker, StepPhases, ToWorker } from './protocol.js';
-import { allocateShared, partitionParams } from './shared.js';
+import { ABORTED_BY_ANOTHER_REPLICA, allocateShared, partitionParams } from './shared.js';
 
 export interface ParallelTrainerOptions {
   readonly workers: number;
@@ -39,6 +39,16 @@ export function shardRows(batch: number, workers: number): [number, number][] {
 /** Dropout / drop-path seed of one replica's shard (distinct per replica, reproducible per step). */
 export function shardSeed(seed: number, rank: number, workers: number): number {
   return seed * workers + rank;
+}
+
+/**
+ * The replicas' answers once every one has stopped (so no worker is still inside the step when it fails), or
+ * the cause of a failure: a replica that failed itself rather than one released from a barrier by it.
+ */
+function settledOrThrow<T>(settled: PromiseSettledResult<T>[]): T[] {
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as Error] : []));
+  if (failures.length > 0) throw failures.find((e) => !e.message.includes(ABORTED_BY_ANOTHER_REPLICA)) ?? failures[0];
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 function spawnWorker(): Worker {
@@ -111,7 +121,7 @@ export class ParallelTrainer {
     const classes = targets.length / batch;
     const shards = shardRows(batch, this.replicas.length);
     const shardWeights = shards.map(([start, end]) => (end - start) / batch);
-    const answers = await Promise.all(this.replicas.map((replica, rank) => {
+    const settled = await Promise.allSettled(this.replicas.map((replica, rank) => {
       const [start, end] = shards[rank];
       const shardImages = images.slice(start * h * w * c, end * h * w * c);
       const shardTargets = targets.slice(start * classes, end * classes);
@@ -121,6 +131,7 @@ export class ParallelTrainer {
       };
       return replica.request({ kind: 'step', step: request }, 'stepped', [shardImages.buffer, shardTargets.buffer]);
     }));
+    const answers = settledOrThrow(settled);
     const loss = answers.reduce((acc, answer, rank) => acc + shardWeights[rank] * answer.loss, 0);
     return { loss, numTensors: answers.map((a) => a.numTensors), phases: answers.map((a) => a.phases) };
   }

@@ -130,3 +130,22 @@ test('with fewer images than workers a replica gets an empty shard and contribut
   assert.ok(Math.abs(loss - reference.loss) <= 1e-4 * reference.loss, `${loss} vs ${reference.loss}`);
   for (const p of graph.params.filter((q) => q.trainable)) assert.ok(sameBits(replicas[0].get(p.name)!.data, replicas[1].get(p.name)!.data), p.name);
 });
+
+test('a replica that fails releases the one waiting at the barrier: the step rejects instead of hanging', { timeout: 60_000 }, async () => {
+  const backend = await initBackend('wasm');
+  const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: 10, inputSize: SIZE });
+  const trainer = await ParallelTrainer.start({ workers: 2, backend, graph, weights: initStateDict(graph, 3), optimizer: OPTIMIZER, smoothing: 0.1 });
+  try {
+    // One image: rank 0's shard is empty, so it goes straight to the barrier; rank 1's targets have 7 classes for
+    // 10 logits, so its loss throws.
+    const { images } = randomTrainingBatch(1, SIZE, 10, 4);
+    // The step settles only once both replicas have stopped, and reports the cause, not rank 0's release.
+    await assert.rejects(trainer.step(images, [1, SIZE, SIZE, 3], new Float32Array(7).fill(1 / 7), LR, 0), (error: Error) => {
+      assert.match(error.message, /^training worker: /);
+      assert.doesNotMatch(error.message, /another training worker failed/);
+      return true;
+    });
+  } finally {
+    await trainer.close();
+  }
+});
