@@ -10,15 +10,22 @@ export interface WorkerInit {
   readonly backend?: string;
   readonly spec: ModelSpec;
   /** PyTorch-layout state dict entries, identical in every replica. */
-  readonly weights: [string, { shape: number[]; data: Float32Array }][];
+  readonly weights: StateDictEntries;
   readonly optimizer: OptimizerOptions;
+  /** Optimiser slots to start from (a resumed run): every parameter's, merged from the owners that saved them. */
+  readonly optimizerState?: StateDictEntries;
   readonly smoothing: number;
 }
+
+/** A StateDict as message data (a Map of plain objects would do too; entries keep the order explicit). */
+export type StateDictEntries = [string, { shape: number[]; data: Float32Array }][];
 
 export interface WorkerAttach {
   readonly rank: number;
   readonly workers: number;
   readonly layout: ParamSlice[];
+  /** Where rank 0 publishes its untrained variables (BN running statistics) in `buffers.stats`. */
+  readonly statsLayout: ParamSlice[];
   readonly buffers: SharedBuffers;
 }
 
@@ -48,11 +55,14 @@ export type ToWorker =
   | { readonly kind: 'init'; readonly init: WorkerInit }
   | { readonly kind: 'attach'; readonly attach: WorkerAttach }
   | { readonly kind: 'step'; readonly step: StepRequest }
-  | { readonly kind: 'stateDict' };
+  | { readonly kind: 'stateDict' }
+  | { readonly kind: 'optimizerState' };
 
 export type FromWorker =
   | { readonly kind: 'ready'; readonly backend: string; readonly params: [string, number][] }
   | { readonly kind: 'attached' }
-  | { readonly kind: 'stepped'; readonly loss: number; readonly numTensors: number; readonly phases: StepPhases }
-  | { readonly kind: 'stateDict'; readonly weights: [string, { shape: number[]; data: Float32Array }][] }
+  | { readonly kind: 'stepped'; readonly loss: number; readonly correct: number; readonly numTensors: number; readonly phases: StepPhases }
+  | { readonly kind: 'stateDict'; readonly weights: StateDictEntries }
+  /** The optimiser's counters and the slots of the parameters this replica owns (the others' are never updated). */
+  | { readonly kind: 'optimizerState'; readonly state: StateDictEntries }
   | { readonly kind: 'error'; readonly message: string };

@@ -22,6 +22,11 @@ export interface SharedBuffers {
   readonly weights: SharedArrayBuffer;
   /** Barrier words (see `Barrier`). */
   readonly control: SharedArrayBuffer;
+  /**
+   * Rank 0's variables that are not trained (BN running statistics), rewritten by rank 0 after every step, so the
+   * main thread can read rank 0's whole state between steps without asking a worker.
+   */
+  readonly stats: SharedArrayBuffer;
 }
 
 /**
@@ -57,12 +62,23 @@ export function totalFloats(layout: readonly ParamSlice[]): number {
   return layout.reduce((sum, p) => sum + p.size, 0);
 }
 
-export function allocateShared(layout: readonly ParamSlice[], workers: number): SharedBuffers {
+/** Entries laid out one after another, all with owner 0 (rank 0 writes the statistics buffer). */
+export function sequentialLayout(entries: readonly (readonly [string, number])[]): ParamSlice[] {
+  let offset = 0;
+  return entries.map(([name, size]) => {
+    const slice = { name, offset, size, owner: 0 };
+    offset += size;
+    return slice;
+  });
+}
+
+export function allocateShared(layout: readonly ParamSlice[], workers: number, statsLayout: readonly ParamSlice[]): SharedBuffers {
   const total = totalFloats(layout);
   return {
     grads: new SharedArrayBuffer(4 * workers * total),
     weights: new SharedArrayBuffer(4 * total),
     control: new SharedArrayBuffer(4 * CONTROL_WORDS),
+    stats: new SharedArrayBuffer(4 * totalFloats(statsLayout)),
   };
 }
 

@@ -7,11 +7,17 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import type { StateDict } from '../../io/state-dict.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { type StateDict, sizeOf } from '../../io/state-dict.js';
+import type { TfjsModel } from '../../models/executor.js';
 import type { ModelGraph } from '../../models/graph.js';
 import type { OptimizerOptions } from '../optim.js';
-import type { FromWorker, StepPhases, ToWorker } from './protocol.js';
-import { ABORTED_BY_ANOTHER_REPLICA, allocateShared, partitionParams } from './shared.js';
+import type { FromWorker, StateDictEntries, StepPhases, ToWorker } from './protocol.js';
+import { ABORTED_BY_ANOTHER_REPLICA, type ParamSlice, type SharedBuffers, allocateShared, partitionParams, sequentialLayout } from './shared.js';
+
+function entries(state: StateDict): StateDictEntries {
+  return [...state].map(([name, t]) => [name, { shape: [...t.shape], data: t.data }]);
+}
 
 export interface ParallelTrainerOptions {
   readonly workers: number;
@@ -19,12 +25,16 @@ export interface ParallelTrainerOptions {
   readonly graph: ModelGraph;
   readonly weights: StateDict;
   readonly optimizer: OptimizerOptions;
+  /** Optimiser state to continue from (e.g. `optimizerStateDict()` saved in a checkpoint); fresh slots if absent. */
+  readonly optimizerState?: StateDict;
   readonly smoothing: number;
 }
 
 export interface ParallelStepResult {
   /** Mean loss over the whole batch. */
   readonly loss: number;
+  /** Samples of the batch whose top logit is the target's largest entry. */
+  readonly correct: number;
   /** tf.memory().numTensors of each replica after the step. */
   readonly numTensors: number[];
   /** Where each replica's step time went (wall ms by phase). */
@@ -92,19 +102,31 @@ class Replica {
   }
 }
 
+/** Where each model variable of rank 0 lies in the shared buffers between steps. */
+interface SharedState {
+  readonly layout: ParamSlice[];
+  readonly statsLayout: ParamSlice[];
+  readonly weights: Float32Array;
+  readonly stats: Float32Array;
+}
+
 export class ParallelTrainer {
-  private constructor(private readonly replicas: Replica[], readonly backend: string, private readonly graph: ModelGraph) {}
+  private constructor(private readonly replicas: Replica[], readonly backend: string, private readonly graph: ModelGraph, private readonly shared: SharedState) {}
 
   static async start(options: ParallelTrainerOptions): Promise<ParallelTrainer> {
     const replicas = Array.from({ length: options.workers }, () => new Replica(spawnWorker()));
-    const weights = [...options.weights].map(([name, t]) => [name, { shape: [...t.shape], data: t.data }] as [string, { shape: number[]; data: Float32Array }]);
-    const init = { backend: options.backend, spec: options.graph.spec, weights, optimizer: options.optimizer, smoothing: options.smoothing };
+    const init = {
+      backend: options.backend, spec: options.graph.spec, weights: entries(options.weights), optimizer: options.optimizer,
+      optimizerState: options.optimizerState && entries(options.optimizerState), smoothing: options.smoothing,
+    };
     try {
       const ready = await Promise.all(replicas.map((r) => r.request({ kind: 'init', init }, 'ready')));
       const layout = partitionParams(ready[0].params, replicas.length);
-      const buffers = allocateShared(layout, replicas.length);
-      await Promise.all(replicas.map((r, rank) => r.request({ kind: 'attach', attach: { rank, workers: replicas.length, layout, buffers } }, 'attached')));
-      return new ParallelTrainer(replicas, ready[0].backend, options.graph);
+      const trained = new Set(layout.map((p) => p.name));
+      const statsLayout = sequentialLayout(options.graph.params.filter((p) => !trained.has(p.name)).map((p) => [p.name, sizeOf(p.shape)]));
+      const buffers = allocateShared(layout, replicas.length, statsLayout);
+      await Promise.all(replicas.map((r, rank) => r.request({ kind: 'attach', attach: { rank, workers: replicas.length, layout, statsLayout, buffers } }, 'attached')));
+      return new ParallelTrainer(replicas, ready[0].backend, options.graph, sharedState(layout, statsLayout, buffers));
     } catch (error) {
       await Promise.all(replicas.map((r) => r.worker.terminate()));
       throw error;
@@ -133,7 +155,38 @@ export class ParallelTrainer {
     }));
     const answers = settledOrThrow(settled);
     const loss = answers.reduce((acc, answer, rank) => acc + shardWeights[rank] * answer.loss, 0);
-    return { loss, numTensors: answers.map((a) => a.numTensors), phases: answers.map((a) => a.phases) };
+    const correct = answers.reduce((acc, answer) => acc + answer.correct, 0);
+    return { loss, correct, numTensors: answers.map((a) => a.numTensors), phases: answers.map((a) => a.phases) };
+  }
+
+  /**
+   * Brings a main-thread copy of the model (same graph) to rank 0's state: the trained parameters from the shared
+   * weight buffer, the running statistics from the buffer rank 0 rewrites after each step. No worker round trip;
+   * call it between steps (never while `step` is pending).
+   */
+  copyRank0Into(model: TfjsModel): void {
+    const { layout, statsLayout, weights, stats } = this.shared;
+    const copy = (slices: readonly ParamSlice[], floats: Float32Array) => {
+      for (const p of slices) {
+        const variable = model.variables.get(p.name)!;
+        // slice(): a private copy, since some backends keep the array a tensor is made from.
+        tf.tidy(() => variable.assign(tf.tensor(floats.slice(p.offset, p.offset + p.size), variable.shape)));
+      }
+    };
+    copy(layout, weights);
+    copy(statsLayout, stats);
+  }
+
+  /**
+   * The whole optimiser state, as one optimiser over every parameter would hold it: each parameter's slots come
+   * from the replica that owns it (the others' copies never move), the counters from rank 0. What a checkpoint
+   * saves and `ParallelTrainerOptions.optimizerState` (or a single-engine optimiser) loads.
+   */
+  async optimizerStateDict(): Promise<StateDict> {
+    const answers = settledOrThrow(await Promise.allSettled(this.replicas.map((r) => r.request({ kind: 'optimizerState' }, 'optimizerState'))));
+    const merged: StateDict = new Map();
+    for (const answer of [...answers].reverse()) for (const [key, value] of answer.state) merged.set(key, value);
+    return merged;
   }
 
   /**
@@ -152,4 +205,8 @@ export class ParallelTrainer {
   get modelGraph(): ModelGraph {
     return this.graph;
   }
+}
+
+function sharedState(layout: ParamSlice[], statsLayout: ParamSlice[], buffers: SharedBuffers): SharedState {
+  return { layout, statsLayout, weights: new Float32Array(buffers.weights), stats: new Float32Array(buffers.stats) };
 }

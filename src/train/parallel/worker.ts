@@ -11,7 +11,8 @@ import { TfjsModel } from '../../models/executor.js';
 import { buildGraph } from '../../models/registry.js';
 import { type Optimizer, computeGradients, disposeGradientResult } from '../step.js';
 import { createOptimizer } from '../optim.js';
-import type { FromWorker, StepPhases, StepRequest, ToWorker, WorkerAttach, WorkerInit } from './protocol.js';
+import type { StateDict } from '../../io/state-dict.js';
+import type { FromWorker, StateDictEntries, StepPhases, StepRequest, ToWorker, WorkerAttach, WorkerInit } from './protocol.js';
 import { Barrier, type ParamSlice, ownedRange, totalFloats } from './shared.js';
 
 interface Model {
@@ -31,6 +32,8 @@ interface Attached {
   /** Every replica's gradient slot, workers × total floats. */
   readonly grads: Float32Array;
   readonly weights: Float32Array;
+  readonly statsLayout: ParamSlice[];
+  readonly stats: Float32Array;
   readonly barrier: Barrier;
 }
 
@@ -45,7 +48,9 @@ async function init(message: WorkerInit): Promise<void> {
   const backend = await initBackend(message.backend);
   const model = new TfjsModel(buildGraph(message.spec), new Map(message.weights));
   const params = model.trainableByName();
-  replica = { model, params, optimizer: createOptimizer(model, message.optimizer), smoothing: message.smoothing };
+  const optimizer = createOptimizer(model, message.optimizer);
+  if (message.optimizerState) optimizer.loadStateDict(new Map(message.optimizerState));
+  replica = { model, params, optimizer, smoothing: message.smoothing };
   send({ kind: 'ready', backend, params: [...params].map(([name, v]) => [name, v.size]) });
 }
 
@@ -59,18 +64,33 @@ function attach(message: WorkerAttach): void {
     total: totalFloats(message.layout),
     grads: new Float32Array(message.buffers.grads),
     weights: new Float32Array(message.buffers.weights),
+    statsLayout: message.statsLayout,
+    stats: new Float32Array(message.buffers.stats),
     barrier: new Barrier(message.buffers.control, message.workers),
   };
+  // The shared buffers hold the current state from the start, not only after the first step.
+  publishOwned(replica!, shared);
+  publishStats(replica!, shared);
   send({ kind: 'attached' });
 }
 
+function publishOwned(r: Model, s: Attached): void {
+  for (const p of s.owned) s.weights.set(r.params.get(p.name)!.dataSync() as Float32Array, p.offset);
+}
+
+/** Rank 0's running statistics into the shared buffer, for the main thread's copy of rank 0 (EMA, eval, saving). */
+function publishStats(r: Model, s: Attached): void {
+  if (s.rank !== 0) return;
+  for (const p of s.statsLayout) s.stats.set(r.model.variables.get(p.name)!.dataSync() as Float32Array, p.offset);
+}
+
 /** Forward + backward on this replica's shard, gradients copied into its slot; an empty shard contributes zeros. */
-function shardGradients(r: Model, s: Attached, request: StepRequest): { loss: number; publish: number; stats?: ReturnType<typeof computeGradients>['batchStats'] } {
+function shardGradients(r: Model, s: Attached, request: StepRequest): { loss: number; correct: number; publish: number; stats?: ReturnType<typeof computeGradients>['batchStats'] } {
   const slot = s.rank * s.total;
   const rows = request.imageShape[0];
   if (rows === 0) {
     s.grads.fill(0, slot, slot + s.total);
-    return { loss: 0, publish: 0 };
+    return { loss: 0, correct: 0, publish: 0 };
   }
   const images = tf.tensor4d(request.images, request.imageShape);
   const targets = tf.tensor2d(request.targets, [rows, request.numClasses]);
@@ -83,7 +103,7 @@ function shardGradients(r: Model, s: Attached, request: StepRequest): { loss: nu
     else s.grads.fill(0, slot + p.offset, slot + p.offset + p.size);
   }
   disposeGradientResult({ grads: result.grads, batchStats: new Map() });
-  return { loss: result.loss, publish: performance.now() - start, stats: result.batchStats };
+  return { loss: result.loss, correct: result.correct, publish: performance.now() - start, stats: result.batchStats };
 }
 
 /**
@@ -112,7 +132,7 @@ function updateOwned(r: Model, s: Attached, request: StepRequest): void {
   const grads = new Map(s.owned.map((p) => [p.name, tf.tensor(averaged.subarray(p.offset - base, p.offset - base + p.size), r.params.get(p.name)!.shape)]));
   r.optimizer.apply(grads, request.lr);
   tf.dispose([...grads.values()]);
-  for (const p of s.owned) s.weights.set(r.params.get(p.name)!.dataSync() as Float32Array, p.offset);
+  publishOwned(r, s);
 }
 
 /** Copies the other replicas' updated parameters in (a copy: some backends keep the array they are given). */
@@ -133,7 +153,7 @@ function step(request: StepRequest): void {
     last = now;
     return ms;
   };
-  const { loss, publish, stats } = shardGradients(r, s, request);
+  const { loss, correct, publish, stats } = shardGradients(r, s, request);
   const gradients = lap() - publish;
   s.barrier.wait();
   const waitGradients = lap();
@@ -144,16 +164,28 @@ function step(request: StepRequest): void {
     r.model.updateRunningStats(stats);
     disposeGradientResult({ grads: new Map(), batchStats: stats });
   }
+  publishStats(r, s);
   const runningStats = lap();
   s.barrier.wait();
   const waitWeights = lap();
   loadOthers(r, s);
   const phases: StepPhases = { gradients, publishGradients: publish, waitGradients, update, runningStats, waitWeights, loadWeights: lap() };
-  send({ kind: 'stepped', loss, numTensors: tf.memory().numTensors, phases });
+  send({ kind: 'stepped', loss, correct, numTensors: tf.memory().numTensors, phases });
+}
+
+function entries(state: StateDict): StateDictEntries {
+  return [...state].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]);
 }
 
 function stateDict(): void {
-  send({ kind: 'stateDict', weights: [...replica!.model.stateDict()].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]) });
+  send({ kind: 'stateDict', weights: entries(replica!.model.stateDict()) });
+}
+
+/** Slots are keyed `<slot>/<param>` (optim.ts); the counters (no '/') are the same in every replica. */
+function optimizerState(): void {
+  const owned = new Set(shared!.owned.map((p) => p.name));
+  const mine = [...replica!.optimizer.stateDict()].filter(([key]) => !key.includes('/') || owned.has(key.slice(key.indexOf('/') + 1)));
+  send({ kind: 'optimizerState', state: entries(new Map(mine)) });
 }
 
 parentPort!.on('message', (message: ToWorker) => {
@@ -161,6 +193,7 @@ parentPort!.on('message', (message: ToWorker) => {
     if (message.kind === 'init') await init(message.init);
     else if (message.kind === 'attach') attach(message.attach);
     else if (message.kind === 'step') step(message.step);
+    else if (message.kind === 'optimizerState') optimizerState();
     else stateDict();
   };
   handle().catch((error: unknown) => {

@@ -23,7 +23,7 @@ const STEPS = 3;
 const LR = 0.01;
 
 /** The same DDP step in one engine: per-shard gradients, weighted average, one optimiser. */
-function referenceLosses(images: Float32Array, targets: Float32Array, classes: number, workers: number): number[] {
+function referenceRun(images: Float32Array, targets: Float32Array, classes: number, workers: number): { losses: number[]; optimizerState: StateDict } {
   const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: classes, inputSize: SIZE });
   const model = new TfjsModel(graph, initStateDict(graph, 3));
   const optimizer = createOptimizer(model, OPTIMIZER);
@@ -49,9 +49,10 @@ function referenceLosses(images: Float32Array, targets: Float32Array, classes: n
     tf.dispose([...sums.values()]);
     losses.push(loss);
   }
+  const optimizerState = optimizer.stateDict();
   optimizer.dispose();
   model.dispose();
-  return losses;
+  return { losses, optimizerState };
 }
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {
@@ -67,6 +68,8 @@ test('two data-parallel wasm workers give the losses of the same DDP step run in
   const parallel: number[] = [];
   const alive: number[][] = [];
   let replicas: StateDict[] = [];
+  let gathered: StateDict = new Map();
+  let copied: StateDict = new Map();
   try {
     for (let step = 0; step < STEPS; step++) {
       const result = await trainer.step(images, [BATCH, SIZE, SIZE, 3], targets, LR, step);
@@ -74,10 +77,24 @@ test('two data-parallel wasm workers give the losses of the same DDP step run in
       alive.push(result.numTensors);
     }
     replicas = [await trainer.stateDict(0), await trainer.stateDict(1)];
+    gathered = await trainer.optimizerStateDict();
+    const copy = new TfjsModel(graph, initStateDict(graph, 0));
+    trainer.copyRank0Into(copy);
+    copied = copy.stateDict();
+    copy.dispose();
   } finally {
     await trainer.close();
   }
-  const reference = referenceLosses(images, targets, classes, 2);
+  // The main thread's copy read from the shared buffers is rank 0's whole state, running statistics included.
+  for (const p of graph.params) assert.ok(sameBits(copied.get(p.name)!.data, replicas[0].get(p.name)!.data), `${p.name}: shared copy differs from rank 0`);
+  const { losses: reference, optimizerState } = referenceRun(images, targets, classes, 2);
+  // The slots gathered from the owners are those of one optimiser over every parameter.
+  assert.deepEqual([...gathered.keys()].sort(), [...optimizerState.keys()].sort());
+  for (const [key, value] of optimizerState) {
+    const got = gathered.get(key)!.data;
+    const scale = value.data.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-6);
+    assert.ok(value.data.every((v, i) => Math.abs(v - got[i]) <= 1e-3 * scale), `${key} differs from the one-engine optimiser`);
+  }
   parallel.forEach((loss, i) => assert.ok(Math.abs(loss - reference[i]) <= 1e-4 * Math.abs(reference[i]), `step ${i}: ${loss} vs ${reference[i]}`));
   assert.ok(reference[STEPS - 1] < reference[0], 'the steps train (loss falls on a repeated batch)');
   assert.deepEqual(alive[1], alive[2], 'replica tensor counts stay flat');
@@ -148,4 +165,24 @@ test('a replica that fails releases the one waiting at the barrier: the step rej
   } finally {
     await trainer.close();
   }
+});
+
+test('optimiser state given at start is scattered to the owners and gathered back unchanged (resume)', async () => {
+  const backend = await initBackend('wasm');
+  const graph = createModelGraph('mobilenext', { width: 0.35, numClasses: 10, inputSize: SIZE });
+  const model = new TfjsModel(graph, initStateDict(graph, 3));
+  const optimizer = createOptimizer(model, OPTIMIZER);
+  const saved: StateDict = new Map([...optimizer.stateDict()].map(([key, t], k) => [key, { shape: t.shape, data: t.data.map((_, i) => Math.sin(k + i)) }]));
+  saved.set('step', { shape: [1], data: Float32Array.of(7) });
+  optimizer.dispose();
+  model.dispose();
+  const trainer = await ParallelTrainer.start({ workers: 2, backend, graph, weights: initStateDict(graph, 3), optimizer: OPTIMIZER, optimizerState: saved, smoothing: 0.1 });
+  let gathered: StateDict = new Map();
+  try {
+    gathered = await trainer.optimizerStateDict();
+  } finally {
+    await trainer.close();
+  }
+  assert.deepEqual([...gathered.keys()].sort(), [...saved.keys()].sort());
+  for (const [key, value] of saved) assert.ok(sameBits(gathered.get(key)!.data, value.data), key);
 });
