@@ -91,7 +91,8 @@ export function register(program: Command, output: Output): void {
     for (const [key, raw] of Object.entries(given)) if (raw === true) given[key] = 'true';
     const config = resolveConfig({ file: flags.config, flags: given });
     const backend = await initBackend(config.backend || undefined);
-    output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${backend}`);
+    const replicas = config.replicas === 1 ? '1 replica (main thread)' : `${config.replicas} replicas (worker threads)`;
+    output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${backend}, ${replicas}`);
     const controller = new AbortController();
     const onSigint = () => {
       output.err('\nInterrupted: finishing the current step and saving a recovery checkpoint (Ctrl-C again to abort now)...');

@@ -51,6 +51,7 @@ export interface TrainConfig {
   std: number[];
   seed: number;
   workers: number;
+  replicas: number;
   resume: string;
   backend: string;
   synthetic: boolean;
@@ -173,6 +174,7 @@ export const CONFIG_SCHEMA: Schema = {
   std: { parse: numberList(3, positive, 'positive numbers'), defaultValue: [0.229, 0.224, 0.225], help: 'normalisation std (0..1 scale)' },
   seed: { parse: nonNegativeInt, defaultValue: 42, help: 'random seed' },
   workers: { parse: positiveInt, defaultValue: 4, help: 'image decodes in flight' },
+  replicas: { parse: positiveInt, defaultValue: 1, help: 'data-parallel training replicas, each a worker thread with its own engine (1 = train on the main thread)' },
   resume: { parse: text, defaultValue: '', help: 'run directory or checkpoint to continue from' },
   backend: { parse: text, defaultValue: '', help: 'tfjs backend: tensorflow, wasm or cpu (default: best available)' },
   synthetic: { parse: bool, defaultValue: false, help: 'generate a synthetic dataset at `data` when it is missing' },
@@ -258,6 +260,9 @@ export function resolveConfig(options: { file?: string; flags?: Record<string, u
 function checkConsistency(config: TrainConfig): void {
   if (config.scale[0] > config.scale[1]) throw new UsageError(`scale: expected min <= max, got [${config.scale.join(', ')}]`);
   if (config.ratio[0] > config.ratio[1]) throw new UsageError(`ratio: expected min <= max, got [${config.ratio.join(', ')}]`);
+  if (config.replicas > config.batch_size) {
+    throw new UsageError(`replicas: expected at most batch_size (${config.batch_size}) so that every replica gets images, got ${config.replicas}`);
+  }
   if (config.warmup_epochs > 0 && config.warmup_epochs >= config.epochs && config.sched === 'cosine') {
     throw new UsageError(`warmup_epochs: expected fewer than epochs (${config.epochs}), got ${config.warmup_epochs}`);
   }

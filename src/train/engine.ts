@@ -14,7 +14,7 @@ import { mixupBatch, normalizeBatch, randomErasing } from '../data/batch-ops.js'
 import { mixSeed } from '../data/seed.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { sizeOf } from '../io/state-dict.js';
+import { type StateDict, sizeOf } from '../io/state-dict.js';
 import { TfjsModel } from '../models/executor.js';
 import type { ModelSpec } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
@@ -27,6 +27,7 @@ import { createOptimizer } from './optim.js';
 import { type ScheduleOptions, stepLearningRate, totalEpochs } from './scheduler.js';
 import { type TrainState, type TrainingCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from './checkpoints.js';
 import { computeGradients, disposeGradientResult } from './step.js';
+import { ParallelTrainer } from './parallel/trainer.js';
 import { type SummaryRow, writeCurves, writeSummary } from './summary.js';
 
 /** Ctrl-C during training: a recovery checkpoint was saved; the CLI exits with 130. */
@@ -167,31 +168,55 @@ function trainingBatch(batch: ImageBatch, config: TrainConfig, numClasses: numbe
   if (config.mixup > 0) {
     const mixed = mixupBatch(x, batch.labels, numClasses, config.mixup, config.smoothing, rng);
     x.dispose();
-    return { x: mixed.x, targets: mixed.targets, smoothing: 0 };
+    return { x: mixed.x, targets: mixed.targets, smoothing: lossSmoothing(config) };
   }
   const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), numClasses), 'float32') as tf.Tensor2D);
-  return { x, targets, smoothing: config.smoothing };
+  return { x, targets, smoothing: lossSmoothing(config) };
 }
+
+/** The loss's label smoothing: none with mixup, whose soft targets already carry it. */
+function lossSmoothing(config: TrainConfig): number {
+  return config.mixup > 0 ? 0 : config.smoothing;
+}
+
+/**
+ * Where the optimiser steps run: the main thread's engine, or `replicas` data-parallel workers (ParallelTrainer),
+ * whose rank 0 the main thread's model copies from the shared buffers when it is needed (EMA, eval, saving).
+ */
+type Updater =
+  | { readonly kind: 'main'; readonly optimizer: ReturnType<typeof createOptimizer> }
+  | { readonly kind: 'replicas'; readonly trainer: ParallelTrainer; modelStale: boolean };
 
 interface Session {
   config: TrainConfig;
   spec: ModelSpec;
   classes: string[];
+  /** The model evaluated, saved and followed by the EMA: with replicas, a copy of rank 0 (see `syncModel`). */
   model: TfjsModel;
   ema?: ModelEma;
-  optimizer: ReturnType<typeof createOptimizer>;
+  updater: Updater;
   state: TrainState;
   runDir: string;
   trainLoader: ImageLoader;
   valLoader: ImageLoader;
 }
 
-function checkpointOf(session: Session): TrainingCheckpoint {
+/** Brings the main thread's model to the replicas' state (rank 0's, as DDP saves) if a step moved them. */
+function syncModel(session: Session): void {
+  const { updater } = session;
+  if (updater.kind !== 'replicas' || !updater.modelStale) return;
+  updater.trainer.copyRank0Into(session.model);
+  updater.modelStale = false;
+}
+
+async function checkpointOf(session: Session): Promise<TrainingCheckpoint> {
+  syncModel(session);
+  const { updater } = session;
   return {
     spec: session.spec,
     weights: session.model.stateDict(),
     emaWeights: session.ema?.model.stateDict(),
-    optimizer: session.optimizer.stateDict(),
+    optimizer: updater.kind === 'main' ? updater.optimizer.stateDict() : await updater.trainer.optimizerStateDict(),
     classes: session.classes,
     mean: session.config.mean,
     std: session.config.std,
@@ -208,8 +233,10 @@ function estimateCheckpointBytes(spec: ModelSpec, config: TrainConfig): number {
 async function openSession(config: TrainConfig, events: TrainEvents): Promise<Session> {
   const resumed = config.resume ? loadTrainingCheckpoint(config.resume) : undefined;
   if (resumed) {
-    // The saved config wins for everything but where to resume from and how many decodes run at once.
-    config = { ...resumed.checkpoint.state.config, resume: config.resume, workers: config.workers, backend: config.backend };
+    // The saved config wins for everything but where to resume from, how many decodes run at once and where the
+    // steps run (the optimiser state is saved whole, so a run may resume with another replica count; only the
+    // same count repeats an uninterrupted run exactly, since the shards' BN statistics depend on it).
+    config = { ...resumed.checkpoint.state.config, resume: config.resume, workers: config.workers, backend: config.backend, replicas: config.replicas };
   }
   // Fail on an unavailable model before generating or reading any data.
   if (!resumed) modelSpecFor(config, config.num_classes ?? 1000);
@@ -222,8 +249,6 @@ async function openSession(config: TrainConfig, events: TrainEvents): Promise<Se
   const graph = buildGraph(spec);
   const model = new TfjsModel(graph, resumed?.checkpoint.weights ?? initStateDict(graph, config.seed));
   const ema = config.model_ema ? new ModelEma(model, config.model_ema_decay, resumed?.checkpoint.emaWeights) : undefined;
-  const optimizer = createOptimizer(model, { opt: config.opt, momentum: config.momentum, weightDecay: config.weight_decay, eps: config.opt_eps });
-  if (resumed) optimizer.loadStateDict(resumed.checkpoint.optimizer);
   const loaderBase = { batchSize: config.batch_size, imageSize: config.img_size, seed: config.seed, workers: config.workers };
   const trainLoader = new ImageLoader(data.train, {
     ...loaderBase, train: true, dropLast: true, scale: config.scale as [number, number], ratio: config.ratio as [number, number],
@@ -248,7 +273,31 @@ async function openSession(config: TrainConfig, events: TrainEvents): Promise<Se
   if (state.stepsPerEpoch !== trainLoader.batchesPerEpoch) {
     throw new InputError(`resume: the dataset now gives ${trainLoader.batchesPerEpoch} batches per epoch, the run had ${state.stepsPerEpoch}`);
   }
-  return { config, spec, classes: data.train.classes, model, ema, optimizer, state, runDir, trainLoader, valLoader };
+  // Last, so that nothing after it can fail with the workers running (train() closes them in its finally).
+  const updater = await createUpdater(config, model, resumed?.checkpoint.optimizer);
+  return { config, spec, classes: data.train.classes, model, ema, updater, state, runDir, trainLoader, valLoader };
+}
+
+async function createUpdater(config: TrainConfig, model: TfjsModel, optimizerState: StateDict | undefined): Promise<Updater> {
+  const optimizerOptions = { opt: config.opt, momentum: config.momentum, weightDecay: config.weight_decay, eps: config.opt_eps };
+  if (config.replicas === 1) {
+    const optimizer = createOptimizer(model, optimizerOptions);
+    if (optimizerState) optimizer.loadStateDict(optimizerState);
+    return { kind: 'main', optimizer };
+  }
+  const trainer = await ParallelTrainer.start({
+    workers: config.replicas, backend: config.backend || tf.getBackend(), graph: model.graph, weights: model.stateDict(),
+    optimizer: optimizerOptions, optimizerState, smoothing: lossSmoothing(config),
+  });
+  return { kind: 'replicas', trainer, modelStale: false };
+}
+
+function disposeUpdater(updater: Updater): Promise<void> {
+  if (updater.kind === 'main') {
+    updater.optimizer.dispose();
+    return Promise.resolve();
+  }
+  return updater.trainer.close();
 }
 
 /** Moves the state to the start of the next epoch once the current one is complete. */
@@ -260,8 +309,49 @@ function nextEpoch(state: TrainState): void {
   state.images = 0;
 }
 
+interface StepInput {
+  readonly x: tf.Tensor4D;
+  readonly targets: tf.Tensor2D;
+  readonly smoothing: number;
+  readonly seed: number;
+  readonly lr: number;
+  readonly epoch: number;
+  readonly step: number;
+}
+
+function divergedError(session: Session, loss: number, input: StepInput): CheckFailedError {
+  return new CheckFailedError(
+    `training diverged: the loss is ${loss} at epoch ${input.epoch}, step ${input.step} (lr ${input.lr.toPrecision(4)}); ` +
+    `the last good checkpoint is ${join(session.runDir, 'last')} — lower lr or check the data`,
+  );
+}
+
+/**
+ * One optimiser step (gradients, update, BN running statistics) wherever the session's steps run. A non-finite
+ * loss stops the run: on the main thread before the update; the replicas have already applied it, but nothing
+ * is saved after a divergence, so the last good checkpoint stays what it was.
+ */
+async function optimizerStep(session: Session, input: StepInput): Promise<{ loss: number; correct: number }> {
+  const { updater, model } = session;
+  if (updater.kind === 'replicas') {
+    const result = await updater.trainer.step(input.x.dataSync() as Float32Array, input.x.shape, input.targets.dataSync() as Float32Array, input.lr, input.seed);
+    updater.modelStale = true;
+    if (!Number.isFinite(result.loss)) throw divergedError(session, result.loss, input);
+    return result;
+  }
+  const result = computeGradients(model, input.x, input.targets, { smoothing: input.smoothing, seed: input.seed });
+  if (!Number.isFinite(result.loss)) {
+    disposeGradientResult(result);
+    throw divergedError(session, result.loss, input);
+  }
+  updater.optimizer.apply(result.grads, input.lr);
+  model.updateRunningStats(result.batchStats);
+  disposeGradientResult(result);
+  return result;
+}
+
 async function trainEpoch(session: Session, events: TrainEvents, epochs: number, signal?: AbortSignal): Promise<{ imagesPerSecond: number; lr: number }> {
-  const { config, model, ema, optimizer, state, trainLoader } = session;
+  const { config, model, ema, state, trainLoader } = session;
   const schedule = scheduleOf(config);
   const steps = trainLoader.batchesPerEpoch;
   const epoch = state.epoch;
@@ -278,20 +368,17 @@ async function trainEpoch(session: Session, events: TrainEvents, epochs: number,
     const n = batch.labels.length;
     const augmentRng = new Rng(mixSeed(state.rngSeed, epoch, step, 0xe7a));
     const { x, targets, smoothing } = trainingBatch(batch, config, session.spec.numClasses, augmentRng);
-    const result = computeGradients(model, x, targets, { smoothing, seed: mixSeed(state.rngSeed, epoch, step, 0xd50) });
-    x.dispose();
-    targets.dispose();
-    if (!Number.isFinite(result.loss)) {
-      disposeGradientResult(result);
-      throw new CheckFailedError(
-        `training diverged: the loss is ${result.loss} at epoch ${epoch}, step ${step} (lr ${lr.toPrecision(4)}); ` +
-        `the last good checkpoint is ${join(session.runDir, 'last')} — lower lr or check the data`,
-      );
+    let result: { loss: number; correct: number };
+    try {
+      result = await optimizerStep(session, { x, targets, smoothing, seed: mixSeed(state.rngSeed, epoch, step, 0xd50), lr, epoch, step });
+    } finally {
+      x.dispose();
+      targets.dispose();
     }
-    optimizer.apply(result.grads, lr);
-    model.updateRunningStats(result.batchStats);
-    disposeGradientResult(result);
-    ema?.update(model);
+    if (ema) {
+      syncModel(session);
+      ema.update(model);
+    }
     state.lossSum += result.loss * n;
     state.correct += result.correct;
     state.images += n;
@@ -301,7 +388,7 @@ async function trainEpoch(session: Session, events: TrainEvents, epochs: number,
     const imagesPerSecond = timedImages / ((performance.now() - started) / 1000);
     events.onBatch?.({ epoch, epochs, step, steps, loss: result.loss, lr, imagesPerSecond });
     if (signal?.aborted && step < steps) {
-      saveTrainingCheckpoint(join(session.runDir, 'recovery'), checkpointOf(session));
+      saveTrainingCheckpoint(join(session.runDir, 'recovery'), await checkpointOf(session));
       throw new TrainingInterrupted(`interrupted at epoch ${epoch}, step ${step}/${steps}; saved ${join(session.runDir, 'recovery')} (continue with --resume ${session.runDir})`);
     }
   }
@@ -320,6 +407,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   try {
     while (state.epoch < epochs && (options.stopAfterEpochs === undefined || ran < options.stopAfterEpochs)) {
       const { imagesPerSecond, lr } = await trainEpoch(session, events, epochs, options.signal);
+      syncModel(session);
       events.onEvalStart?.(state.epoch, session.valLoader.batchesPerEpoch);
       const evaluated = [session.model, ...(session.ema ? [session.ema.model] : [])];
       const metrics = await evaluateModels(evaluated, session.valLoader, (b) => normalizeBatch(b, session.config.mean, session.config.std), events.onEvalBatch);
@@ -335,7 +423,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       state.scheduler = { sched: session.config.sched, lr };
       // Saved at the start of the next epoch, so resuming from last/ simply continues.
       nextEpoch(state);
-      const completed = checkpointOf(session);
+      const completed = await checkpointOf(session);
       const metric = { epoch: row.epoch, top1: reported.top1, top5: reported.top5, loss: reported.loss };
       saveTrainingCheckpoint(join(runDir, 'last'), completed, metric);
       if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric);
@@ -351,7 +439,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   } finally {
     session.model.dispose();
     session.ema?.dispose();
-    session.optimizer.dispose();
+    await disposeUpdater(session.updater);
   }
   return {
     runDir, rows: state.rows, best: state.best, lastDir: join(runDir, 'last'), bestDir: join(runDir, 'best'),
