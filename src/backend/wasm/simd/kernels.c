@@ -116,12 +116,15 @@ typedef struct {
 } Gemm;
 
 static void gemm_tile4x8(Gemm g, int j0, int j1, int i0, int n0) {
+  // The first reduction block starts from zero instead of a zeroed c: one less pass over c.
   f32 *c0 = g.c + i0 * g.n + n0;
   const int n = g.n;
-  v128_t c00 = load4(c0), c01 = load4(c0 + 4);
-  v128_t c10 = load4(c0 + n), c11 = load4(c0 + n + 4);
-  v128_t c20 = load4(c0 + 2 * n), c21 = load4(c0 + 2 * n + 4);
-  v128_t c30 = load4(c0 + 3 * n), c31 = load4(c0 + 3 * n + 4);
+  const v128_t z = splat(0.0f);
+  const int fresh = j0 == 0;
+  v128_t c00 = fresh ? z : load4(c0), c01 = fresh ? z : load4(c0 + 4);
+  v128_t c10 = fresh ? z : load4(c0 + n), c11 = fresh ? z : load4(c0 + n + 4);
+  v128_t c20 = fresh ? z : load4(c0 + 2 * n), c21 = fresh ? z : load4(c0 + 2 * n + 4);
+  v128_t c30 = fresh ? z : load4(c0 + 3 * n), c31 = fresh ? z : load4(c0 + 3 * n + 4);
   const f32 *ai = g.a + i0 * g.a_row;
   for (int j = j0; j < j1; j++) {
     const f32 *aj = ai + j * g.a_red;
@@ -141,14 +144,14 @@ static void gemm_tile4x8(Gemm g, int j0, int j1, int i0, int n0) {
 
 static void gemm_row1x4(Gemm g, int j0, int j1, int i, int n0) {
   f32 *ci = g.c + i * g.n + n0;
-  v128_t acc = load4(ci);
+  v128_t acc = j0 == 0 ? splat(0.0f) : load4(ci);
   for (int j = j0; j < j1; j++) acc = madd(acc, splat(g.a[i * g.a_row + j * g.a_red]), load4(g.b + j * g.n + n0));
   store4(ci, acc);
 }
 
 static void gemm_scalar(Gemm g, int j0, int j1, int i, int n0, int n1) {
   for (int col = n0; col < n1; col++) {
-    f32 acc = g.c[i * g.n + col];
+    f32 acc = j0 == 0 ? 0.0f : g.c[i * g.n + col];
     for (int j = j0; j < j1; j++) acc += g.a[i * g.a_row + j * g.a_red] * g.b[j * g.n + col];
     g.c[i * g.n + col] = acc;
   }
@@ -157,7 +160,7 @@ static void gemm_scalar(Gemm g, int j0, int j1, int i, int n0, int n1) {
 EXPORT(gemm)
 void gemm(const f32 *a, const f32 *b, f32 *c, int rows, int red, int n, int a_row, int a_red) {
   const Gemm g = {a, b, c, n, a_row, a_red};
-  zero(c, rows * n);
+  if (red == 0) zero(c, rows * n);
   const int i4 = rows & ~3, n8 = n & ~7, n4 = n & ~3;
   for (int j0 = 0; j0 < red; j0 += RED_BLOCK) {
     const int j1 = j0 + RED_BLOCK < red ? j0 + RED_BLOCK : red;
