@@ -232,24 +232,6 @@ static void dw_filter_grad_row_multiplier(const f32 *xrow, const f32 *dyrow, f32
   }
 }
 
-EXPORT(depthwise_filter_grad)
-void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,
-                           int kh, int kw, int sh, int sw, int top, int left) {
-  zero(dw, kh * kw * c * m);
-  for (int b = 0; b < n; b++) {
-    for (int y = 0; y < oh; y++) {
-      const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
-      for (int fh = 0; fh < kh; fh++) {
-        const int ih = y * sh - top + fh;
-        if (ih < 0 || ih >= h) continue;
-        const f32 *xrow = x + (b * h + ih) * w * c;
-        if (m == 1) dw_filter_grad_row(xrow, dyrow, dw, w, c, ow, kw, sw, left, fh);
-        else dw_filter_grad_row_multiplier(xrow, dyrow, dw, w, c, m, ow, kw, sw, left, fh);
-      }
-    }
-  }
-}
-
 // Depthwise conv input gradient: dx[b, ih, iw, ch] = sum over taps and q of dy[b, y, xo, ch*m + q] * w[fh, fw, ch, q]
 // with ih = y*sh - top + fh, iw = xo*sw - left + fw: each dy row scattered into the dx rows it reaches, channels
 // innermost (contiguous in NHWC), any stride and padding in one pass with no zero-inserted copy of dy. (A gather
@@ -288,23 +270,46 @@ static void dw_input_grad_row_multiplier(const f32 *dyrow, const f32 *wrow, f32 
   }
 }
 
-EXPORT(depthwise_input_grad)
-void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
-                          int kh, int kw, int sh, int sw, int top, int left) {
-  zero(dx, n * h * w * c);
+// The depthwise backward passes walk the same rows: every (image, output row, filter row) whose input row is
+// inside the image, handing the two rows to the per-row kernel of the pass.
+typedef enum { FILTER_GRAD, INPUT_GRAD } DepthwisePass;
+
+static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *operand, f32 *out, int n, int h, int w,
+                               int c, int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left) {
   for (int b = 0; b < n; b++) {
     for (int y = 0; y < oh; y++) {
       const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
       for (int fh = 0; fh < kh; fh++) {
         const int ih = y * sh - top + fh;
         if (ih < 0 || ih >= h) continue;
-        f32 *dxrow = dx + (b * h + ih) * w * c;
-        const f32 *wrow = filter + fh * kw * c * m;
-        if (m == 1) dw_input_grad_row(dyrow, wrow, dxrow, w, c, ow, kw, sw, left);
-        else dw_input_grad_row_multiplier(dyrow, wrow, dxrow, w, c, m, ow, kw, sw, left);
+        const int row = (b * h + ih) * w * c;
+        if (pass == FILTER_GRAD) {
+          // operand = x, out = dw
+          if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh);
+          else dw_filter_grad_row_multiplier(operand + row, dyrow, out, w, c, m, ow, kw, sw, left, fh);
+        } else {
+          // operand = the filter, out = dx
+          const f32 *wrow = operand + fh * kw * c * m;
+          if (m == 1) dw_input_grad_row(dyrow, wrow, out + row, w, c, ow, kw, sw, left);
+          else dw_input_grad_row_multiplier(dyrow, wrow, out + row, w, c, m, ow, kw, sw, left);
+        }
       }
     }
   }
+}
+
+EXPORT(depthwise_filter_grad)
+void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,
+                           int kh, int kw, int sh, int sw, int top, int left) {
+  zero(dw, kh * kw * c * m);
+  depthwise_backward(FILTER_GRAD, dy, x, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left);
+}
+
+EXPORT(depthwise_input_grad)
+void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
+                          int kh, int kw, int sh, int sw, int top, int left) {
+  zero(dx, n * h * w * c);
+  depthwise_backward(INPUT_GRAD, dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left);
 }
 
 // ---------------------------------------------------------------------------------------------------------
