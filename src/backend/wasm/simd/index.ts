@@ -1,5 +1,6 @@
+import { setFlagsFromString } from 'node:v8';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+import { KERNELS_WASM_BASE64, TILE_BASELINE_WASM_BASE64, TILE_RELAXED_WASM_BASE64 } from './kernels-wasm.js';
 
 /**
  * mnext's own WebAssembly SIMD kernels (kernels.c), instantiated on the tfjs wasm backend's memory so they
@@ -42,13 +43,65 @@ interface EmscriptenInstance {
   readonly asm?: { readonly memory?: WebAssembly.Memory };
 }
 
-let compiled: WebAssembly.Module | undefined;
-const instances = new WeakMap<BackendWasm, SimdKernels>();
+/** Which GEMM tile the kernels run: relaxed SIMD's fused multiply-add, or baseline SIMD's mul + add. */
+export type GemmTile = 'relaxed' | 'baseline';
 
-function kernelsModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
-  return compiled;
+const bytes = (base64: string): Uint8Array<ArrayBuffer> => new Uint8Array(Buffer.from(base64, 'base64'));
+const compiled = new Map<string, WebAssembly.Module>();
+
+function compile(name: string, base64: string): WebAssembly.Module {
+  let module = compiled.get(name);
+  if (module === undefined) {
+    module = new WebAssembly.Module(bytes(base64));
+    compiled.set(name, module);
+  }
+  return module;
 }
+
+let chosenTile: GemmTile | undefined;
+
+/**
+ * relaxed when the engine runs relaxed SIMD: Node 22+ does by default; Node 20's V8 has it behind
+ * --experimental-wasm-relaxed-simd, which is switched on here (wasm features are read when a module compiles).
+ * MNEXT_RELAXED_SIMD=0 keeps baseline SIMD.
+ */
+export function gemmTile(): GemmTile {
+  if (chosenTile === undefined) {
+    const relaxed = bytes(TILE_RELAXED_WASM_BASE64);
+    let ok = process.env.MNEXT_RELAXED_SIMD !== '0' && WebAssembly.validate(relaxed);
+    if (!ok && process.env.MNEXT_RELAXED_SIMD !== '0') {
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+      ok = WebAssembly.validate(relaxed);
+    }
+    chosenTile = ok ? 'relaxed' : 'baseline';
+  }
+  return chosenTile;
+}
+
+/** The kernels on a memory, with the given GEMM tile (tests compare the two tiles). */
+export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTile = gemmTile()): SimdKernels {
+  const tileModule = tile === 'relaxed' ? compile('tile-relaxed', TILE_RELAXED_WASM_BASE64) : compile('tile-baseline', TILE_BASELINE_WASM_BASE64);
+  const tileInstance = new WebAssembly.Instance(tileModule, { env: { memory } });
+  const instance = new WebAssembly.Instance(compile('kernels', KERNELS_WASM_BASE64), {
+    env: { memory },
+    mnext: { gemm_tile4x8: tileInstance.exports.gemm_tile4x8 },
+  });
+  const fn = instance.exports as Record<string, (...args: number[]) => void>;
+  return {
+    transpose: fn.transpose,
+    im2col: fn.im2col,
+    gemm: fn.gemm,
+    depthwiseFilterGrad: fn.depthwise_filter_grad,
+    depthwiseInputGrad: fn.depthwise_input_grad,
+    channelMoments: fn.channel_moments,
+    channelAffine: fn.channel_affine,
+    bnGradSums: fn.bn_grad_sums,
+    bnGradApply: fn.bn_grad_apply,
+    sgdMomentum: fn.sgd_momentum,
+  };
+}
+
+const instances = new WeakMap<BackendWasm, SimdKernels>();
 
 /** The backend's WebAssembly.Memory (emscripten keeps the instance exports on `Module.asm`). */
 function backendMemory(backend: BackendWasm): WebAssembly.Memory {
@@ -61,20 +114,7 @@ function backendMemory(backend: BackendWasm): WebAssembly.Memory {
 export function simdKernels(backend: BackendWasm): SimdKernels {
   let kernels = instances.get(backend);
   if (kernels === undefined) {
-    const instance = new WebAssembly.Instance(kernelsModule(), { env: { memory: backendMemory(backend) } });
-    const fn = instance.exports as Record<string, (...args: number[]) => void>;
-    kernels = {
-      transpose: fn.transpose,
-      im2col: fn.im2col,
-      gemm: fn.gemm,
-      depthwiseFilterGrad: fn.depthwise_filter_grad,
-      depthwiseInputGrad: fn.depthwise_input_grad,
-      channelMoments: fn.channel_moments,
-      channelAffine: fn.channel_affine,
-      bnGradSums: fn.bn_grad_sums,
-      bnGradApply: fn.bn_grad_apply,
-      sgdMomentum: fn.sgd_momentum,
-    };
+    kernels = instantiateSimdKernels(backendMemory(backend));
     instances.set(backend, kernels);
   }
   return kernels;

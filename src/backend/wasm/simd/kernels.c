@@ -115,31 +115,14 @@ typedef struct {
   int n, a_row, a_red;
 } Gemm;
 
+// The 4x8 tile that does nearly all of the arithmetic, imported from gemm-tile.wat.in: with relaxed SIMD's fused
+// multiply-add where the engine has it, else baseline SIMD (the caller instantiates this module with either).
+__attribute__((import_module("mnext"), import_name("gemm_tile4x8")))
+void gemm_tile4x8_imported(const f32 *a, const f32 *b, f32 *c, int n, int a_row, int a_red, int j0, int j1, int fresh);
+
 static void gemm_tile4x8(Gemm g, int j0, int j1, int i0, int n0) {
   // The first reduction block starts from zero instead of a zeroed c: one less pass over c.
-  f32 *c0 = g.c + i0 * g.n + n0;
-  const int n = g.n;
-  const v128_t z = splat(0.0f);
-  const int fresh = j0 == 0;
-  v128_t c00 = fresh ? z : load4(c0), c01 = fresh ? z : load4(c0 + 4);
-  v128_t c10 = fresh ? z : load4(c0 + n), c11 = fresh ? z : load4(c0 + n + 4);
-  v128_t c20 = fresh ? z : load4(c0 + 2 * n), c21 = fresh ? z : load4(c0 + 2 * n + 4);
-  v128_t c30 = fresh ? z : load4(c0 + 3 * n), c31 = fresh ? z : load4(c0 + 3 * n + 4);
-  const f32 *ai = g.a + i0 * g.a_row;
-  for (int j = j0; j < j1; j++) {
-    const f32 *aj = ai + j * g.a_red;
-    const f32 *bj = g.b + j * n + n0;
-    v128_t b0 = load4(bj), b1 = load4(bj + 4);
-    v128_t a0 = splat(aj[0]), a1 = splat(aj[g.a_row]), a2 = splat(aj[2 * g.a_row]), a3 = splat(aj[3 * g.a_row]);
-    c00 = madd(c00, a0, b0); c01 = madd(c01, a0, b1);
-    c10 = madd(c10, a1, b0); c11 = madd(c11, a1, b1);
-    c20 = madd(c20, a2, b0); c21 = madd(c21, a2, b1);
-    c30 = madd(c30, a3, b0); c31 = madd(c31, a3, b1);
-  }
-  store4(c0, c00); store4(c0 + 4, c01);
-  store4(c0 + n, c10); store4(c0 + n + 4, c11);
-  store4(c0 + 2 * n, c20); store4(c0 + 2 * n + 4, c21);
-  store4(c0 + 3 * n, c30); store4(c0 + 3 * n + 4, c31);
+  gemm_tile4x8_imported(g.a + i0 * g.a_row, g.b + n0, g.c + i0 * g.n + n0, g.n, g.a_row, g.a_red, j0, j1, j0 == 0);
 }
 
 static void gemm_row1x4(Gemm g, int j0, int j1, int i, int n0) {
