@@ -12,9 +12,8 @@ import { simdKernels } from './simd/index.js';
  * With relu6 the backward passes dy only where 0 < y < 6 (PyTorch's hardtanh gradient; tfjs's Relu6 gradient
  * also passes a pre-activation of exactly 6).
  *
- * Both are SIMD passes over the heap (kernels.c): the forward reads x twice (shifted sums for mean and
- * variance, then the affine), the backward reads dy/x/y twice (two sums, then dx); per-channel arithmetic on
- * [C] vectors stays in JS.
+ * Both are SIMD passes over the heap (kernels.c): the forward reads x three times (mean, variance, affine),
+ * the backward reads dy/x/y twice (two sums, then dx); per-channel arithmetic on [C] vectors stays in JS.
  */
 export const BATCH_NORM_TRAIN = 'MnextBatchNormTrain';
 export const BATCH_NORM_TRAIN_GRAD = 'MnextBatchNormTrainGrad';
@@ -50,7 +49,7 @@ function rowsOf(x: TensorInfo): number {
   return tf.util.sizeFromShape(x.shape) / x.shape[x.shape.length - 1];
 }
 
-/** Mean and biased variance in one pass (shifted sums), then y = affine(x) in another. */
+/** Two-pass statistics (mean, then the mean of squared deviations), then y = affine(x) in one pass. */
 function batchNormTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const { x, gamma, beta } = inputs;
   const channels = x.shape[x.shape.length - 1];

@@ -24,7 +24,7 @@ export interface SimdKernels {
   /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
   depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
-  /** Per-channel mean and biased variance of x [rows, c] in one pass; acc is scratch for 2*c doubles. */
+  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. */
   channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
   /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
   channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number, relu6: number): void;

@@ -320,49 +320,41 @@ static void zero_double(double *p, int count) {
   for (int i = 0; i < count; i++) p[i] = 0.0;
 }
 
-// Per channel, sum of d and of d^2 with d = x - shift into acc[0..c) and acc[c..2c), shift = the first row: one
-// pass instead of a mean pass and a deviation pass. Shifting by a sample of the channel keeps the final
-// E[d^2] - E[d]^2 free of the cancellation that raw sums of squares suffer when |mean| >> std.
-static void shifted_sums(const f32 *x, int rows, int c, double *acc) {
+// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0).
+static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc) {
   const int c4 = c & ~3;
-  const f32 *shift = x;
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
     for (int ch = 0; ch < c4; ch += 4) {
-      const v128_t m = load4(shift + ch);
-      v128_t s1 = splat(0.0f), s2 = splat(0.0f);
+      const v128_t m = load4(centre + ch);
+      v128_t s = splat(0.0f);
       for (int r = r0; r < r1; r++) {
         v128_t d = wasm_f32x4_sub(load4(x + r * c + ch), m);
-        s1 = wasm_f32x4_add(s1, d);
-        s2 = madd(s2, d, d);
+        s = wasm_f32x4_add(s, power == 2 ? wasm_f32x4_mul(d, d) : d);
       }
-      add_to_double(acc + ch, s1);
-      add_to_double(acc + c + ch, s2);
+      add_to_double(acc + ch, s);
     }
     for (int ch = c4; ch < c; ch++) {
-      f32 s1 = 0.0f, s2 = 0.0f;
+      f32 s = 0.0f;
       for (int r = r0; r < r1; r++) {
-        f32 d = x[r * c + ch] - shift[ch];
-        s1 += d;
-        s2 += d * d;
+        f32 d = x[r * c + ch] - centre[ch];
+        s += power == 2 ? d * d : d;
       }
-      acc[ch] += s1;
-      acc[c + ch] += s2;
+      acc[ch] += s;
     }
   }
 }
 
-// mean[c] and biased variance[c] in one pass over x; acc is scratch for 2*c doubles.
+// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it).
 EXPORT(channel_moments)
 void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance) {
-  zero_double(acc, 2 * c);
-  shifted_sums(x, rows, c, acc);
-  for (int ch = 0; ch < c; ch++) {
-    const double d = acc[ch] / rows;
-    const double v = acc[c + ch] / rows - d * d;
-    mean[ch] = (f32)(x[ch] + d);
-    variance[ch] = (f32)(v > 0.0 ? v : 0.0);
-  }
+  zero(mean, c);
+  zero_double(acc, c);
+  channel_sums(x, rows, c, mean, 1, acc);
+  for (int ch = 0; ch < c; ch++) mean[ch] = (f32)(acc[ch] / rows);
+  zero_double(acc, c);
+  channel_sums(x, rows, c, mean, 2, acc);
+  for (int ch = 0; ch < c; ch++) variance[ch] = (f32)(acc[ch] / rows);
 }
 
 // y = x * scale + shift per channel, clamped to [0, 6] when relu6.
