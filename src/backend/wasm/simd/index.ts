@@ -60,6 +60,14 @@ function compile(name: string, base64: string): WebAssembly.Module {
 
 let chosenTile: GemmTile | undefined;
 
+/** Whether the relaxed tile validates, switching on Node 20's experimental flag if it does not at first. */
+function relaxedSimdAvailable(): boolean {
+  const relaxed = bytes(TILE_RELAXED_WASM_BASE64);
+  if (WebAssembly.validate(relaxed)) return true;
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(relaxed);
+}
+
 /**
  * relaxed when the engine runs relaxed SIMD: Node 22+ does by default; Node 20's V8 has it behind
  * --experimental-wasm-relaxed-simd, which is switched on here (wasm features are read when a module compiles).
@@ -67,13 +75,7 @@ let chosenTile: GemmTile | undefined;
  */
 export function gemmTile(): GemmTile {
   if (chosenTile === undefined) {
-    const relaxed = bytes(TILE_RELAXED_WASM_BASE64);
-    let ok = process.env.MNEXT_RELAXED_SIMD !== '0' && WebAssembly.validate(relaxed);
-    if (!ok && process.env.MNEXT_RELAXED_SIMD !== '0') {
-      setFlagsFromString('--experimental-wasm-relaxed-simd');
-      ok = WebAssembly.validate(relaxed);
-    }
-    chosenTile = ok ? 'relaxed' : 'baseline';
+    chosenTile = process.env.MNEXT_RELAXED_SIMD !== '0' && relaxedSimdAvailable() ? 'relaxed' : 'baseline';
   }
   return chosenTile;
 }
