@@ -1,6 +1,8 @@
 /**
  * Top-1 agreement between a float and an int8 .tflite on a real image folder, run in LiteRT, plus both top-1s:
- * the issue-5 acceptance measurement for post-training quantization.
+ * the issue-5 acceptance measurement for post-training quantization. `byMargin` splits the images by the float
+ * model's top-1/top-2 logit margin: int8 noise flips the near-ties, so this shows how much of the disagreement a
+ * more decisive model would avoid.
  *
  *   npx tsx scripts/int8-agreement.ts model.tflite model_int8.tflite data/fashion-mnist/val [--crop-pct 1]
  */
@@ -26,6 +28,12 @@ let images = 0;
 let agree = 0;
 let floatCorrect = 0;
 let int8Correct = 0;
+const MARGIN_EDGES = [0.1, 0.3, 1, Infinity];
+const byMargin = MARGIN_EDGES.map((below, i) => ({ margin: below === Infinity ? `>= ${MARGIN_EDGES[i - 1]}` : `< ${below}`, below, images: 0, disagree: 0 }));
+const margin = (logits: Float32Array, row: number, classes: number) => {
+  const sorted = Array.from(logits.subarray(row * classes, (row + 1) * classes)).sort((x, y) => y - x);
+  return sorted[0] - sorted[1];
+};
 for await (const batch of loader.epoch(0)) {
   const x = normalizeBatch(batch, float.mean ?? [0.485, 0.456, 0.406], float.std ?? [0.229, 0.224, 0.225]);
   const input = x.dataSync() as Float32Array;
@@ -35,10 +43,13 @@ for await (const batch of loader.epoch(0)) {
   for (let i = 0; i < n; i += 1) {
     const [pa, pb] = [argmax(a, i, float.numClasses), argmax(b, i, int8.numClasses)];
     images += 1;
+    const bucket = byMargin.find((b) => margin(a, i, float.numClasses) < b.below)!;
+    bucket.images += 1;
+    bucket.disagree += Number(pa !== pb);
     agree += Number(pa === pb);
     floatCorrect += Number(pa === batch.labels[i]);
     int8Correct += Number(pb === batch.labels[i]);
   }
 }
 await loader.close();
-console.log(JSON.stringify({ images, agreement: agree / images, floatTop1: (100 * floatCorrect) / images, int8Top1: (100 * int8Correct) / images }));
+console.log(JSON.stringify({ images, agreement: agree / images, floatTop1: (100 * floatCorrect) / images, int8Top1: (100 * int8Correct) / images, byMargin: byMargin.map(({ margin, images: n, disagree }) => ({ margin, images: n, disagree })) }));

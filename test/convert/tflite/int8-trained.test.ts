@@ -17,8 +17,8 @@ import { tfjsLogits } from './helpers.js';
 /**
  * int8 quality needs a model whose decisions depend on the image: untrained networks either ignore their input
  * or are chaotic in it (0.01 of input noise flips a third of their top-1 answers), so agreement with them says
- * nothing. The fixture is MobileNeXt-0.35 with tensor multiplier 2 at 32 px, trained briefly with `mnext train`
- * on 5000 Fashion-MNIST images (see fixtures/README.md); calibration and evaluation use real Fashion-MNIST
+ * nothing. The fixture is MobileNeXt-0.35 with tensor multiplier 2 at 64 px, trained with `mnext train` on all
+ * 60,000 Fashion-MNIST training images (see fixtures/README.md); calibration and evaluation use real Fashion-MNIST
  * images through the data pipeline's eval transforms, calibration on train images, evaluation on val images.
  */
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'fashion_mobilenext_035_k2');
@@ -49,49 +49,53 @@ describe('int8 on a trained model and real images (Fashion-MNIST)', { skip: miss
   before(async () => {
     await initBackend();
     data = join(tempDir('mnext-int8-'), 'fashion');
-    await convertFashionMnist(DEFAULT_FASHION_MNIST_DIR, data, { limitTrain: 300, limitVal: 600 });
+    await convertFashionMnist(DEFAULT_FASHION_MNIST_DIR, data, { limitTrain: 1000 });
   });
 
-  // The issue's target is >= 99% agreement and top-1 within 0.5 points. This narrow model (0.35 width: 16- to
-  // 64-channel bottlenecks at 32 px, every disagreement on a float top-1/top-2 margin under 0.6 logits) reaches
-  // 96.3% agreement and loses 0.8 points with the default (mse) ranges, 96.5% and 1.5 points with min/max. The
-  // bounds sit just under what the writer achieves, tight enough to catch a regression in the quantiser.
-  const MIN_AGREEMENT = 0.955;
-  const MAX_TOP1_DROP = 1.25;
+  // The issue's target is >= 99% agreement and top-1 within 0.5 points. This model (MobileNeXt-0.35, k = 2, 64 px,
+  // 87.3% float top-1 after 4 epochs on all 60,000 training images), calibrated on 1,000 training images at the
+  // recipe's crop 1.0, reaches 98.74% agreement on the 10,000 val images with the default (mse) ranges and keeps
+  // top-1 within 0.11 points; nearly every disagreement is on an image whose float top-1/top-2 margin is under
+  // 1 logit. With 300 calibration images the same measurement moves between 98.2% and 98.75% by the sample alone.
+  // The bounds sit just under what the writer achieves, tight enough to catch a regression in the quantiser.
+  const MIN_AGREEMENT = 0.985;
+  const MAX_TOP1_DROP = 0.5;
 
-  test('int8 agrees with float on real images, keeps top-1, and runs in LiteRT', async () => {
+  test('int8 agrees with float on real images, keeps top-1, and runs in LiteRT', async (t) => {
     const source = await loadModelSource(FIXTURE);
     const model = new InferenceModel(buildGraph(source.spec), source.weights);
     const mean = source.mean!;
     const std = source.std!;
     const size = source.spec.inputSize;
     const per = size * size * 3;
-    const calibration = await readAll(openEvalData(join(data, 'train'), { batch: 50, imageSize: size, mean, std, shuffle: true, seed: 3 }).batches, 300);
-    const batches: CalibrationBatch[] = [0, 1, 2, 3, 4, 5].map((i) => ({ data: calibration.images.subarray(i * 50 * per, (i + 1) * 50 * per), batch: 50 }));
+    const calibration = await readAll(openEvalData(join(data, 'train'), { batch: 50, imageSize: size, mean, std, cropPct: 1, shuffle: true, seed: 3 }).batches, 1000);
+    const batches: CalibrationBatch[] = Array.from({ length: 20 }, (_, i) => i).map((i) => ({ data: calibration.images.subarray(i * 50 * per, (i + 1) * 50 * per), batch: 50 }));
     const ranges = await calibrateRanges(model, batches);
     const bytes = writeTflite(model.graph, { classes: source.classes, mean, std, quantize: { ranges } });
     assert.deepEqual(readTfliteInfo(bytes).classes, source.classes);
 
-    const val = await readAll(openEvalData(join(data, 'val'), { batch: 100, imageSize: size, mean, std }).batches, Infinity);
-    const n = val.labels.length;
-    const float = tfjsLogits(model, val.images, n);
-    model.dispose();
+    // All 10,000 val images, streamed: float (tfjs) and int8 (LiteRT) logits batch by batch.
     const runner = await loadTfliteRunner(bytes);
-    const int8 = await runner.run(val.images, n);
-    runner.dispose();
     const classes = source.spec.numClasses;
-    let agree = 0;
-    let floatCorrect = 0;
-    let int8Correct = 0;
-    for (let i = 0; i < n; i += 1) {
-      const [f, q] = [argmax(float, i, classes), argmax(int8, i, classes)];
-      agree += Number(f === q);
-      floatCorrect += Number(f === val.labels[i]);
-      int8Correct += Number(q === val.labels[i]);
+    let [n, agree, floatCorrect, int8Correct] = [0, 0, 0, 0];
+    for await (const batch of openEvalData(join(data, 'val'), { batch: 500, imageSize: size, mean, std, cropPct: 1 }).batches) {
+      const rows = batch.labels.length;
+      const float = tfjsLogits(model, batch.images, rows);
+      const int8 = await runner.run(batch.images, rows);
+      for (let i = 0; i < rows; i += 1) {
+        const [f, q] = [argmax(float, i, classes), argmax(int8, i, classes)];
+        agree += Number(f === q);
+        floatCorrect += Number(f === batch.labels[i]);
+        int8Correct += Number(q === batch.labels[i]);
+      }
+      n += rows;
     }
+    runner.dispose();
+    model.dispose();
     const [floatTop1, int8Top1] = [(100 * floatCorrect) / n, (100 * int8Correct) / n];
-    assert.equal(n, 600);
-    assert.ok(floatTop1 > 60, `the fixture should be trained: float top-1 ${floatTop1}%`);
+    assert.equal(n, 10000);
+    t.diagnostic(`agreement ${((100 * agree) / n).toFixed(2)}%, top-1 float ${floatTop1.toFixed(2)}% int8 ${int8Top1.toFixed(2)}%`);
+    assert.ok(floatTop1 > 85, `the fixture should be trained: float top-1 ${floatTop1}%`);
     assert.ok(agree / n >= MIN_AGREEMENT, `top-1 agreement ${((100 * agree) / n).toFixed(2)}%`);
     assert.ok(Math.abs(floatTop1 - int8Top1) <= MAX_TOP1_DROP, `top-1 float ${floatTop1.toFixed(2)}% vs int8 ${int8Top1.toFixed(2)}%`);
   });
