@@ -22,6 +22,7 @@ interface ConvertCliOptions {
   calibration?: string;
   calibrationImages: number;
   calibrationRanges: string;
+  cropPct?: number;
   int8Io?: boolean;
   threads?: number;
   backend?: string;
@@ -64,6 +65,7 @@ export function register(program: Command, output: Output): void {
     .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite)')
     .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
     .option('--calibration-images <n>', 'calibration images used', positiveInt, 300)
+    .option('--crop-pct <x>', 'centre-crop fraction for the calibration images (default: the checkpoint\'s, else 0.875)', positiveNumber)
     .option('--calibration-ranges <method>', `int8 activation ranges: ${RANGE_METHODS.join(' | ')} (mse: least-error clipping)`, 'mse')
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
     .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)
@@ -83,7 +85,8 @@ export function register(program: Command, output: Output): void {
       });
       const report = await convertModel(withInputSize(loaded, opts.inputSize), {
         target, out: opts.out, threads: opts.threads, quantize: opts.quantize === 'int8' ? 'int8' : undefined,
-        calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod, int8Io: opts.int8Io,
+        calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod,
+        calibrationCropPct: opts.cropPct, int8Io: opts.int8Io,
       });
       if (opts.json) printJson(output, report);
       else output.out(describeReport(report));

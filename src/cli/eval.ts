@@ -7,6 +7,7 @@ import { type EvalResult, evaluateRunner } from '../eval/evaluate.js';
 import { openModelRunner } from '../eval/open.js';
 import { formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
 import { CheckFailedError } from './errors.js';
+import { DEFAULT_CROP_PCT } from '../data/index.js';
 import { nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 
@@ -20,7 +21,7 @@ interface EvalOptions {
   minTop1?: number;
   threads?: number;
   workers: number;
-  cropPct: number;
+  cropPct?: number;
   useEma?: boolean;
   backend?: string;
   perClass?: boolean;
@@ -48,15 +49,16 @@ export function register(program: Command, output: Output): void {
     .option('--per-class', 'print per-class accuracy')
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt)
     .option('--workers <n>', 'image decodes in flight', positiveInt, 4)
-    .option('--crop-pct <x>', 'centre-crop fraction of the resize (timm default 0.875)', positiveNumber, 0.875)
+    .option('--crop-pct <x>', `centre-crop fraction of the resize (default: the checkpoint's, else timm's ${DEFAULT_CROP_PCT})`, positiveNumber)
     .option('--use-ema', 'evaluate a checkpoint\'s EMA weights')
     .option('--backend <name>', 'tfjs backend: tensorflow | wasm | cpu')
     .action(async (opts: EvalOptions) => {
       const backend = await initBackend(opts.backend);
       const runner = await openModelRunner(opts.model, { threads: opts.threads, useEma: opts.useEma });
+      const cropPct = opts.cropPct ?? runner.cropPct ?? DEFAULT_CROP_PCT;
       try {
         const data = openEvalData(opts.data, {
-          batch: opts.batch, imageSize: runner.inputSize, cropPct: opts.cropPct, workers: opts.workers,
+          batch: opts.batch, imageSize: runner.inputSize, cropPct, workers: opts.workers,
           mean: runner.mean ?? [...IMAGENET_MEAN], std: runner.std ?? [...IMAGENET_STD],
         });
         const bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'eval {bar} {value}/{total} images | {duration}s', hideCursor: true }, cliProgress.Presets.shades_classic);
@@ -80,7 +82,7 @@ export function register(program: Command, output: Output): void {
           await writeConfusionPng(png, result);
           output.err(`confusion matrix saved to ${png}`);
         }
-        if (opts.resultsFile) writeResultsFile(opts.resultsFile, resultsRow(opts.model, result, runner.inputSize, opts.cropPct));
+        if (opts.resultsFile) writeResultsFile(opts.resultsFile, resultsRow(opts.model, result, runner.inputSize, cropPct));
         if (opts.minTop1 !== undefined && result.top1 < opts.minTop1) {
           throw new CheckFailedError(`top-1 ${result.top1.toFixed(3)}% is below --min-top1 ${opts.minTop1}%`);
         }

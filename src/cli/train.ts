@@ -66,7 +66,7 @@ function printResult(output: Output, result: TrainResult, config: TrainConfig): 
     `Best checkpoint: ${path(result.bestDir)} (${best}${config.model_ema ? ', EMA' : ''})`,
     '',
     'Next:',
-    `  npx mnext eval --model ${path(result.bestDir)} --data ${config.data}${config.crop_pct !== 0.875 ? ` --crop-pct ${config.crop_pct}` : ''}${config.model_ema ? ' --use-ema' : ''}`,
+    `  npx mnext eval --model ${path(result.bestDir)} --data ${config.data}${config.model_ema ? ' --use-ema' : ''}`,
     `  npx mnext profile --model ${path(result.bestDir)}`,
     `  npx mnext convert --model ${path(result.bestDir)} --to tflite --out ${path(result.runDir)}/model.tflite`,
   ].join('\n'));

@@ -38,6 +38,8 @@ export interface ConvertOptions {
   readonly calibration?: string;
   /** int8: how many of its images (a seeded random sample across classes; default 300). */
   readonly calibrationImages?: number;
+  /** int8: centre-crop fraction of the calibration images' eval transform (default: the model's, else 0.875). */
+  readonly calibrationCropPct?: number;
   /** int8: how activation ranges are chosen from the calibration values (default mse). */
   readonly calibrationRanges?: RangeMethod;
   /** int8: int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE. */
@@ -117,8 +119,8 @@ function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta): ConvertedModel {
  * Calibration batches for int8: a seeded random sample of `count` images from the folder through the eval
  * transforms, normalised as the model expects.
  */
-async function* calibrationBatches(folder: string, count: number, size: number, meta: ModelFileMeta, seed: number): AsyncGenerator<CalibrationBatch> {
-  const data = openEvalData(folder, { batch: 32, imageSize: size, mean: meta.mean, std: meta.std, shuffle: true, seed });
+async function* calibrationBatches(folder: string, count: number, size: number, meta: ModelFileMeta, options: { seed: number; cropPct?: number }): AsyncGenerator<CalibrationBatch> {
+  const data = openEvalData(folder, { batch: 32, imageSize: size, mean: meta.mean, std: meta.std, cropPct: options.cropPct, shuffle: true, seed: options.seed });
   let remaining = count;
   for await (const { images, labels } of data.batches) {
     const batch = Math.min(labels.length, remaining);
@@ -134,7 +136,9 @@ async function tfliteModel(source: ModelSource, graph: InferenceGraph, meta: Mod
     if (!options.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
     const model = new InferenceModel(buildGraph(source.spec), source.weights);
     try {
-      const batches = calibrationBatches(options.calibration, options.calibrationImages ?? 300, source.spec.inputSize, meta, options.seed ?? 0);
+      const batches = calibrationBatches(options.calibration, options.calibrationImages ?? 300, source.spec.inputSize, meta, {
+        seed: options.seed ?? 0, cropPct: options.calibrationCropPct ?? source.cropPct,
+      });
       quantize = { ranges: await calibrateRanges(model, batches, options.calibrationRanges ?? 'mse'), int8Io: options.int8Io ?? false };
     } finally {
       model.dispose();

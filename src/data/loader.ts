@@ -3,7 +3,7 @@ import { Rng } from '../util/random.js';
 import { mixSeed } from './seed.js';
 import type { ImageDataset } from './dataset.js';
 import { DEFAULT_MAX_PIXELS, DecodeError, decodeImage } from './decode.js';
-import { type ImagePlan, type Interpolation, type TrainTransformOptions, planEvalImage, planTrainImage } from './transforms.js';
+import { DEFAULT_CROP_PCT, type ImagePlan, type Interpolation, type TrainTransformOptions, planEvalImage, planTrainImage } from './transforms.js';
 
 /**
  * The batch loader: decodes images with sharp on libuv's thread pool (`workers` pipelines in flight), keeps a
@@ -74,7 +74,7 @@ function resolveOptions(options: LoaderOptions): ResolvedOptions {
     return value;
   };
   const interpolation = options.interpolation ?? (options.train ? 'random' : 'bicubic');
-  const cropPct = options.cropPct ?? 0.875;
+  const cropPct = options.cropPct ?? DEFAULT_CROP_PCT;
   if (!(cropPct > 0 && cropPct <= 1)) throw new UsageError(`cropPct: expected a number in (0, 1], got ${cropPct}.`);
   return {
     batchSize: positiveInt('batchSize', options.batchSize),

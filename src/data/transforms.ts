@@ -82,6 +82,9 @@ export function centreCropBox(width: number, height: number, crop: number): Crop
   };
 }
 
+/** timm's default eval centre-crop fraction, for models that do not record their own. */
+export const DEFAULT_CROP_PCT = 0.875;
+
 /** timm's eval resize: floor(size / crop_pct) on the shorter side (224 / 0.875 = 256). */
 export function evalResizeSize(size: number, cropPct: number): number {
   return Math.floor(size / cropPct);

@@ -11,6 +11,8 @@ export interface ModelRunner {
   /** Input normalisation the model file ships with (0..1 scale), when it records one. */
   readonly mean?: readonly number[];
   readonly std?: readonly number[];
+  /** Centre-crop fraction of the eval transform the model was trained with, when the file records one. */
+  readonly cropPct?: number;
   /** Square input size the model expects. */
   readonly inputSize: number;
   readonly numClasses: number;

@@ -28,6 +28,8 @@ export interface CheckpointMeta {
   /** Input normalisation (0..1 scale). */
   mean: number[];
   std: number[];
+  /** Centre-crop fraction the model was evaluated at in training (timm's crop_pct), when known. */
+  cropPct?: number;
   /** Weight layout: PyTorch (OIHW / [out,in]) under state_dict names. */
   layout: 'pytorch';
   /** tfjs weights manifest for weights.bin (and ema.bin when present). */
@@ -44,6 +46,8 @@ export interface Checkpoint {
   classes?: string[];
   mean?: number[];
   std?: number[];
+  /** Centre-crop fraction of the eval transform the model was trained with (eval and calibration default to it). */
+  cropPct?: number;
   info?: Record<string, unknown>;
   /**
    * Extra files stored beside the weights (training state: optimizer slots, scheduler, RNG, ...), by file
@@ -106,6 +110,7 @@ export function saveCheckpoint(dir: string, checkpoint: Checkpoint): void {
       classes: checkpoint.classes,
       mean: checkpoint.mean ?? [...IMAGENET_MEAN],
       std: checkpoint.std ?? [...IMAGENET_STD],
+      cropPct: checkpoint.cropPct,
       layout: 'pytorch',
       weightsManifest: manifest,
       info: checkpoint.info,
@@ -130,6 +135,9 @@ export function loadCheckpoint(dir: string): Checkpoint {
   }
   if (meta.format !== CHECKPOINT_FORMAT) throw new InputError(`${dir}/model.json is not an mnext checkpoint (format '${String(meta.format)}')`);
   if (meta.version > CHECKPOINT_VERSION) throw new InputError(`${dir} was written by a newer mnext (checkpoint version ${meta.version})`);
+  if (meta.cropPct !== undefined && !(typeof meta.cropPct === 'number' && meta.cropPct > 0 && meta.cropPct <= 1)) {
+    throw new InputError(`${dir}/model.json: cropPct must be a number in (0, 1], got ${JSON.stringify(meta.cropPct)}`);
+  }
   const spec = resolveModelSpec(meta.spec.arch, meta.spec);
   const groups = new Map(meta.weightsManifest.map((g) => [g.paths[0], g]));
   const weightsGroup = groups.get('weights.bin');
@@ -145,6 +153,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
     classes: meta.classes,
     mean: meta.mean,
     std: meta.std,
+    cropPct: meta.cropPct,
     info: meta.info,
     extraWeights,
   };

@@ -14,6 +14,8 @@ export interface ModelSource {
   readonly classes?: string[];
   readonly mean?: number[];
   readonly std?: number[];
+  /** Centre-crop fraction of the eval transform the model was trained with, when recorded. */
+  readonly cropPct?: number;
   /** What it was loaded from, for messages. */
   readonly origin: string;
 }
@@ -51,6 +53,7 @@ export async function loadModelSource(model: string, options: SourceOptions = {}
       classes: checkpoint.classes,
       mean: checkpoint.mean,
       std: checkpoint.std,
+      cropPct: checkpoint.cropPct,
       origin: model,
     };
   }

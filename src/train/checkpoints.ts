@@ -41,6 +41,7 @@ export interface TrainingCheckpoint {
   classes: string[];
   mean: number[];
   std: number[];
+  cropPct: number;
   state: TrainState;
 }
 
@@ -53,6 +54,7 @@ export function saveTrainingCheckpoint(dir: string, checkpoint: TrainingCheckpoi
     classes: checkpoint.classes,
     mean: checkpoint.mean,
     std: checkpoint.std,
+    cropPct: checkpoint.cropPct,
     info: { epoch: metric?.epoch ?? state.epoch, steps_done: state.stepsDone, metric, ema: checkpoint.emaWeights !== undefined, model: state.config.model },
     extraJson: { [TRAIN_STATE_FILE]: state },
     extraWeights: { optimizer: checkpoint.optimizer },
@@ -79,6 +81,7 @@ export function loadTrainingCheckpoint(path: string): { checkpoint: TrainingChec
       classes: saved.classes ?? [],
       mean: saved.mean ?? state.config.mean,
       std: saved.std ?? state.config.std,
+      cropPct: saved.cropPct ?? state.config.crop_pct,
       state,
     },
     dir,

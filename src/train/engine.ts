@@ -220,6 +220,7 @@ async function checkpointOf(session: Session): Promise<TrainingCheckpoint> {
     classes: session.classes,
     mean: session.config.mean,
     std: session.config.std,
+    cropPct: session.config.crop_pct,
     state: structuredClone(session.state),
   };
 }

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { normalizeBatch } from '../../src/data/index.js';
-import { saveCheckpoint } from '../../src/io/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
 import { InferenceModel } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
 import { Rng } from '../../src/util/random.js';
@@ -77,6 +77,23 @@ describe('mnext eval', () => {
     const [header, row] = readFileSync(csv, 'utf8').trim().split('\n');
     assert.ok(header.startsWith('model,top1,top1_err,top5,top5_err'));
     assert.equal(Number(row.split(',')[1]), Number(expectedTop1.toFixed(3)));
+  });
+
+  test('a checkpoint that records its crop fraction (as mnext train writes it) is evaluated at it by default', async () => {
+    const cropped = join(work, 'ckpt-crop1');
+    saveCheckpoint(cropped, { ...loadCheckpoint(checkpoint), cropPct: 1 });
+    const csv = join(work, 'results-crop1.csv');
+    const { code, stdout, stderr } = await runCli('eval', '--model', cropped, '--data', data, '--batch', '5', '--json', '--results-file', csv);
+    assert.equal(code, 0, stderr);
+    assert.ok(Math.abs(JSON.parse(stdout).top1 - expectedTop1) < 1e-9, 'evaluated at crop 1.0 the known top-1 comes back');
+    const [header, row] = readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(row.split(',')[header.split(',').indexOf('crop_pct')], '1');
+
+    const meta = JSON.parse(readFileSync(join(cropped, 'model.json'), 'utf8'));
+    writeFileSync(join(cropped, 'model.json'), JSON.stringify({ ...meta, cropPct: 1.5 }));
+    const bad = await runCli('eval', '--model', cropped, '--data', data);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /cropPct must be a number in \(0, 1\]/);
   });
 
   test('the same model as .onnx, .tflite and a TF.js folder gives the same top-1', async () => {

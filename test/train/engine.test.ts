@@ -32,7 +32,7 @@ const withoutSpeed = (csv: string) => csv.trim().split('\n').map((line) => line.
 
 test('a run writes args.yaml, classes.txt, summary.csv, curves.png, last/ and best/ checkpoints; memory is flat', async () => {
   const counts: number[] = [];
-  const result = await train(tinyConfig(tempDir()), { events: { onEpochEnd: () => counts.push(tf.memory().numTensors) } });
+  const result = await train(tinyConfig(tempDir(), { crop_pct: '0.9' }), { events: { onEpochEnd: () => counts.push(tf.memory().numTensors) } });
   assert.deepEqual(readdirSync(result.runDir).sort(), ['args.yaml', 'best', 'classes.txt', 'curves.png', 'last', 'summary.csv']);
   assert.equal(counts[0], counts[1], 'tensor count flat across epochs');
   const csv = readFileSync(result.summary, 'utf8').trim().split('\n');
@@ -41,6 +41,7 @@ test('a run writes args.yaml, classes.txt, summary.csv, curves.png, last/ and be
   const last = loadCheckpoint(result.lastDir);
   assert.ok(last.emaWeights, 'EMA weights saved');
   assert.equal(last.spec.tensorMultiplier, 1);
+  assert.equal(last.cropPct, 0.9, 'the eval crop travels with the checkpoint (mnext eval and convert default to it)');
   assert.deepEqual(last.classes, readFileSync(join(result.runDir, 'classes.txt'), 'utf8').trim().split('\n'));
   assert.match(readFileSync(join(result.runDir, 'args.yaml'), 'utf8'), /model_ema: true/);
   assert.deepEqual([...readFileSync(result.curves).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');

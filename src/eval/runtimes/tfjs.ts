@@ -112,6 +112,7 @@ export function sourceRunner(source: ModelSource): ModelRunner {
     classes: source.classes,
     mean: source.mean,
     std: source.std,
+    cropPct: source.cropPct,
     async run(input, batch) {
       const logits = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, size, size, 3])));
       const data = (await logits.data()) as Float32Array;

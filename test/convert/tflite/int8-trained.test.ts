@@ -67,8 +67,10 @@ describe('int8 on a trained model and real images (Fashion-MNIST)', { skip: miss
     const mean = source.mean!;
     const std = source.std!;
     const size = source.spec.inputSize;
+    const cropPct = source.cropPct;
+    assert.equal(cropPct, 1, 'the fixture records the crop it was trained to be evaluated at');
     const per = size * size * 3;
-    const calibration = await readAll(openEvalData(join(data, 'train'), { batch: 50, imageSize: size, mean, std, cropPct: 1, shuffle: true, seed: 3 }).batches, 1000);
+    const calibration = await readAll(openEvalData(join(data, 'train'), { batch: 50, imageSize: size, mean, std, cropPct, shuffle: true, seed: 3 }).batches, 1000);
     const batches: CalibrationBatch[] = Array.from({ length: 20 }, (_, i) => i).map((i) => ({ data: calibration.images.subarray(i * 50 * per, (i + 1) * 50 * per), batch: 50 }));
     const ranges = await calibrateRanges(model, batches);
     const bytes = writeTflite(model.graph, { classes: source.classes, mean, std, quantize: { ranges } });
@@ -78,7 +80,7 @@ describe('int8 on a trained model and real images (Fashion-MNIST)', { skip: miss
     const runner = await loadTfliteRunner(bytes);
     const classes = source.spec.numClasses;
     let [n, agree, floatCorrect, int8Correct] = [0, 0, 0, 0];
-    for await (const batch of openEvalData(join(data, 'val'), { batch: 500, imageSize: size, mean, std, cropPct: 1 }).batches) {
+    for await (const batch of openEvalData(join(data, 'val'), { batch: 500, imageSize: size, mean, std, cropPct }).batches) {
       const rows = batch.labels.length;
       const float = tfjsLogits(model, batch.images, rows);
       const int8 = await runner.run(batch.images, rows);
