@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { initBackend } from '../backend/index.js';
-import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convertModel } from '../convert/index.js';
+import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, DEFAULT_CALIBRATION_IMAGES, convertModel } from '../convert/index.js';
 import { RANGE_METHODS, type RangeMethod } from '../convert/tflite/index.js';
 import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { resolveModelSpec } from '../models/registry.js';
@@ -64,7 +64,7 @@ export function register(program: Command, output: Output): void {
     .option('--use-ema', 'convert a checkpoint\'s EMA weights')
     .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite)')
     .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
-    .option('--calibration-images <n>', 'calibration images used', positiveInt, 300)
+    .option('--calibration-images <n>', 'calibration images used', positiveInt, DEFAULT_CALIBRATION_IMAGES)
     .option('--crop-pct <x>', 'centre-crop fraction for the calibration images (default: the checkpoint\'s, else 0.875)', positiveNumber)
     .option('--calibration-ranges <method>', `int8 activation ranges: ${RANGE_METHODS.join(' | ')} (mse: least-error clipping)`, 'mse')
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
