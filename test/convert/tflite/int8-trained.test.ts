@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../src/backend/index.js';
 import { type CalibrationBatch, calibrateRanges, readTfliteInfo, readTfliteShapes, writeTflite } from '../../../src/convert/tflite/index.js';
@@ -17,11 +17,13 @@ import { tfjsLogits } from './helpers.js';
 /**
  * int8 quality needs a model whose decisions depend on the image: untrained networks either ignore their input
  * or are chaotic in it (0.01 of input noise flips a third of their top-1 answers), so agreement with them says
- * nothing. The fixture is MobileNeXt-0.35 with tensor multiplier 2 at 64 px, trained with `mnext train` on all
- * 60,000 Fashion-MNIST training images (see fixtures/README.md); calibration and evaluation use real Fashion-MNIST
+ * nothing. The fixtures are MobileNeXt-1.0 at 32 px and MobileNeXt-0.35 with tensor multiplier 2 at 64 px, trained
+ * with `mnext train` on all 60,000 Fashion-MNIST training images (see fixtures/README.md); calibration and
+ * evaluation use real Fashion-MNIST
  * images through the data pipeline's eval transforms, calibration on train images, evaluation on val images.
  */
-const FIXTURE = join(import.meta.dirname, 'fixtures', 'fashion_mobilenext_035_k2');
+const FIXTURE_100 = join(import.meta.dirname, 'fixtures', 'fashion_mobilenext_100');
+const FIXTURE_035_K2 = join(import.meta.dirname, 'fixtures', 'fashion_mobilenext_035_k2');
 const missing = existsSync(DEFAULT_FASHION_MNIST_DIR) ? false : `Fashion-MNIST not found at ${DEFAULT_FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)`;
 
 let data: string;
@@ -52,17 +54,21 @@ describe('int8 on a trained model and real images (Fashion-MNIST)', { skip: miss
     await convertFashionMnist(DEFAULT_FASHION_MNIST_DIR, data, { limitTrain: 1000 });
   });
 
-  // The issue's target is >= 99% agreement and top-1 within 0.5 points. This model (MobileNeXt-0.35, k = 2, 64 px,
-  // 87.3% float top-1 after 4 epochs on all 60,000 training images), calibrated on 1,000 training images at the
-  // recipe's crop 1.0, reaches 98.74% agreement on the 10,000 val images with the default (mse) ranges and keeps
-  // top-1 within 0.11 points; nearly every disagreement is on an image whose float top-1/top-2 margin is under
-  // 1 logit. With 300 calibration images the same measurement moves between 98.2% and 98.75% by the sample alone.
-  // The bounds sit just under what the writer achieves, tight enough to catch a regression in the quantiser.
-  const MIN_AGREEMENT = 0.985;
-  const MAX_TOP1_DROP = 0.5;
+  // The issue's target is >= 99% agreement and top-1 within 0.5 points, on all 10,000 val images, calibrated on
+  // 1,000 training images at the model's own crop (mse ranges, the defaults). Each bound sits just under what the
+  // writer achieves, tight enough to catch a regression in the quantiser; nearly every disagreement is on an image
+  // whose float top-1/top-2 margin is under 1 logit (docs/accuracy.md).
+  const cases = [
+    // MobileNeXt-1.0, 32 px, 87.7% float top-1 after 5 epochs on all 60,000 training images: meets the target,
+    // only just (99.00% with this calibration sample, 99.03% with the CLI's).
+    { fixture: FIXTURE_100, minAgreement: 0.99, maxTop1Change: 0.5 },
+    // MobileNeXt-0.35 k = 2 (partial identity: the int8 SPLIT_V + ADD + CONCATENATION path), 64 px, 87.3%: the
+    // narrow model stays under the target at 98.74%.
+    { fixture: FIXTURE_035_K2, minAgreement: 0.985, maxTop1Change: 0.5 },
+  ];
 
-  test('int8 agrees with float on real images, keeps top-1, and runs in LiteRT', async (t) => {
-    const source = await loadModelSource(FIXTURE);
+  for (const { fixture, minAgreement, maxTop1Change } of cases) test(`${basename(fixture)}: int8 agrees with float on real images, keeps top-1, and runs in LiteRT`, async (t) => {
+    const source = await loadModelSource(fixture);
     const model = new InferenceModel(buildGraph(source.spec), source.weights);
     const mean = source.mean!;
     const std = source.std!;
@@ -98,15 +104,15 @@ describe('int8 on a trained model and real images (Fashion-MNIST)', { skip: miss
     assert.equal(n, 10000);
     t.diagnostic(`agreement ${((100 * agree) / n).toFixed(2)}%, top-1 float ${floatTop1.toFixed(2)}% int8 ${int8Top1.toFixed(2)}%`);
     assert.ok(floatTop1 > 85, `the fixture should be trained: float top-1 ${floatTop1}%`);
-    assert.ok(agree / n >= MIN_AGREEMENT, `top-1 agreement ${((100 * agree) / n).toFixed(2)}%`);
-    assert.ok(Math.abs(floatTop1 - int8Top1) <= MAX_TOP1_DROP, `top-1 float ${floatTop1.toFixed(2)}% vs int8 ${int8Top1.toFixed(2)}%`);
+    assert.ok(agree / n >= minAgreement, `top-1 agreement ${((100 * agree) / n).toFixed(2)}%`);
+    assert.ok(Math.abs(floatTop1 - int8Top1) <= maxTop1Change, `top-1 float ${floatTop1.toFixed(2)}% vs int8 ${int8Top1.toFixed(2)}%`);
   });
 
   test('mnext convert --quantize int8 (and --int8-io) calibrates on the folder and verifies in LiteRT', async () => {
     const dir = tempDir('mnext-int8-cli-');
     for (const extra of [[], ['--int8-io']]) {
       const out = join(dir, `model${extra.length}.tflite`);
-      const result = await runCli('convert', '--model', FIXTURE, '--to', 'tflite', '--quantize', 'int8', '--calibration', join(data, 'train'),
+      const result = await runCli('convert', '--model', FIXTURE_035_K2, '--to', 'tflite', '--quantize', 'int8', '--calibration', join(data, 'train'),
         '--calibration-images', '100', '--out', out, '--json', ...extra);
       assert.equal(result.code, 0, result.stderr);
       const report = JSON.parse(result.stdout) as { quantize: string; verification: { runtime: string; relativeDiff: number } };
@@ -116,7 +122,7 @@ describe('int8 on a trained model and real images (Fashion-MNIST)', { skip: miss
       assert.ok(report.verification.relativeDiff < 0.5, `int8 relative difference ${report.verification.relativeDiff}`);
       const file = new Uint8Array(readFileSync(out));
       assert.equal(readTfliteShapes(file).input.type, extra.length ? TensorType.INT8 : TensorType.FLOAT32);
-      assert.deepEqual(readTfliteInfo(file).classes, (await loadModelSource(FIXTURE)).classes);
+      assert.deepEqual(readTfliteInfo(file).classes, (await loadModelSource(FIXTURE_035_K2)).classes);
     }
   });
 });
