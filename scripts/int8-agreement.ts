@@ -4,21 +4,26 @@
  * model's top-1/top-2 logit margin: int8 noise flips the near-ties, so this shows how much of the disagreement a
  * more decisive model would avoid.
  *
- *   npx tsx scripts/int8-agreement.ts model.tflite model_int8.tflite data/fashion-mnist/val [--crop-pct 1]
+ *   npx tsx scripts/int8-agreement.ts model.tflite model_int8.tflite data/fashion-mnist/val [--crop-pct 1] [--interpolation bilinear]
+ *
+ * .tflite files do not record the eval transform: pass the one the model was trained with (the recipes: crop 1,
+ * bilinear).
  */
 import { initBackend } from '../src/backend/index.js';
-import { ImageLoader, normalizeBatch, openDataset } from '../src/data/index.js';
+import { ImageLoader, type Interpolation, normalizeBatch, openDataset } from '../src/data/index.js';
 import { loadTfliteRunner } from '../src/eval/runtimes/litert.js';
 
 const [floatPath, int8Path, folder] = process.argv.slice(2);
 const cropIndex = process.argv.indexOf('--crop-pct');
 const cropPct = cropIndex > 0 ? Number(process.argv[cropIndex + 1]) : 1;
-if (!floatPath || !int8Path || !folder) throw new Error('usage: int8-agreement.ts FLOAT.tflite INT8.tflite VAL_FOLDER [--crop-pct X]');
+const filterIndex = process.argv.indexOf('--interpolation');
+const interpolation = filterIndex > 0 ? (process.argv[filterIndex + 1] as Interpolation) : 'bicubic';
+if (!floatPath || !int8Path || !folder) throw new Error('usage: int8-agreement.ts FLOAT.tflite INT8.tflite VAL_FOLDER [--crop-pct X] [--interpolation F]');
 
 await initBackend();
 const float = await loadTfliteRunner(floatPath);
 const int8 = await loadTfliteRunner(int8Path);
-const loader = new ImageLoader(openDataset(folder), { batchSize: 50, imageSize: float.inputSize, train: false, seed: 0, cropPct });
+const loader = new ImageLoader(openDataset(folder), { batchSize: 50, imageSize: float.inputSize, train: false, seed: 0, cropPct, interpolation });
 const argmax = (logits: Float32Array, row: number, classes: number) => {
   let best = 0;
   for (let i = 1; i < classes; i += 1) if (logits[row * classes + i] > logits[row * classes + best]) best = i;

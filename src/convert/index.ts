@@ -2,6 +2,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckFailedError, UsageError } from '../cli/errors.js';
+import type { Interpolation } from '../data/transforms.js';
 import { type LogitDifference, argmaxRows, compareLogits, randomInputBatch } from '../eval/compare.js';
 import type { ModelRunner } from '../eval/runner.js';
 import { openEvalData } from '../eval/data.js';
@@ -47,6 +48,8 @@ export interface ConvertOptions {
   readonly calibrationImages?: number;
   /** int8: centre-crop fraction of the calibration images' eval transform (default: the model's, else 0.875). */
   readonly calibrationCropPct?: number;
+  /** int8: resize filter of that transform (default: the model's, else bicubic). */
+  readonly calibrationInterpolation?: Interpolation;
   /** int8: how activation ranges are chosen from the calibration values (default mse). */
   readonly calibrationRanges?: RangeMethod;
   /** int8: int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE. */
@@ -126,8 +129,10 @@ function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta): ConvertedModel {
  * Calibration batches for int8: a seeded random sample of `count` images from the folder through the eval
  * transforms, normalised as the model expects.
  */
-async function* calibrationBatches(folder: string, count: number, size: number, meta: ModelFileMeta, options: { seed: number; cropPct?: number }): AsyncGenerator<CalibrationBatch> {
-  const data = openEvalData(folder, { batch: 32, imageSize: size, mean: meta.mean, std: meta.std, cropPct: options.cropPct, shuffle: true, seed: options.seed });
+async function* calibrationBatches(folder: string, count: number, size: number, meta: ModelFileMeta, options: { seed: number; cropPct?: number; interpolation?: Interpolation }): AsyncGenerator<CalibrationBatch> {
+  const data = openEvalData(folder, {
+    batch: 32, imageSize: size, mean: meta.mean, std: meta.std, cropPct: options.cropPct, interpolation: options.interpolation, shuffle: true, seed: options.seed,
+  });
   let remaining = count;
   for await (const { images, labels } of data.batches) {
     const batch = Math.min(labels.length, remaining);
@@ -144,7 +149,7 @@ async function tfliteModel(source: ModelSource, graph: InferenceGraph, meta: Mod
     const model = new InferenceModel(buildGraph(source.spec), source.weights);
     try {
       const batches = calibrationBatches(options.calibration, options.calibrationImages ?? DEFAULT_CALIBRATION_IMAGES, source.spec.inputSize, meta, {
-        seed: options.seed ?? 0, cropPct: options.calibrationCropPct ?? source.cropPct,
+        seed: options.seed ?? 0, cropPct: options.calibrationCropPct ?? source.cropPct, interpolation: options.calibrationInterpolation ?? source.interpolation,
       });
       quantize = { ranges: await calibrateRanges(model, batches, options.calibrationRanges ?? 'mse'), int8Io: options.int8Io ?? false };
     } finally {

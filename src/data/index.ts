@@ -9,5 +9,5 @@ export { type SyntheticOptions, generateSyntheticDataset } from './synthetic.js'
 export { DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type FashionMnistOptions, convertFashionMnist } from './fashion-mnist.js';
 export { type SplitReport, inspectDataset } from './inspect.js';
 export { DEFAULT_MAX_PIXELS, DecodeError, decodeImage, readImageHeader } from './decode.js';
-export { type Interpolation, type CropBox, type ImagePlan, planTrainImage, planEvalImage, randomResizedCropBox, resizeShorterSide, centreCropBox, evalResizeSize, DEFAULT_CROP_PCT } from './transforms.js';
+export { type Interpolation, type CropBox, type ImagePlan, planTrainImage, planEvalImage, randomResizedCropBox, resizeShorterSide, centreCropBox, evalResizeSize, DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS } from './transforms.js';
 export { type DataBenchOptions, type DataBenchResult, benchmarkDataLoader } from './bench.js';

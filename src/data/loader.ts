@@ -3,7 +3,7 @@ import { Rng } from '../util/random.js';
 import { mixSeed } from './seed.js';
 import type { ImageDataset } from './dataset.js';
 import { DEFAULT_MAX_PIXELS, DecodeError, decodeImage } from './decode.js';
-import { DEFAULT_CROP_PCT, type ImagePlan, type Interpolation, type TrainTransformOptions, planEvalImage, planTrainImage } from './transforms.js';
+import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, type ImagePlan, type Interpolation, type TrainTransformOptions, planEvalImage, planTrainImage } from './transforms.js';
 
 /**
  * The batch loader: decodes images with sharp on libuv's thread pool (`workers` pipelines in flight), keeps a
@@ -73,7 +73,7 @@ function resolveOptions(options: LoaderOptions): ResolvedOptions {
     if (!Number.isInteger(value) || value <= 0) throw new UsageError(`${name}: expected a positive integer, got ${value}.`);
     return value;
   };
-  const interpolation = options.interpolation ?? (options.train ? 'random' : 'bicubic');
+  const interpolation = options.interpolation ?? (options.train ? 'random' : DEFAULT_INTERPOLATION);
   const cropPct = options.cropPct ?? DEFAULT_CROP_PCT;
   if (!(cropPct > 0 && cropPct <= 1)) throw new UsageError(`cropPct: expected a number in (0, 1], got ${cropPct}.`);
   return {
@@ -88,7 +88,7 @@ function resolveOptions(options: LoaderOptions): ResolvedOptions {
     prefetch: positiveInt('prefetch', options.prefetch ?? 4),
     maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
     cropPct,
-    evalInterpolation: interpolation === 'random' ? 'bicubic' : interpolation,
+    evalInterpolation: interpolation === 'random' ? DEFAULT_INTERPOLATION : interpolation,
     transform: {
       size: options.imageSize,
       scale: options.scale ?? [0.08, 1],

@@ -10,6 +10,9 @@ export { type ColourJitterPlan, applyColourJitter, sampleColourJitter } from './
  */
 
 export type Interpolation = 'bilinear' | 'bicubic';
+export const INTERPOLATIONS: readonly Interpolation[] = ['bilinear', 'bicubic'];
+/** timm's default eval resize filter. */
+export const DEFAULT_INTERPOLATION: Interpolation = 'bicubic';
 
 /** A crop box in pixels of the (auto-oriented) source image. */
 export interface CropBox {

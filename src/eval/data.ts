@@ -1,4 +1,4 @@
-import { ImageLoader, normalizeBatch, openDataset } from '../data/index.js';
+import { ImageLoader, type Interpolation, normalizeBatch, openDataset } from '../data/index.js';
 import type { EvalBatch } from './evaluate.js';
 
 export interface EvalDataOptions {
@@ -7,6 +7,8 @@ export interface EvalDataOptions {
   readonly mean: readonly number[];
   readonly std: readonly number[];
   readonly cropPct?: number;
+  /** Resize filter (default bicubic, timm's eval default). */
+  readonly interpolation?: Interpolation;
   readonly workers?: number;
   readonly seed?: number;
   /** Seeded shuffle (calibration samples across classes instead of the first folders). */
@@ -26,7 +28,8 @@ export interface EvalData {
 export function openEvalData(path: string, options: EvalDataOptions): EvalData {
   const dataset = openDataset(path, 'val');
   const loader = new ImageLoader(dataset, {
-    batchSize: options.batch, imageSize: options.imageSize, train: false, seed: options.seed ?? 0, cropPct: options.cropPct, workers: options.workers, shuffle: options.shuffle,
+    batchSize: options.batch, imageSize: options.imageSize, train: false, seed: options.seed ?? 0, cropPct: options.cropPct,
+    interpolation: options.interpolation, workers: options.workers, shuffle: options.shuffle,
   });
   async function* batches(): AsyncGenerator<EvalBatch> {
     for await (const batch of loader.epoch(0)) {

@@ -64,14 +64,16 @@ export interface ResultsRow {
   img_per_sec: number;
   img_size: number;
   crop_pct: number;
+  interpolation: string;
   runtime: string;
 }
 
-export function resultsRow(model: string, result: EvalResult, imageSize: number, cropPct: number): ResultsRow {
+export function resultsRow(model: string, result: EvalResult, transform: { imageSize: number; cropPct: number; interpolation: string }): ResultsRow {
   const round = (v: number, digits: number) => Number(v.toFixed(digits));
   return {
     model, top1: round(result.top1, 3), top1_err: round(100 - result.top1, 3), top5: round(result.top5, 3), top5_err: round(100 - result.top5, 3),
-    loss: round(result.loss, 4), images: result.images, img_per_sec: round(result.imgPerSec, 2), img_size: imageSize, crop_pct: cropPct, runtime: result.runtime,
+    loss: round(result.loss, 4), images: result.images, img_per_sec: round(result.imgPerSec, 2), img_size: transform.imageSize, crop_pct: transform.cropPct,
+    interpolation: transform.interpolation, runtime: result.runtime,
   };
 }
 

@@ -1,3 +1,5 @@
+import type { Interpolation } from '../data/transforms.js';
+
 /**
  * A loaded model in some runtime (tfjs, onnxruntime-node, LiteRT) that maps a float32 image batch to logits.
  * `mnext eval`, `mnext convert`'s verification and `mnext profile --runtime` all go through this one shape,
@@ -13,6 +15,8 @@ export interface ModelRunner {
   readonly std?: readonly number[];
   /** Centre-crop fraction of the eval transform the model was trained with, when the file records one. */
   readonly cropPct?: number;
+  /** Resize filter of that eval transform, when the file records one. */
+  readonly interpolation?: Interpolation;
   /** Square input size the model expects. */
   readonly inputSize: number;
   readonly numClasses: number;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../cli/errors.js';
+import { INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { resolveModelSpec } from '../models/registry.js';
 import { writeDirAtomic } from './atomic.js';
@@ -30,6 +31,8 @@ export interface CheckpointMeta {
   std: number[];
   /** Centre-crop fraction the model was evaluated at in training (timm's crop_pct), when known. */
   cropPct?: number;
+  /** Resize filter of that eval transform, when known. */
+  interpolation?: Interpolation;
   /** Weight layout: PyTorch (OIHW / [out,in]) under state_dict names. */
   layout: 'pytorch';
   /** tfjs weights manifest for weights.bin (and ema.bin when present). */
@@ -48,6 +51,8 @@ export interface Checkpoint {
   std?: number[];
   /** Centre-crop fraction of the eval transform the model was trained with (eval and calibration default to it). */
   cropPct?: number;
+  /** Resize filter of that eval transform (eval and calibration default to it). */
+  interpolation?: Interpolation;
   info?: Record<string, unknown>;
   /**
    * Extra files stored beside the weights (training state: optimizer slots, scheduler, RNG, ...), by file
@@ -111,6 +116,7 @@ export function saveCheckpoint(dir: string, checkpoint: Checkpoint): void {
       mean: checkpoint.mean ?? [...IMAGENET_MEAN],
       std: checkpoint.std ?? [...IMAGENET_STD],
       cropPct: checkpoint.cropPct,
+      interpolation: checkpoint.interpolation,
       layout: 'pytorch',
       weightsManifest: manifest,
       info: checkpoint.info,
@@ -138,6 +144,9 @@ export function loadCheckpoint(dir: string): Checkpoint {
   if (meta.cropPct !== undefined && !(typeof meta.cropPct === 'number' && meta.cropPct > 0 && meta.cropPct <= 1)) {
     throw new InputError(`${dir}/model.json: cropPct must be a number in (0, 1], got ${JSON.stringify(meta.cropPct)}`);
   }
+  if (meta.interpolation !== undefined && !INTERPOLATIONS.includes(meta.interpolation)) {
+    throw new InputError(`${dir}/model.json: interpolation must be one of ${INTERPOLATIONS.join(', ')}, got ${JSON.stringify(meta.interpolation)}`);
+  }
   const spec = resolveModelSpec(meta.spec.arch, meta.spec);
   const groups = new Map(meta.weightsManifest.map((g) => [g.paths[0], g]));
   const weightsGroup = groups.get('weights.bin');
@@ -154,6 +163,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
     mean: meta.mean,
     std: meta.std,
     cropPct: meta.cropPct,
+    interpolation: meta.interpolation,
     info: meta.info,
     extraWeights,
   };

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { InputError } from '../cli/errors.js';
+import type { Interpolation } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { type ModelRequest, buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
@@ -16,6 +17,8 @@ export interface ModelSource {
   readonly std?: number[];
   /** Centre-crop fraction of the eval transform the model was trained with, when recorded. */
   readonly cropPct?: number;
+  /** Resize filter of that eval transform, when recorded. */
+  readonly interpolation?: Interpolation;
   /** What it was loaded from, for messages. */
   readonly origin: string;
 }
@@ -54,6 +57,7 @@ export async function loadModelSource(model: string, options: SourceOptions = {}
       mean: checkpoint.mean,
       std: checkpoint.std,
       cropPct: checkpoint.cropPct,
+      interpolation: checkpoint.interpolation,
       origin: model,
     };
   }

@@ -10,7 +10,8 @@ import { UsageError } from '../cli/errors.js';
 import { isCheckpointDir, loadCheckpoint, readCheckpointJson, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import type { StateDict } from '../io/state-dict.js';
 import type { ModelSpec } from '../models/graph.js';
-import type { TrainConfig } from './config.js';
+import type { Interpolation } from '../data/transforms.js';
+import { type TrainConfig, evalInterpolation } from './config.js';
 import type { SummaryRow } from './summary.js';
 
 export const TRAIN_STATE_FILE = 'train-state.json';
@@ -42,6 +43,7 @@ export interface TrainingCheckpoint {
   mean: number[];
   std: number[];
   cropPct: number;
+  interpolation: Interpolation;
   state: TrainState;
 }
 
@@ -55,6 +57,7 @@ export function saveTrainingCheckpoint(dir: string, checkpoint: TrainingCheckpoi
     mean: checkpoint.mean,
     std: checkpoint.std,
     cropPct: checkpoint.cropPct,
+    interpolation: checkpoint.interpolation,
     info: { epoch: metric?.epoch ?? state.epoch, steps_done: state.stepsDone, metric, ema: checkpoint.emaWeights !== undefined, model: state.config.model },
     extraJson: { [TRAIN_STATE_FILE]: state },
     extraWeights: { optimizer: checkpoint.optimizer },
@@ -82,6 +85,7 @@ export function loadTrainingCheckpoint(path: string): { checkpoint: TrainingChec
       mean: saved.mean ?? state.config.mean,
       std: saved.std ?? state.config.std,
       cropPct: saved.cropPct ?? state.config.crop_pct,
+      interpolation: saved.interpolation ?? evalInterpolation(state.config),
       state,
     },
     dir,

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { UsageError } from '../cli/errors.js';
+import { DEFAULT_INTERPOLATION, type Interpolation } from '../data/transforms.js';
 import { OPTIMIZERS, type OptimizerName } from './optim.js';
 import { SCHEDULES, type ScheduleName } from './scheduler.js';
 
@@ -183,6 +184,11 @@ export const CONFIG_SCHEMA: Schema = {
 };
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SCHEMA) as ConfigKey[];
+
+/** A run's eval resize filter: its own when fixed, bicubic (timm's eval default) when training picks at random. */
+export function evalInterpolation(config: Pick<TrainConfig, 'interpolation'>): Interpolation {
+  return config.interpolation === 'bilinear' ? 'bilinear' : DEFAULT_INTERPOLATION;
+}
 
 export function kebab(key: string): string {
   return key.replace(/_/g, '-');

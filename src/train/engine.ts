@@ -20,7 +20,7 @@ import type { ModelSpec } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { Rng } from '../util/random.js';
-import { type TrainConfig, configToYaml } from './config.js';
+import { type TrainConfig, configToYaml, evalInterpolation } from './config.js';
 import { ModelEma } from './ema.js';
 import { type EvalMetrics, evaluateModels } from './evaluate.js';
 import { createOptimizer } from './optim.js';
@@ -221,6 +221,7 @@ async function checkpointOf(session: Session): Promise<TrainingCheckpoint> {
     mean: session.config.mean,
     std: session.config.std,
     cropPct: session.config.crop_pct,
+    interpolation: evalInterpolation(session.config),
     state: structuredClone(session.state),
   };
 }
@@ -258,7 +259,7 @@ async function openSession(config: TrainConfig, events: TrainEvents): Promise<Se
   });
   const valLoader = new ImageLoader(data.val, {
     ...loaderBase, train: false, dropLast: false, cropPct: config.crop_pct,
-    interpolation: config.interpolation === 'bilinear' ? 'bilinear' : 'bicubic',
+    interpolation: evalInterpolation(config),
   });
   const runDir = resumed ? resumed.runDir : createRunDir(config, estimateCheckpointBytes(spec, config));
   if (!resumed) {

@@ -79,15 +79,20 @@ describe('mnext eval', () => {
     assert.equal(Number(row.split(',')[1]), Number(expectedTop1.toFixed(3)));
   });
 
-  test('a checkpoint that records its crop fraction (as mnext train writes it) is evaluated at it by default', async () => {
+  test('a checkpoint that records its eval crop and filter (as mnext train writes them) is evaluated with them by default', async () => {
     const cropped = join(work, 'ckpt-crop1');
-    saveCheckpoint(cropped, { ...loadCheckpoint(checkpoint), cropPct: 1 });
+    saveCheckpoint(cropped, { ...loadCheckpoint(checkpoint), cropPct: 1, interpolation: 'bilinear' });
     const csv = join(work, 'results-crop1.csv');
     const { code, stdout, stderr } = await runCli('eval', '--model', cropped, '--data', data, '--batch', '5', '--json', '--results-file', csv);
     assert.equal(code, 0, stderr);
     assert.ok(Math.abs(JSON.parse(stdout).top1 - expectedTop1) < 1e-9, 'evaluated at crop 1.0 the known top-1 comes back');
     const [header, row] = readFileSync(csv, 'utf8').trim().split('\n');
-    assert.equal(row.split(',')[header.split(',').indexOf('crop_pct')], '1');
+    const column = (name: string) => row.split(',')[header.split(',').indexOf(name)];
+    assert.equal(column('crop_pct'), '1');
+    assert.equal(column('interpolation'), 'bilinear');
+    const filter = await runCli('eval', '--model', cropped, '--data', data, '--interpolation', 'lanczos');
+    assert.notEqual(filter.code, 0);
+    assert.match(filter.stderr, /--interpolation: expected one of bilinear, bicubic/);
 
     const meta = JSON.parse(readFileSync(join(cropped, 'model.json'), 'utf8'));
     writeFileSync(join(cropped, 'model.json'), JSON.stringify({ ...meta, cropPct: 1.5 }));

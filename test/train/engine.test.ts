@@ -42,6 +42,7 @@ test('a run writes args.yaml, classes.txt, summary.csv, curves.png, last/ and be
   assert.ok(last.emaWeights, 'EMA weights saved');
   assert.equal(last.spec.tensorMultiplier, 1);
   assert.equal(last.cropPct, 0.9, 'the eval crop travels with the checkpoint (mnext eval and convert default to it)');
+  assert.equal(last.interpolation, 'bicubic', 'and so does the eval filter (random in training: bicubic, as timm)');
   assert.deepEqual(last.classes, readFileSync(join(result.runDir, 'classes.txt'), 'utf8').trim().split('\n'));
   assert.match(readFileSync(join(result.runDir, 'args.yaml'), 'utf8'), /model_ema: true/);
   assert.deepEqual([...readFileSync(result.curves).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');

@@ -113,6 +113,7 @@ export function sourceRunner(source: ModelSource): ModelRunner {
     mean: source.mean,
     std: source.std,
     cropPct: source.cropPct,
+    interpolation: source.interpolation,
     async run(input, batch) {
       const logits = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, size, size, 3])));
       const data = (await logits.data()) as Float32Array;
