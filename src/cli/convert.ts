@@ -5,7 +5,8 @@ import { RANGE_METHODS, type RangeMethod } from '../convert/tflite/index.js';
 import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { resolveModelSpec } from '../models/registry.js';
 import { UsageError } from './errors.js';
-import { positiveInt, positiveNumber } from './options.js';
+import { INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
+import { interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ConvertCliOptions {
@@ -23,6 +24,7 @@ interface ConvertCliOptions {
   calibrationImages: number;
   calibrationRanges: string;
   cropPct?: number;
+  interpolation?: Interpolation;
   int8Io?: boolean;
   threads?: number;
   backend?: string;
@@ -66,6 +68,7 @@ export function register(program: Command, output: Output): void {
     .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
     .option('--calibration-images <n>', 'calibration images used', positiveInt, DEFAULT_CALIBRATION_IMAGES)
     .option('--crop-pct <x>', 'centre-crop fraction for the calibration images (default: the checkpoint\'s, else 0.875)', positiveNumber)
+    .option('--interpolation <filter>', `resize filter for the calibration images: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else bicubic)`, interpolationFilter)
     .option('--calibration-ranges <method>', `int8 activation ranges: ${RANGE_METHODS.join(' | ')} (mse: least-error clipping)`, 'mse')
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
     .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)
@@ -86,7 +89,7 @@ export function register(program: Command, output: Output): void {
       const report = await convertModel(withInputSize(loaded, opts.inputSize), {
         target, out: opts.out, threads: opts.threads, quantize: opts.quantize === 'int8' ? 'int8' : undefined,
         calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod,
-        calibrationCropPct: opts.cropPct, int8Io: opts.int8Io,
+        calibrationCropPct: opts.cropPct, calibrationInterpolation: opts.interpolation, int8Io: opts.int8Io,
       });
       if (opts.json) printJson(output, report);
       else output.out(describeReport(report));

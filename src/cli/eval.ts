@@ -6,9 +6,9 @@ import { openEvalData } from '../eval/data.js';
 import { type EvalResult, evaluateRunner } from '../eval/evaluate.js';
 import { openModelRunner } from '../eval/open.js';
 import { formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
-import { CheckFailedError, UsageError } from './errors.js';
+import { CheckFailedError } from './errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/index.js';
-import { nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
+import { interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 
 interface EvalOptions {
@@ -22,15 +22,10 @@ interface EvalOptions {
   threads?: number;
   workers: number;
   cropPct?: number;
-  interpolation?: string;
+  interpolation?: Interpolation;
   useEma?: boolean;
   backend?: string;
   perClass?: boolean;
-}
-
-function parseInterpolation(value: string): Interpolation {
-  if (!INTERPOLATIONS.includes(value as Interpolation)) throw new UsageError(`--interpolation: expected one of ${INTERPOLATIONS.join(', ')}, got '${value}'`);
-  return value as Interpolation;
 }
 
 function printSummary(output: Output, model: string, result: EvalResult, showPerClass: boolean): void {
@@ -56,14 +51,14 @@ export function register(program: Command, output: Output): void {
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt)
     .option('--workers <n>', 'image decodes in flight', positiveInt, 4)
     .option('--crop-pct <x>', `centre-crop fraction of the resize (default: the checkpoint's, else timm's ${DEFAULT_CROP_PCT})`, positiveNumber)
-    .option('--interpolation <filter>', `resize filter: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else bicubic)`)
+    .option('--interpolation <filter>', `resize filter: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else ${DEFAULT_INTERPOLATION})`, interpolationFilter)
     .option('--use-ema', 'evaluate a checkpoint\'s EMA weights')
     .option('--backend <name>', 'tfjs backend: tensorflow | wasm | cpu')
     .action(async (opts: EvalOptions) => {
       const backend = await initBackend(opts.backend);
       const runner = await openModelRunner(opts.model, { threads: opts.threads, useEma: opts.useEma });
       const cropPct = opts.cropPct ?? runner.cropPct ?? DEFAULT_CROP_PCT;
-      const interpolation = opts.interpolation === undefined ? runner.interpolation ?? DEFAULT_INTERPOLATION : parseInterpolation(opts.interpolation);
+      const interpolation = opts.interpolation ?? runner.interpolation ?? DEFAULT_INTERPOLATION;
       try {
         const data = openEvalData(opts.data, {
           batch: opts.batch, imageSize: runner.inputSize, cropPct, interpolation, workers: opts.workers,

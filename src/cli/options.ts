@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
 
 /** Commander argument parsers whose errors name the expected value (sharp style). */
 export function positiveNumber(value: string): number {
@@ -23,6 +24,11 @@ export function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative number, got "${value}"`);
   return n;
+}
+
+export function interpolation(value: string): Interpolation {
+  if (!INTERPOLATIONS.includes(value as Interpolation)) throw new InvalidArgumentError(`expected one of ${INTERPOLATIONS.join(', ')}, got "${value}"`);
+  return value as Interpolation;
 }
 
 /** "1.4,1.0,0.75" -> [1.4, 1, 0.75] */

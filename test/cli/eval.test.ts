@@ -92,7 +92,7 @@ describe('mnext eval', () => {
     assert.equal(column('interpolation'), 'bilinear');
     const filter = await runCli('eval', '--model', cropped, '--data', data, '--interpolation', 'lanczos');
     assert.notEqual(filter.code, 0);
-    assert.match(filter.stderr, /--interpolation: expected one of bilinear, bicubic/);
+    assert.match(filter.stderr, /expected one of bilinear, bicubic, got "lanczos"/);
 
     const meta = JSON.parse(readFileSync(join(cropped, 'model.json'), 'utf8'));
     writeFileSync(join(cropped, 'model.json'), JSON.stringify({ ...meta, cropPct: 1.5 }));
