@@ -91,7 +91,9 @@ export interface ConvertedModel {
 export const FLOAT_TOLERANCE = 1e-4;
 
 export function fileMetaOf(source: ModelSource): ModelFileMeta {
-  return { classes: source.classes, mean: source.mean ?? [...IMAGENET_MEAN], std: source.std ?? [...IMAGENET_STD] };
+  return {
+    classes: source.classes, mean: source.mean ?? [...IMAGENET_MEAN], std: source.std ?? [...IMAGENET_STD], cropPct: source.cropPct, interpolation: source.interpolation,
+  };
 }
 
 function onnxModel(graph: InferenceGraph, meta: ModelFileMeta, options: ConvertOptions): ConvertedModel {

@@ -1,3 +1,4 @@
+import { InputError } from '../cli/errors.js';
 import type { Rng } from '../util/random.js';
 import { type ColourJitterPlan, sampleColourJitter } from './colour-jitter.js';
 
@@ -13,6 +14,23 @@ export type Interpolation = 'bilinear' | 'bicubic';
 export const INTERPOLATIONS: readonly Interpolation[] = ['bilinear', 'bicubic'];
 /** timm's default eval resize filter. */
 export const DEFAULT_INTERPOLATION: Interpolation = 'bicubic';
+
+/** The eval transform a model was trained with, as model files record it (timm's crop_pct and interpolation). */
+export interface EvalTransform {
+  readonly cropPct?: number;
+  readonly interpolation?: Interpolation;
+}
+
+/** Checks what a model file records of its eval transform; `where` names the file in the one-sentence error. */
+export function recordedEvalTransform(where: string, cropPct: unknown, interpolation: unknown): EvalTransform {
+  if (cropPct !== undefined && !(typeof cropPct === 'number' && cropPct > 0 && cropPct <= 1)) {
+    throw new InputError(`${where}: cropPct must be a number in (0, 1], got ${JSON.stringify(cropPct)}`);
+  }
+  if (interpolation !== undefined && !INTERPOLATIONS.includes(interpolation as Interpolation)) {
+    throw new InputError(`${where}: interpolation must be one of ${INTERPOLATIONS.join(', ')}, got ${JSON.stringify(interpolation)}`);
+  }
+  return { cropPct, interpolation: interpolation as Interpolation | undefined };
+}
 
 /** A crop box in pixels of the (auto-oriented) source image. */
 export interface CropBox {

@@ -1,11 +1,12 @@
-import type { Interpolation } from '../data/transforms.js';
+import type { EvalTransform } from '../data/transforms.js';
 
 /**
  * A loaded model in some runtime (tfjs, onnxruntime-node, LiteRT) that maps a float32 image batch to logits.
  * `mnext eval`, `mnext convert`'s verification and `mnext profile --runtime` all go through this one shape,
- * so adding a runtime is adding one implementation.
+ * so adding a runtime is adding one implementation. The eval transform fields are what the file records of how
+ * the model was trained to be evaluated (checkpoints, ONNX and TF.js files do; .tflite files do not).
  */
-export interface ModelRunner {
+export interface ModelRunner extends EvalTransform {
   /** 'tfjs' | 'onnx' | 'tflite' ... for messages and result records. */
   readonly runtime: string;
   /** Layout the runner wants its input in; callers hand NHWC and the runner transposes if needed. */
@@ -13,10 +14,6 @@ export interface ModelRunner {
   /** Input normalisation the model file ships with (0..1 scale), when it records one. */
   readonly mean?: readonly number[];
   readonly std?: readonly number[];
-  /** Centre-crop fraction of the eval transform the model was trained with, when the file records one. */
-  readonly cropPct?: number;
-  /** Resize filter of that eval transform, when the file records one. */
-  readonly interpolation?: Interpolation;
   /** Square input size the model expects. */
   readonly inputSize: number;
   readonly numClasses: number;

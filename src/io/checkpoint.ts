@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../cli/errors.js';
-import { INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
+import { type Interpolation, recordedEvalTransform } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { resolveModelSpec } from '../models/registry.js';
 import { writeDirAtomic } from './atomic.js';
@@ -141,12 +141,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
   }
   if (meta.format !== CHECKPOINT_FORMAT) throw new InputError(`${dir}/model.json is not an mnext checkpoint (format '${String(meta.format)}')`);
   if (meta.version > CHECKPOINT_VERSION) throw new InputError(`${dir} was written by a newer mnext (checkpoint version ${meta.version})`);
-  if (meta.cropPct !== undefined && !(typeof meta.cropPct === 'number' && meta.cropPct > 0 && meta.cropPct <= 1)) {
-    throw new InputError(`${dir}/model.json: cropPct must be a number in (0, 1], got ${JSON.stringify(meta.cropPct)}`);
-  }
-  if (meta.interpolation !== undefined && !INTERPOLATIONS.includes(meta.interpolation)) {
-    throw new InputError(`${dir}/model.json: interpolation must be one of ${INTERPOLATIONS.join(', ')}, got ${JSON.stringify(meta.interpolation)}`);
-  }
+  const { cropPct, interpolation } = recordedEvalTransform(`${dir}/model.json`, meta.cropPct, meta.interpolation);
   const spec = resolveModelSpec(meta.spec.arch, meta.spec);
   const groups = new Map(meta.weightsManifest.map((g) => [g.paths[0], g]));
   const weightsGroup = groups.get('weights.bin');
@@ -162,8 +157,8 @@ export function loadCheckpoint(dir: string): Checkpoint {
     classes: meta.classes,
     mean: meta.mean,
     std: meta.std,
-    cropPct: meta.cropPct,
-    interpolation: meta.interpolation,
+    cropPct,
+    interpolation,
     info: meta.info,
     extraWeights,
   };

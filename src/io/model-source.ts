@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { InputError } from '../cli/errors.js';
-import type { Interpolation } from '../data/transforms.js';
+import type { EvalTransform } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { type ModelRequest, buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
@@ -9,16 +9,12 @@ import { loadFixture } from './fixture.js';
 import type { StateDict } from './state-dict.js';
 
 /** A model ready to run or convert: its description inputs, weights, and the labels/normalisation it ships with. */
-export interface ModelSource {
+export interface ModelSource extends EvalTransform {
   readonly spec: ModelSpec;
   readonly weights: StateDict;
   readonly classes?: string[];
   readonly mean?: number[];
   readonly std?: number[];
-  /** Centre-crop fraction of the eval transform the model was trained with, when recorded. */
-  readonly cropPct?: number;
-  /** Resize filter of that eval transform, when recorded. */
-  readonly interpolation?: Interpolation;
   /** What it was loaded from, for messages. */
   readonly origin: string;
 }

@@ -94,6 +94,17 @@ describe('mnext eval', () => {
     assert.notEqual(filter.code, 0);
     assert.match(filter.stderr, /expected one of bilinear, bicubic, got "lanczos"/);
 
+    // ONNX and TF.js files keep the transform too (.tflite metadata has no place for it).
+    for (const [to, path] of [['onnx', join(work, 'crop1.onnx')], ['tfjs', join(work, 'crop1_tfjs')]]) {
+      assert.equal((await runCli('convert', '--model', cropped, '--to', to, '--out', path)).code, 0);
+      const converted = join(work, `results-crop1-${to}.csv`);
+      const run = await runCli('eval', '--model', path, '--data', data, '--batch', '7', '--json', '--results-file', converted);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(Math.abs(JSON.parse(run.stdout).top1 - expectedTop1) < 1e-9, `${to}: evaluated at the recorded crop`);
+      const [h, r] = readFileSync(converted, 'utf8').trim().split('\n');
+      assert.deepEqual(['crop_pct', 'interpolation'].map((name) => r.split(',')[h.split(',').indexOf(name)]), ['1', 'bilinear'], to);
+    }
+
     const meta = JSON.parse(readFileSync(join(cropped, 'model.json'), 'utf8'));
     writeFileSync(join(cropped, 'model.json'), JSON.stringify({ ...meta, cropPct: 1.5 }));
     const bad = await runCli('eval', '--model', cropped, '--data', data);

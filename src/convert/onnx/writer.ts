@@ -124,6 +124,8 @@ export function onnxMetadata(graph: InferenceGraph, meta: ModelFileMeta): Record
     ...(meta.classes ? { labels: meta.classes.join('\n') } : {}),
     mean: JSON.stringify(meta.mean),
     std: JSON.stringify(meta.std),
+    ...(meta.cropPct !== undefined ? { crop_pct: String(meta.cropPct) } : {}),
+    ...(meta.interpolation ? { interpolation: meta.interpolation } : {}),
     input_layout: 'NCHW',
   };
 }

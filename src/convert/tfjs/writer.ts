@@ -49,7 +49,7 @@ export interface TfjsModelJson {
     inputs: Record<string, { name: string; dtype: string; tensorShape: { dim: { size: string }[] } }>;
     outputs: Record<string, { name: string; dtype: string; tensorShape: { dim: { size: string }[] } }>;
   };
-  userDefinedMetadata: { classes?: string[]; mean: number[]; std: number[]; spec: InferenceGraph['spec']; mnextVersion: string };
+  userDefinedMetadata: { classes?: string[]; mean: number[]; std: number[]; cropPct?: number; interpolation?: string; spec: InferenceGraph['spec']; mnextVersion: string };
 }
 
 export interface TfjsGraphModelFiles {
@@ -253,6 +253,8 @@ export function writeTfjsGraphModel(graph: InferenceGraph, meta: ModelFileMeta):
         ...(meta.classes ? { classes: [...meta.classes] } : {}),
         mean: [...meta.mean],
         std: [...meta.std],
+        ...(meta.cropPct !== undefined ? { cropPct: meta.cropPct } : {}),
+        ...(meta.interpolation ? { interpolation: meta.interpolation } : {}),
         spec: graph.spec,
         mnextVersion: MNEXT_VERSION,
       },

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../cli/errors.js';
 import { readModelMetadata } from '../../convert/onnx/messages.js';
+import { recordedEvalTransform } from '../../data/transforms.js';
 import type { ModelSpec } from '../../models/graph.js';
 import type { ModelRunner } from '../runner.js';
 
@@ -78,6 +79,7 @@ export async function loadOnnxRunner(pathOrBytes: string | Uint8Array, options: 
     classes: metadata.labels?.split('\n'),
     mean: parseJson<number[]>(metadata.mean),
     std: parseJson<number[]>(metadata.std),
+    ...recordedEvalTransform(origin, metadata.crop_pct === undefined ? undefined : Number(metadata.crop_pct), metadata.interpolation),
     async run(input, batch) {
       const nchw = nhwcToNchw(input, batch, inputSize, inputSize, channels);
       const feeds = { [inputName]: new ort.Tensor('float32', nchw, [batch, channels, inputSize, inputSize]) };

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import { InputError } from '../../cli/errors.js';
 import type { TfjsGraphModelFiles, TfjsModelJson } from '../../convert/tfjs/writer.js';
+import { recordedEvalTransform } from '../../data/transforms.js';
 import type { ModelSource } from '../../io/model-source.js';
 import { InferenceModel } from '../../models/executor.js';
 import { buildGraph } from '../../models/registry.js';
@@ -76,6 +77,7 @@ function graphModelRunner(model: GraphModel, meta: TfjsModelJson['userDefinedMet
     classes: meta?.classes,
     mean: meta?.mean,
     std: meta?.std,
+    ...recordedEvalTransform('TF.js model', meta?.cropPct, meta?.interpolation),
     async run(input, batch) {
       const logits = tf.tidy(() => model.execute(tf.tensor4d(input, [batch, inputSize, inputSize, 3])) as tf.Tensor);
       const data = (await logits.data()) as Float32Array;
