@@ -1,14 +1,13 @@
-import { ImageLoader, type Interpolation, normalizeBatch, openDataset } from '../data/index.js';
+import { ImageLoader, normalizeBatch, openDataset } from '../data/index.js';
+import type { EvalTransform } from '../data/transforms.js';
 import type { EvalBatch } from './evaluate.js';
 
-export interface EvalDataOptions {
+/** `cropPct` / `interpolation` default to timm's eval transform (0.875, bicubic). */
+export interface EvalDataOptions extends EvalTransform {
   readonly batch: number;
   readonly imageSize: number;
   readonly mean: readonly number[];
   readonly std: readonly number[];
-  readonly cropPct?: number;
-  /** Resize filter (default bicubic, timm's eval default). */
-  readonly interpolation?: Interpolation;
   readonly workers?: number;
   readonly seed?: number;
   /** Seeded shuffle (calibration samples across classes instead of the first folders). */

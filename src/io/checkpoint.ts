@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../cli/errors.js';
-import { type Interpolation, recordedEvalTransform } from '../data/transforms.js';
+import { type EvalTransform, type Interpolation, recordedEvalTransform } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { resolveModelSpec } from '../models/registry.js';
 import { writeDirAtomic } from './atomic.js';
@@ -41,7 +41,8 @@ export interface CheckpointMeta {
   info?: Record<string, unknown>;
 }
 
-export interface Checkpoint {
+/** `cropPct` / `interpolation`: the eval transform the model was trained with (eval and calibration default to it). */
+export interface Checkpoint extends EvalTransform {
   spec: ModelSpec;
   weights: StateDict;
   /** EMA weights when the run kept a model EMA. */
@@ -49,10 +50,6 @@ export interface Checkpoint {
   classes?: string[];
   mean?: number[];
   std?: number[];
-  /** Centre-crop fraction of the eval transform the model was trained with (eval and calibration default to it). */
-  cropPct?: number;
-  /** Resize filter of that eval transform (eval and calibration default to it). */
-  interpolation?: Interpolation;
   info?: Record<string, unknown>;
   /**
    * Extra files stored beside the weights (training state: optimizer slots, scheduler, RNG, ...), by file
