@@ -10,14 +10,15 @@
  * bilinear).
  */
 import { initBackend } from '../src/backend/index.js';
-import { ImageLoader, type Interpolation, normalizeBatch, openDataset } from '../src/data/index.js';
+import { interpolation as interpolationFilter } from '../src/cli/options.js';
+import { DEFAULT_INTERPOLATION, ImageLoader, normalizeBatch, openDataset } from '../src/data/index.js';
 import { loadTfliteRunner } from '../src/eval/runtimes/litert.js';
 
 const [floatPath, int8Path, folder] = process.argv.slice(2);
 const cropIndex = process.argv.indexOf('--crop-pct');
 const cropPct = cropIndex > 0 ? Number(process.argv[cropIndex + 1]) : 1;
 const filterIndex = process.argv.indexOf('--interpolation');
-const interpolation = filterIndex > 0 ? (process.argv[filterIndex + 1] as Interpolation) : 'bicubic';
+const interpolation = filterIndex > 0 ? interpolationFilter(process.argv[filterIndex + 1]) : DEFAULT_INTERPOLATION;
 if (!floatPath || !int8Path || !folder) throw new Error('usage: int8-agreement.ts FLOAT.tflite INT8.tflite VAL_FOLDER [--crop-pct X] [--interpolation F]');
 
 await initBackend();

@@ -5,7 +5,7 @@ import { RANGE_METHODS, type RangeMethod } from '../convert/tflite/index.js';
 import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { resolveModelSpec } from '../models/registry.js';
 import { UsageError } from './errors.js';
-import { INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
+import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
 import { interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
@@ -67,8 +67,8 @@ export function register(program: Command, output: Output): void {
     .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite)')
     .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
     .option('--calibration-images <n>', 'calibration images used', positiveInt, DEFAULT_CALIBRATION_IMAGES)
-    .option('--crop-pct <x>', 'centre-crop fraction for the calibration images (default: the checkpoint\'s, else 0.875)', positiveNumber)
-    .option('--interpolation <filter>', `resize filter for the calibration images: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else bicubic)`, interpolationFilter)
+    .option('--crop-pct <x>', `centre-crop fraction for the calibration images (default: the checkpoint's, else ${DEFAULT_CROP_PCT})`, positiveNumber)
+    .option('--interpolation <filter>', `resize filter for the calibration images: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else ${DEFAULT_INTERPOLATION})`, interpolationFilter)
     .option('--calibration-ranges <method>', `int8 activation ranges: ${RANGE_METHODS.join(' | ')} (mse: least-error clipping)`, 'mse')
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
     .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)

@@ -10,7 +10,7 @@ import { UsageError } from '../cli/errors.js';
 import { isCheckpointDir, loadCheckpoint, readCheckpointJson, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import type { StateDict } from '../io/state-dict.js';
 import type { ModelSpec } from '../models/graph.js';
-import type { Interpolation } from '../data/transforms.js';
+import type { EvalTransform } from '../data/transforms.js';
 import { type TrainConfig, evalInterpolation } from './config.js';
 import type { SummaryRow } from './summary.js';
 
@@ -34,7 +34,8 @@ export interface TrainState {
   config: TrainConfig;
 }
 
-export interface TrainingCheckpoint {
+/** Always records the eval transform (`cropPct`, `interpolation`): a run knows how it evaluated. */
+export interface TrainingCheckpoint extends Required<EvalTransform> {
   spec: ModelSpec;
   weights: StateDict;
   emaWeights?: StateDict;
@@ -42,8 +43,6 @@ export interface TrainingCheckpoint {
   classes: string[];
   mean: number[];
   std: number[];
-  cropPct: number;
-  interpolation: Interpolation;
   state: TrainState;
 }
 
