@@ -12,7 +12,7 @@
 import { initBackend } from '../src/backend/index.js';
 import { interpolation as interpolationFilter } from '../src/cli/options.js';
 import { DEFAULT_INTERPOLATION, ImageLoader, normalizeBatch, openDataset } from '../src/data/index.js';
-import { loadTfliteRunner } from '../src/eval/runtimes/litert.js';
+import { loadTfliteRunner } from '../src/runtimes/litert.js';
 
 const [floatPath, int8Path, folder] = process.argv.slice(2);
 const cropIndex = process.argv.indexOf('--crop-pct');

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import './gradients.js';
 import { registerWasmTrainingKernels } from './wasm/register.js';
 

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { type BenchMode, type ModelBenchResult, benchModel } from '../bench/model-bench.js';
-import { benchParallelTraining } from '../train/parallel/bench.js';
-import { UsageError } from './errors.js';
+import { benchParallelTraining } from '../bench/parallel-bench.js';
+import { UsageError } from '../errors.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import { type Output, formatTable, printJson } from './output.js';
 

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { initBackend } from '../backend/index.js';
 import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, DEFAULT_CALIBRATION_IMAGES, convertModel } from '../convert/index.js';
-import { RANGE_METHODS, type RangeMethod } from '../convert/tflite/index.js';
+import { RANGE_METHODS, type RangeMethod } from '../formats/tflite/index.js';
 import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { resolveModelSpec } from '../models/registry.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
 import { interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';

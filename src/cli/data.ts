@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DEFAULT_FASHION_MNIST_DIR, convertFashionMnist } from '../data/fashion-mnist.js';
 import { type SplitReport, inspectDataset } from '../data/inspect.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
-import { CheckFailedError, UsageError } from './errors.js';
+import { CheckFailedError, UsageError } from '../errors.js';
 import { nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';

@@ -1,12 +1,12 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { initBackend } from '../backend/index.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../io/checkpoint.js';
-import { openEvalData } from '../eval/data.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
+import { openEvalData } from '../data/eval-data.js';
 import { type EvalResult, evaluateRunner } from '../eval/evaluate.js';
-import { openModelRunner } from '../eval/open.js';
+import { openModelRunner } from '../runtimes/open.js';
 import { formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
-import { CheckFailedError } from './errors.js';
+import { CheckFailedError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/index.js';
 import { interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';

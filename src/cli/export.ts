@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadModelSource } from '../io/model-source.js';
 import { saveTorchStateDict } from '../io/torch/save.js';
 import { buildGraph } from '../models/registry.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ExportOptions {

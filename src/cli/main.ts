@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { exitCodeOf } from './errors.js';
+import { exitCodeOf } from '../errors.js';
+import { MNEXT_VERSION } from '../util/package.js';
 import { type Output, colour, processOutput } from './output.js';
 
 /** Each command module adds itself to the program; keep this list the single place commands are wired. */
@@ -24,7 +25,7 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
 export async function buildProgram(output: Output): Promise<Command> {
   const program = new Command('mnext')
     .description('Train, evaluate, profile and convert MobileNeXt / MobileNetV2 image classifiers')
-    .version('0.1.0')
+    .version(MNEXT_VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
   for (const register of await loadCommands()) register(program, output);
@@ -36,8 +37,11 @@ export async function buildProgram(output: Output): Promise<Command> {
 
 /**
  * Runs the CLI and returns the exit code (never calls process.exit): 0 ok, 1 a check failed, 2 bad usage,
- * input or configuration, 130 interrupted. User errors print one sentence, not a stack trace.
+ * input or configuration, 3 an internal error, 130 interrupted. User errors print one sentence, not a stack trace.
  */
+/** A bug in mnext rather than bad input: distinct from 1 (a check failed) so scripts can tell them apart. */
+export const INTERNAL_ERROR_EXIT_CODE = 3;
+
 export async function execute(argv: readonly string[], output: Output = processOutput): Promise<number> {
   try {
     const program = await buildProgram(output);
@@ -53,7 +57,9 @@ export async function execute(argv: readonly string[], output: Output = processO
       output.err(`${colour.red('error:')} ${(error as Error).message}`);
       return code;
     }
-    output.err(`${colour.red('internal error:')} ${(error as Error).stack ?? String(error)}`);
-    return 1;
+    // A bug in mnext, not the user's input: one line, the stack only on request.
+    const detail = process.env.MNEXT_DEBUG === '1' ? ((error as Error).stack ?? String(error)) : error instanceof Error ? error.message : String(error);
+    output.err(`${colour.red('internal error:')} ${detail}${process.env.MNEXT_DEBUG === '1' ? '' : ' (MNEXT_DEBUG=1 shows the stack)'}`);
+    return INTERNAL_ERROR_EXIT_CODE;
   }
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { buildGraph, listFamilies, listModelNames, resolveModelSpec } from '../models/registry.js';
-import { countModel } from '../profile/count.js';
+import { countModel } from '../models/count.js';
 import { type Output, formatTable, printJson } from './output.js';
 
 export interface ModelListing {

@@ -3,7 +3,7 @@ import { initBackend } from '../backend/index.js';
 import { runParity } from '../eval/parity.js';
 import { loadFixture } from '../io/fixture.js';
 import { loadModelSource } from '../io/model-source.js';
-import { CheckFailedError } from './errors.js';
+import { CheckFailedError } from '../errors.js';
 import { positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 

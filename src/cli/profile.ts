@@ -7,7 +7,7 @@ import { loadModelSource } from '../io/model-source.js';
 import { buildGraph } from '../models/registry.js';
 import { type ProfileRequest, type ProfileRow, differsFromPaper, profileGraph, profileModels } from '../profile/profile.js';
 import { LATENCY_RUNTIMES, type LatencyRuntime } from '../profile/runtimes.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 import { nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
 import { type Output, colour, formatMarkdownTable, formatTable, printJson } from './output.js';
 

@@ -1,27 +1,27 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckFailedError, UsageError } from '../cli/errors.js';
+import { CheckFailedError, UsageError } from '../errors.js';
 import type { Interpolation } from '../data/transforms.js';
-import { type LogitDifference, argmaxRows, compareLogits, randomInputBatch } from '../eval/compare.js';
-import type { ModelRunner } from '../eval/runner.js';
-import { openEvalData } from '../eval/data.js';
-import { loadTfliteRunner } from '../eval/runtimes/litert.js';
-import { loadOnnxRunner } from '../eval/runtimes/onnx.js';
-import { loadTfjsGraphRunner } from '../eval/runtimes/tfjs.js';
-import { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../io/checkpoint.js';
+import { type LogitDifference, argmaxRows, compareLogits, randomInputBatch } from '../runtimes/compare.js';
+import type { ModelRunner } from '../runtimes/runner.js';
+import { openEvalData } from '../data/eval-data.js';
+import { loadTfliteRunner } from '../runtimes/litert.js';
+import { loadOnnxRunner } from '../runtimes/onnx.js';
+import { loadTfjsGraphRunner } from '../runtimes/tfjs.js';
+import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
 import type { ModelSource } from '../io/model-source.js';
 import { InferenceModel } from '../models/executor.js';
 import { type InferenceGraph } from '../models/fold.js';
 import { buildGraph } from '../models/registry.js';
-import type { ModelFileMeta } from './meta.js';
-import { writeOnnx } from './onnx/writer.js';
-import { TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from './tfjs/writer.js';
-import { type CalibrationBatch, type RangeMethod, calibrateRanges, writeTflite } from './tflite/index.js';
+import type { ConvertTarget } from '../formats/index.js';
+import type { ModelFileMeta } from '../formats/meta.js';
+import { writeOnnx } from '../formats/onnx/writer.js';
+import { TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from '../formats/tfjs/writer.js';
+import { type CalibrationBatch, type RangeMethod, calibrateRanges, writeTflite } from '../formats/tflite/index.js';
 
-export type ConvertTarget = 'tflite' | 'onnx' | 'tfjs';
-export const CONVERT_TARGETS: readonly ConvertTarget[] = ['tflite', 'onnx', 'tfjs'];
+export { CONVERT_TARGETS, type ConvertTarget } from '../formats/index.js';
 
 /**
  * Calibration images used by default. 300 (TFLite's usual "a few hundred") left int8 agreement on the trained

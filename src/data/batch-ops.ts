@@ -8,10 +8,6 @@ import { pyRound } from './transforms.js';
  * Each returns a new tensor and leaves its input alive; intermediates are freed inside tf.tidy.
  */
 
-/** ImageNet statistics used by timm and the official recipes. */
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
-
 /** (x/255 - mean)/std as one fused multiply-add per element: x * 1/(255 std) + (-mean/std). */
 export function normalizeBatch(batch: ImageBatch, mean: readonly number[], std: readonly number[]): tf.Tensor4D {
   const n = batch.labels.length;

@@ -4,7 +4,8 @@
  */
 export { type ImageSample, type ImageDataset, type Split, IMAGE_EXTENSIONS, openDataset, checkSplitClasses, compareCodePoints } from './dataset.js';
 export { type LoaderOptions, type ImageBatch, type SkippedFile, ImageLoader } from './loader.js';
-export { IMAGENET_MEAN, IMAGENET_STD, type ErasingOptions, normalizeBatch, randomErasing, mixupBatch, sampleBeta } from './batch-ops.js';
+export { IMAGENET_MEAN, IMAGENET_STD } from './constants.js';
+export { type ErasingOptions, normalizeBatch, randomErasing, mixupBatch, sampleBeta } from './batch-ops.js';
 export { type SyntheticOptions, generateSyntheticDataset } from './synthetic.js';
 export { DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type FashionMnistOptions, convertFashionMnist } from './fashion-mnist.js';
 export { type SplitReport, inspectDataset } from './inspect.js';

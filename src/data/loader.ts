@@ -1,4 +1,4 @@
-import { InputError, UsageError } from '../cli/errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { Rng } from '../util/random.js';
 import { mixSeed } from './seed.js';
 import type { ImageDataset } from './dataset.js';

@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { writeDirAtomic } from '../io/atomic.js';
+import { writeDirAtomic } from '../util/atomic.js';
 
 /**
  * Builds a dataset folder asynchronously in a staging sibling, then swaps it into place with writeDirAtomic, so

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { Rng } from '../util/random.js';
 import { fillDirAtomic } from './output-dir.js';
 import { mapConcurrent, mixSeed } from './seed.js';

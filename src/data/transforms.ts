@@ -1,6 +1,7 @@
-import { InputError } from '../cli/errors.js';
+import { InputError } from '../errors.js';
 import type { Rng } from '../util/random.js';
 import { type ColourJitterPlan, sampleColourJitter } from './colour-jitter.js';
+import { INTERPOLATIONS, type Interpolation } from './constants.js';
 
 export { type ColourJitterPlan, applyColourJitter, sampleColourJitter } from './colour-jitter.js';
 
@@ -10,10 +11,7 @@ export { type ColourJitterPlan, applyColourJitter, sampleColourJitter } from './
  * (including Python's round-half-to-even), so crops agree with the PyTorch pipeline for the same random draws.
  */
 
-export type Interpolation = 'bilinear' | 'bicubic';
-export const INTERPOLATIONS: readonly Interpolation[] = ['bilinear', 'bicubic'];
-/** timm's default eval resize filter. */
-export const DEFAULT_INTERPOLATION: Interpolation = 'bicubic';
+export { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from './constants.js';
 
 /** The eval transform a model was trained with, as model files record it (timm's crop_pct and interpolation). */
 export interface EvalTransform {
@@ -102,9 +100,6 @@ export function centreCropBox(width: number, height: number, crop: number): Crop
     height: Math.min(crop, height),
   };
 }
-
-/** timm's default eval centre-crop fraction, for models that do not record their own. */
-export const DEFAULT_CROP_PCT = 0.875;
 
 /** timm's eval resize: floor(size / crop_pct) on the shorter side (224 / 0.875 = 256). */
 export function evalResizeSize(size: number, cropPct: number): number {

@@ -1,11 +1,6 @@
-import { InputError } from '../cli/errors.js';
-import type { ModelRunner } from './runner.js';
-
-/** One batch to score: normalised NHWC float32 images and their labels in the folder's class numbering. */
-export interface EvalBatch {
-  readonly images: Float32Array;
-  readonly labels: Int32Array;
-}
+import { InputError } from '../errors.js';
+import type { EvalBatch } from '../data/eval-data.js';
+import type { ModelRunner } from '../runtimes/runner.js';
 
 export interface ClassAccuracy {
   readonly name: string;

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InferenceModel, TfjsModel, nchwToNhwc } from '../models/executor.js';
 import { buildGraph } from '../models/registry.js';
 import type { Fixture } from '../io/fixture.js';
-import { argmaxRows, compareLogits } from './compare.js';
-import type { StateDict } from '../io/state-dict.js';
+import { argmaxRows, compareLogits } from '../runtimes/compare.js';
+import type { StateDict } from '../models/state-dict.js';
 
 export interface ParityResult {
   /** max |logit - reference| of the eval-mode forward pass (BN with running statistics). */

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import type { EvalResult } from './evaluate.js';
 
 const escapeXml = (text: string): string => text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);

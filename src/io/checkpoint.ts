@@ -1,16 +1,15 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../cli/errors.js';
+import { InputError } from '../errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
 import { type EvalTransform, type Interpolation, recordedEvalTransform } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { resolveModelSpec } from '../models/registry.js';
-import { writeDirAtomic } from './atomic.js';
-import { type StateDict, sizeOf } from './state-dict.js';
+import { writeDirAtomic } from '../util/atomic.js';
+import { type StateDict, sizeOf } from '../models/state-dict.js';
 
 export const CHECKPOINT_FORMAT = 'mnext-checkpoint';
 export const CHECKPOINT_VERSION = 1;
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
 /** One weights file in the tfjs weights-manifest format, so plain `tf.io.decodeWeights` can read it. */
 interface ManifestGroup {

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { InputError } from '../cli/errors.js';
+import { InputError } from '../errors.js';
 import type { ModelSpec } from '../models/graph.js';
 import { resolveModelSpec } from '../models/registry.js';
-import { type StateDict, sizeOf } from './state-dict.js';
+import { type StateDict, sizeOf } from '../models/state-dict.js';
 
 /**
  * A parity fixture: weights dumped from a PyTorch model, an input batch (NCHW) and the logits the reference

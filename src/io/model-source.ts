@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
-import { InputError } from '../cli/errors.js';
+import { InputError } from '../errors.js';
 import type { EvalTransform } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { type ModelRequest, buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { isCheckpointDir, loadCheckpoint } from './checkpoint.js';
 import { loadFixture } from './fixture.js';
-import type { StateDict } from './state-dict.js';
+import { torchSourceLoader } from './torch/source.js';
+import type { StateDict } from '../models/state-dict.js';
 
 /** A model ready to run or convert: its description inputs, weights, and the labels/normalisation it ships with. */
 export interface ModelSource extends EvalTransform {
@@ -27,16 +28,11 @@ export interface SourceOptions extends ModelRequest {
   readonly seed?: number;
 }
 
-/**
- * Loaders for file kinds beyond the built-in ones (PyTorch .pth files register here), tried in order.
- * Each returns undefined when the path is not its kind.
- */
+/** A loader for one file kind: returns undefined when the path is not its kind. */
 export type SourceLoader = (path: string, options: SourceOptions) => Promise<ModelSource | undefined>;
-const loaders: SourceLoader[] = [];
 
-export function registerSourceLoader(loader: SourceLoader): void {
-  loaders.push(loader);
-}
+/** Loaders for file kinds beyond checkpoint folders and fixtures, tried in order. The one list: nothing registers by import. */
+const loaders: readonly SourceLoader[] = [torchSourceLoader];
 
 /**
  * `--model` resolution shared by eval, profile, convert and export: a checkpoint directory, a parity fixture

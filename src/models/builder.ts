@@ -1,3 +1,4 @@
+import { InvalidModelError } from '../errors.js';
 import {
   type ActivationNode,
   type GraphNode,
@@ -210,11 +211,6 @@ export class GraphBuilder {
     this.shapes.set(node.id, shape);
     return node.id;
   }
-}
-
-/** A model request that cannot be built (bad width, unknown name, input too small): a user error. */
-export class InvalidModelError extends Error {
-  override name = 'InvalidModelError';
 }
 
 /**

@@ -1,4 +1,5 @@
-import { GraphBuilder, InvalidModelError, makeDivisible, pytorchDefaultInit } from './builder.js';
+import { InvalidModelError } from '../errors.js';
+import { GraphBuilder, makeDivisible, pytorchDefaultInit } from './builder.js';
 import { INPUT_ID, type ModelGraph, type ModelSpec, type Padding } from './graph.js';
 import { type SandglassType, sandglassType } from './mobilenext.js';
 import type { ArchFamily } from './registry.js';

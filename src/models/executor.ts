@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../backend/wasm/BatchNormTrain.js';
-import type { StateDict } from '../io/state-dict.js';
+import type { StateDict } from './state-dict.js';
 import { type FusedConvNode, type InferenceGraph, type InferenceNode, foldBatchNorm, isDepthwise, weightKinds } from './fold.js';
 import { type ConvNode, type GraphNode, INPUT_ID, type ModelGraph, consumersOf } from './graph.js';
 import { type WeightKind, tfShape, tfToTorch, torchToTf } from './layout.js';

@@ -1,4 +1,4 @@
-import type { NamedArray, StateDict } from '../io/state-dict.js';
+import type { NamedArray, StateDict } from './state-dict.js';
 import { type BatchNormNode, type ConvNode, type GraphNode, type ModelGraph, type ModelSpec, type Shape, consumersOf } from './graph.js';
 import { type WeightKind } from './layout.js';
 

@@ -1,4 +1,4 @@
-import type { NamedArray } from '../io/state-dict.js';
+import type { NamedArray } from './state-dict.js';
 
 /**
  * PyTorch <-> TF layout transposes for weights. Conv weights are OIHW in PyTorch and HWIO ([kh, kw, in/groups,

@@ -1,4 +1,4 @@
-import { InvalidModelError } from './builder.js';
+import { InvalidModelError } from '../errors.js';
 import { EFFICIENT_MNEXT_FAMILIES } from './efficient-mnext.js';
 import type { ModelGraph, ModelSpec } from './graph.js';
 import { mobilenetv2 } from './mobilenetv2.js';

@@ -1,5 +1,5 @@
-import { InputError } from '../cli/errors.js';
-import { type NamedArray, type StateDict, sizeOf } from '../io/state-dict.js';
+import { InputError } from '../errors.js';
+import { type NamedArray, type StateDict, sizeOf } from './state-dict.js';
 import { Rng } from '../util/random.js';
 import type { ModelGraph, ParamInfo } from './graph.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InferenceModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
-import type { StateDict } from '../io/state-dict.js';
+import type { StateDict } from '../models/state-dict.js';
 
 export interface LatencyOptions {
   readonly batch: number;

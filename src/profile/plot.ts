@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 /** One measured model on the latency-vs-MAdds chart. */
 export interface LatencyPoint {

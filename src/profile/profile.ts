@@ -1,8 +1,8 @@
-import type { StateDict } from '../io/state-dict.js';
+import type { StateDict } from '../models/state-dict.js';
 import type { ModelGraph } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
-import { type BlockStats, countModel } from './count.js';
+import { type BlockStats, countModel } from '../models/count.js';
 import { measureTfjsLatency } from './latency.js';
 import { type LatencyRuntime, type RuntimeLatency, measureRuntimeLatency } from './runtimes.js';
 

@@ -6,9 +6,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { isCheckpointDir, loadCheckpoint, readCheckpointJson, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import type { StateDict } from '../io/state-dict.js';
+import type { StateDict } from '../models/state-dict.js';
 import type { ModelSpec } from '../models/graph.js';
 import type { EvalTransform } from '../data/transforms.js';
 import { type TrainConfig, evalInterpolation } from './config.js';

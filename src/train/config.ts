@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { UsageError } from '../cli/errors.js';
-import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, type Interpolation } from '../data/transforms.js';
+import { UsageError } from '../errors.js';
+import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, IMAGENET_MEAN, IMAGENET_STD, type Interpolation } from '../data/constants.js';
 import { OPTIMIZERS, type OptimizerName } from './optim.js';
 import { SCHEDULES, type ScheduleName } from './scheduler.js';
 
@@ -171,8 +171,8 @@ export const CONFIG_SCHEMA: Schema = {
   model_ema: { parse: bool, defaultValue: false, help: 'keep a model EMA (drives best checkpoint and summary)' },
   model_ema_decay: { parse: belowOne, defaultValue: 0.9998, help: 'EMA decay' },
   crop_pct: { parse: fraction, defaultValue: DEFAULT_CROP_PCT, help: 'eval centre crop fraction' },
-  mean: { parse: numberList(3, numberIn('a number', () => true), 'numbers'), defaultValue: [0.485, 0.456, 0.406], help: 'normalisation mean (0..1 scale)' },
-  std: { parse: numberList(3, positive, 'positive numbers'), defaultValue: [0.229, 0.224, 0.225], help: 'normalisation std (0..1 scale)' },
+  mean: { parse: numberList(3, numberIn('a number', () => true), 'numbers'), defaultValue: [...IMAGENET_MEAN], help: 'normalisation mean (0..1 scale)' },
+  std: { parse: numberList(3, positive, 'positive numbers'), defaultValue: [...IMAGENET_STD], help: 'normalisation std (0..1 scale)' },
   seed: { parse: nonNegativeInt, defaultValue: 42, help: 'random seed' },
   workers: { parse: positiveInt, defaultValue: 4, help: 'image decodes in flight' },
   replicas: { parse: positiveInt, defaultValue: 1, help: 'data-parallel training replicas, each a worker thread with its own engine (1 = train on the main thread)' },

@@ -4,7 +4,7 @@
  * itself a TfjsModel so it is evaluated (eval mode) and saved like the raw model.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { StateDict } from '../io/state-dict.js';
+import type { StateDict } from '../models/state-dict.js';
 import { TfjsModel } from '../models/executor.js';
 
 export class ModelEma {

@@ -7,14 +7,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { CheckFailedError, InputError, UsageError } from '../cli/errors.js';
+import { CheckFailedError, InputError, InterruptedError, InvalidModelError, UsageError } from '../errors.js';
 import { checkSplitClasses, openDataset, type ImageDataset } from '../data/dataset.js';
 import { type ImageBatch, ImageLoader } from '../data/loader.js';
 import { mixupBatch, normalizeBatch, randomErasing } from '../data/batch-ops.js';
 import { mixSeed } from '../data/seed.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { type StateDict, sizeOf } from '../io/state-dict.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { type StateDict, sizeOf } from '../models/state-dict.js';
 import { TfjsModel } from '../models/executor.js';
 import type { ModelSpec } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
@@ -29,12 +29,6 @@ import { type TrainState, type TrainingCheckpoint, loadTrainingCheckpoint, saveT
 import { computeGradients, disposeGradientResult } from './step.js';
 import { ParallelTrainer } from './parallel/trainer.js';
 import { type SummaryRow, writeCurves, writeSummary } from './summary.js';
-
-/** Ctrl-C during training: a recovery checkpoint was saved; the CLI exits with 130. */
-export class TrainingInterrupted extends Error {
-  override name = 'InterruptedError';
-  readonly exitCode = 130;
-}
 
 export interface BatchProgress {
   epoch: number;
@@ -58,7 +52,7 @@ export interface TrainEvents {
 
 export interface TrainOptions {
   readonly events?: TrainEvents;
-  /** Aborting stops after the current step, saves recovery/ and throws TrainingInterrupted. */
+  /** Aborting stops after the current step, saves recovery/ and throws InterruptedError. */
   readonly signal?: AbortSignal;
   /** Stop after this many epochs of this invocation (tests use it to simulate a kill after epoch k). */
   readonly stopAfterEpochs?: number;
@@ -107,7 +101,7 @@ export function modelSpecFor(config: TrainConfig, numClasses: number): ModelSpec
       dropConnectRate: config.drop_connect ?? undefined,
     });
   } catch (error) {
-    if (error instanceof Error && error.name === 'InvalidModelError' && error.message.startsWith('unknown model')) {
+    if (error instanceof InvalidModelError && error.message.startsWith('unknown model')) {
       throw new UsageError(`model '${config.model}' is not available in this build: ${error.message}`);
     }
     throw error;
@@ -391,7 +385,7 @@ async function trainEpoch(session: Session, events: TrainEvents, epochs: number,
     events.onBatch?.({ epoch, epochs, step, steps, loss: result.loss, lr, imagesPerSecond });
     if (signal?.aborted && step < steps) {
       saveTrainingCheckpoint(join(session.runDir, 'recovery'), await checkpointOf(session));
-      throw new TrainingInterrupted(`interrupted at epoch ${epoch}, step ${step}/${steps}; saved ${join(session.runDir, 'recovery')} (continue with --resume ${session.runDir})`);
+      throw new InterruptedError(`interrupted at epoch ${epoch}, step ${step}/${steps}; saved ${join(session.runDir, 'recovery')} (continue with --resume ${session.runDir})`);
     }
   }
   return { imagesPerSecond: timedImages / ((performance.now() - started) / 1000), lr };
@@ -435,7 +429,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       events.onEpochEnd?.(row, { isBest, emaUsed: session.ema !== undefined, raw: metrics[0], epochs });
       ran += 1;
       if (options.signal?.aborted) {
-        throw new TrainingInterrupted(`interrupted after epoch ${row.epoch}; saved ${join(runDir, 'last')} (continue with --resume ${runDir})`);
+        throw new InterruptedError(`interrupted after epoch ${row.epoch}; saved ${join(runDir, 'last')} (continue with --resume ${runDir})`);
       }
     }
   } finally {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { SGD_MOMENTUM, type SgdMomentumAttrs } from '../backend/wasm/SgdMomentum.js';
-import type { StateDict } from '../io/state-dict.js';
+import type { StateDict } from '../models/state-dict.js';
 import type { TfjsModel } from '../models/executor.js';
 import type { Optimizer } from './step.js';
 

@@ -4,7 +4,7 @@
  * compute gradients on their shard with `computeGradients` and the caller averages them before `apply`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { StateDict } from '../io/state-dict.js';
+import type { StateDict } from '../models/state-dict.js';
 import type { BatchStats, TfjsModel } from '../models/executor.js';
 
 export interface GradientOptions {

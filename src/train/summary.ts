@@ -4,7 +4,7 @@
  * from the full list of rows after every epoch, so a resumed run's files equal an uninterrupted run's.
  */
 import sharp from 'sharp';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 export interface SummaryRow {
   epoch: number;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { readModelMetadata } from '../../src/convert/onnx/messages.js';
+import { readModelMetadata } from '../../src/formats/onnx/messages.js';
 import { generateSyntheticDataset } from '../../src/data/index.js';
 import { FIXTURES_DIR, fixturesMissing, runCli, tempDir } from '../helpers.js';
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
-import { IMAGENET_MEAN, IMAGENET_STD, mixupBatch, normalizeBatch, randomErasing, sampleBeta } from '../../src/data/batch-ops.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/constants.js';
+import { mixupBatch, normalizeBatch, randomErasing, sampleBeta } from '../../src/data/batch-ops.js';
 import { Rng } from '../../src/util/random.js';
 
 describe('batch ops', () => {

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { InputError } from '../../src/cli/errors.js';
+import { InputError } from '../../src/errors.js';
 import { checkSplitClasses, openDataset } from '../../src/data/dataset.js';
 import { SYSTEM_PYTHON, pythonHas, tempDir } from '../helpers.js';
 

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { InputError } from '../../src/cli/errors.js';
+import { InputError } from '../../src/errors.js';
 import { openDataset } from '../../src/data/dataset.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { type ImageBatch, ImageLoader, type LoaderOptions } from '../../src/data/loader.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { StateDict } from '../../src/io/state-dict.js';
+import type { StateDict } from '../../src/models/state-dict.js';
 import { TfjsModel } from '../../src/models/executor.js';
 import type { ModelGraph } from '../../src/models/graph.js';
 import { initStateDict } from '../../src/models/weights.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModelGraph } from '../../src/models/registry.js';
-import { countModel } from '../../src/profile/count.js';
+import { countModel } from '../../src/models/count.js';
 import { sandglassHidden, sandglassType } from '../../src/models/mobilenext.js';
 import { SPEC_DIR, specMissing } from '../helpers.js';
 

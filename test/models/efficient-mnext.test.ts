@@ -15,7 +15,7 @@ import { TfjsModel } from '../../src/models/executor.js';
 import { type ConvNode, INPUT_ID, type ModelGraph } from '../../src/models/graph.js';
 import { createModelGraph, resolveModelSpec } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
-import { countModel } from '../../src/profile/count.js';
+import { countModel } from '../../src/models/count.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { computeGradients, disposeGradientResult } from '../../src/train/step.js';
 import { Rng } from '../../src/util/random.js';

@@ -5,7 +5,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { type BatchStats, InferenceModel, TfjsModel, batchNormTrain } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
-import type { StateDict } from '../../src/io/state-dict.js';
+import type { StateDict } from '../../src/models/state-dict.js';
 import { Rng } from '../../src/util/random.js';
 
 before(async () => {

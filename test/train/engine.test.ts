@@ -7,7 +7,8 @@ import { initBackend } from '../../src/backend/index.js';
 import { generateSyntheticDataset } from '../../src/data/synthetic.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { resolveConfig } from '../../src/train/config.js';
-import { TrainingInterrupted, train } from '../../src/train/engine.js';
+import { InterruptedError } from '../../src/errors.js';
+import { train } from '../../src/train/engine.js';
 import { tempDir } from '../helpers.js';
 
 let data: string;
@@ -69,7 +70,7 @@ test('an abort mid-epoch saves recovery/; resuming from the run directory finish
     events: { onBatch: (p) => { if (p.step === 1) controller.abort(); } },
   });
   const error = await interrupted.then(() => undefined, (e: unknown) => e);
-  assert.ok(error instanceof TrainingInterrupted && /saved .*recovery/.test(error.message), String(error));
+  assert.ok(error instanceof InterruptedError && /saved .*recovery/.test(error.message), String(error));
   const output = error.message.match(/--resume (.*)\)/)![1];
   assert.ok(existsSync(join(output, 'recovery')));
   const resumed = await train({ ...tinyConfig(tempDir(), { epochs: '1' }), resume: output });

@@ -9,7 +9,8 @@ import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { buildGraph } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
 import { resolveConfig } from '../../src/train/config.js';
-import { TrainingInterrupted, train } from '../../src/train/engine.js';
+import { InterruptedError } from '../../src/errors.js';
+import { train } from '../../src/train/engine.js';
 import { tempDir } from '../helpers.js';
 
 let data: string;
@@ -79,7 +80,7 @@ test('Ctrl-C mid-epoch with replicas saves recovery/ (optimiser state gathered f
     signal: controller.signal,
     events: { onBatch: (p) => { if (p.step === 1) controller.abort(); } },
   }).then(() => undefined, (e: unknown) => e);
-  assert.ok(error instanceof TrainingInterrupted && /saved .*recovery/.test(error.message), String(error));
+  assert.ok(error instanceof InterruptedError && /saved .*recovery/.test(error.message), String(error));
   const runDir = error.message.match(/--resume (.*)\)/)![1];
   assert.ok(existsSync(join(runDir, 'recovery')));
   const resumed = await train({ ...tinyConfig(tempDir(), { epochs: '1' }), resume: runDir });

@@ -1,5 +1,5 @@
-import { InputError } from '../../cli/errors.js';
-import type { StateDict } from '../state-dict.js';
+import { InputError } from '../../errors.js';
+import type { StateDict } from '../../models/state-dict.js';
 import { PyDict, PyObject, PyTuple, type PyValue } from './pickle.js';
 import { TorchTensor } from './tensor.js';
 

@@ -1,6 +1,6 @@
 import { saveCheckpoint } from '../checkpoint.js';
 import { buildGraph } from '../../models/registry.js';
-import { countModel } from '../../profile/count.js';
+import { countModel } from '../../models/count.js';
 import { importTorchWeights } from './source.js';
 
 export interface ImportOptions {

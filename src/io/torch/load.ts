@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { unzipSync } from 'fflate';
-import { InputError } from '../../cli/errors.js';
+import { InputError } from '../../errors.js';
 import { PickleError, PyDict, PyTuple, type PyValue, Unpickler } from './pickle.js';
 import { type StorageData, StorageRef, TORCH_CONSTRUCTORS, storageTypeOf } from './tensor.js';
 

@@ -1,8 +1,8 @@
 import { endianness } from 'node:os';
 import type { ModelGraph } from '../../models/graph.js';
 import { selectModelWeights } from '../../models/weights.js';
-import { writeFileAtomic } from '../atomic.js';
-import type { StateDict } from '../state-dict.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import type { StateDict } from '../../models/state-dict.js';
 import { FLOAT_STORAGE, LONG_STORAGE, type StorageType } from './tensor.js';
 import { type ZipRecord, writeAlignedZip } from './zip.js';
 

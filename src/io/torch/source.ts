@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { InputError } from '../../cli/errors.js';
+import { InputError } from '../../errors.js';
 import type { ModelGraph, ModelSpec } from '../../models/graph.js';
 import { type ModelRequest, PAPER_WIDTHS, buildGraph, listFamilies, resolveModelSpec } from '../../models/registry.js';
 import { checkStateDict, selectModelWeights } from '../../models/weights.js';
-import { type ModelSource, type SourceOptions, registerSourceLoader } from '../model-source.js';
-import type { StateDict } from '../state-dict.js';
+import type { ModelSource, SourceOptions } from '../model-source.js';
+import type { StateDict } from '../../models/state-dict.js';
 import { extractStateDict, hasEmaWeights } from './checkpoint-dict.js';
 import { readTorchFile } from './load.js';
 
@@ -94,9 +94,7 @@ export function importTorchWeights(path: string, options: SourceOptions = {}): T
 }
 
 /** `--model x.pth` for eval / profile / convert / parity --weights. */
-async function torchSourceLoader(path: string, options: SourceOptions): Promise<ModelSource | undefined> {
+export async function torchSourceLoader(path: string, options: SourceOptions): Promise<ModelSource | undefined> {
   if (!isTorchFileName(path) || !existsSync(path)) return undefined;
   return importTorchWeights(path, options).source;
 }
-
-registerSourceLoader(torchSourceLoader);

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { type StateDict, sizeOf } from '../../io/state-dict.js';
+import { type StateDict, sizeOf } from '../../models/state-dict.js';
 import type { TfjsModel } from '../../models/executor.js';
 import type { ModelGraph } from '../../models/graph.js';
 import type { OptimizerOptions } from '../optim.js';

@@ -11,7 +11,7 @@ import { TfjsModel } from '../../models/executor.js';
 import { buildGraph } from '../../models/registry.js';
 import { type Optimizer, computeGradients, disposeGradientResult } from '../step.js';
 import { createOptimizer } from '../optim.js';
-import type { StateDict } from '../../io/state-dict.js';
+import type { StateDict } from '../../models/state-dict.js';
 import type { FromWorker, StateDictEntries, StepPhases, StepRequest, ToWorker, WorkerAttach, WorkerInit } from './protocol.js';
 import { Barrier, type ParamSlice, ownedRange, totalFloats } from './shared.js';
 

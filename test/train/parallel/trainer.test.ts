@@ -6,10 +6,10 @@ import { TfjsModel } from '../../../src/models/executor.js';
 import { createModelGraph } from '../../../src/models/registry.js';
 import { initStateDict } from '../../../src/models/weights.js';
 import { createOptimizer } from '../../../src/train/optim.js';
-import { randomTrainingBatch } from '../../../src/train/parallel/bench.js';
+import { randomTrainingBatch } from '../../../src/bench/parallel-bench.js';
 import { ownedRange, partitionParams, totalFloats } from '../../../src/train/parallel/shared.js';
 import { ParallelTrainer, shardRows, shardSeed } from '../../../src/train/parallel/trainer.js';
-import type { StateDict } from '../../../src/io/state-dict.js';
+import type { StateDict } from '../../../src/models/state-dict.js';
 import { computeGradients, disposeGradientResult } from '../../../src/train/step.js';
 
 const OPTIMIZER = { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 } as const;

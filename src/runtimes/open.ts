@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { type SourceOptions, loadModelSource } from '../io/model-source.js';
 import type { ModelRunner } from './runner.js';
-import { loadTfliteRunner } from './runtimes/litert.js';
-import { loadOnnxRunner } from './runtimes/onnx.js';
-import { isTfjsGraphModelDir, loadTfjsGraphRunner, sourceRunner } from './runtimes/tfjs.js';
+import { loadTfliteRunner } from './litert.js';
+import { loadOnnxRunner } from './onnx.js';
+import { isTfjsGraphModelDir, loadTfjsGraphRunner, sourceRunner } from './tfjs.js';
 
 export interface OpenRunnerOptions extends SourceOptions {
   /** onnxruntime intra-op threads. */

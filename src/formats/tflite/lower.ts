@@ -1,4 +1,4 @@
-import type { NamedArray } from '../../io/state-dict.js';
+import type { NamedArray } from '../../models/state-dict.js';
 import { type FusedConvNode, type InferenceGraph, type InferenceNode, isDepthwise } from '../../models/fold.js';
 import { INPUT_ID, type Padding } from '../../models/graph.js';
 import { TfliteGraph } from './ir.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execute } from '../../../src/cli/main.js';
-import type { Output } from '../../../src/cli/output.js';
+import { execute } from '../../src/cli/main.js';
+import type { Output } from '../../src/cli/output.js';
 
 test('mnext bench train --workers 2 --json reports two replicas and no leaked tensors', async () => {
   const lines: string[] = [];

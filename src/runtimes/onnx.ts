@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { InputError } from '../../cli/errors.js';
-import { readModelMetadata } from '../../convert/onnx/messages.js';
-import { recordedEvalTransform } from '../../data/transforms.js';
-import type { ModelSpec } from '../../models/graph.js';
-import type { ModelRunner } from '../runner.js';
+import { InputError } from '../errors.js';
+import { readModelMetadata } from '../formats/onnx/messages.js';
+import { recordedEvalTransform } from '../data/transforms.js';
+import type { ModelSpec } from '../models/graph.js';
+import type { ModelRunner } from './runner.js';
 
 export interface OnnxRunnerOptions {
   /** Intra-op threads (default: all cores); inter-op parallelism stays 1, the graph is a chain. */

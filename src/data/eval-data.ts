@@ -1,6 +1,11 @@
-import { ImageLoader, normalizeBatch, openDataset } from '../data/index.js';
-import type { EvalTransform } from '../data/transforms.js';
-import type { EvalBatch } from './evaluate.js';
+import { ImageLoader, normalizeBatch, openDataset } from './index.js';
+import type { EvalTransform } from './transforms.js';
+
+/** One batch to score: normalised NHWC float32 images and their labels in the folder's class numbering. */
+export interface EvalBatch {
+  readonly images: Float32Array;
+  readonly labels: Int32Array;
+}
 
 /** `cropPct` / `interpolation` default to timm's eval transform (0.875, bicubic). */
 export interface EvalDataOptions extends EvalTransform {

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import { initBackend } from '../../../src/backend/index.js';
 import { convertModel } from '../../../src/convert/index.js';
-import { compareLogits, randomInputBatch } from '../../../src/eval/compare.js';
+import { compareLogits, randomInputBatch } from '../../../src/runtimes/compare.js';
 import { loadFixture } from '../../../src/io/fixture.js';
 import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { createModelGraph } from '../../../src/models/registry.js';

@@ -2,13 +2,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
-import { InputError } from '../../cli/errors.js';
-import type { TfjsGraphModelFiles, TfjsModelJson } from '../../convert/tfjs/writer.js';
-import { recordedEvalTransform } from '../../data/transforms.js';
-import type { ModelSource } from '../../io/model-source.js';
-import { InferenceModel } from '../../models/executor.js';
-import { buildGraph } from '../../models/registry.js';
-import type { ModelRunner } from '../runner.js';
+import { InputError } from '../errors.js';
+import type { TfjsGraphModelFiles, TfjsModelJson } from '../formats/tfjs/writer.js';
+import { recordedEvalTransform } from '../data/transforms.js';
+import type { ModelSource } from '../io/model-source.js';
+import { InferenceModel } from '../models/executor.js';
+import { buildGraph } from '../models/registry.js';
+import type { ModelRunner } from './runner.js';
 
 /** A TF.js graph-model folder: model.json with format 'graph-model' beside its weight files. */
 export function isTfjsGraphModelDir(path: string): boolean {

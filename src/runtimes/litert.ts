@@ -3,11 +3,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as vm from 'node:vm';
 import type { CompiledModel, Tensor as LiteRtTensor } from '@litertjs/core';
-import { InputError } from '../../cli/errors.js';
-import { readTfliteInfo } from '../../convert/tflite/metadata.js';
-import { readTfliteShapes } from '../../convert/tflite/read.js';
-import { TensorType } from '../../convert/tflite/schema.js';
-import type { ModelRunner } from '../runner.js';
+import { InputError } from '../errors.js';
+import { readTfliteInfo } from '../formats/tflite/metadata.js';
+import { readTfliteShapes } from '../formats/tflite/read.js';
+import { TensorType } from '../formats/tflite/schema.js';
+import type { ModelRunner } from './runner.js';
 
 /**
  * .tflite files on LiteRT (`@litertjs/core`: Google's TFLite runtime compiled to WebAssembly, XNNPACK CPU

@@ -1,4 +1,4 @@
-import { type GraphNode, type ModelGraph, countElements } from '../models/graph.js';
+import { type GraphNode, type ModelGraph, countElements } from './graph.js';
 
 /** Per-node cost: multiply-adds of conv/linear (the paper's MAdds) and the element ops `--count-all` adds. */
 export interface NodeCost {

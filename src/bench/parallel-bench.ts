@@ -1,10 +1,10 @@
 /** `mnext bench train --workers N`: the model-bench workload through the data-parallel trainer. */
 
-import { type ModelBenchOptions, type ModelBenchResult, peakRssMb } from '../../bench/model-bench.js';
-import { createModelGraph } from '../../models/registry.js';
-import { initStateDict } from '../../models/weights.js';
-import { Rng } from '../../util/random.js';
-import { ParallelTrainer } from './trainer.js';
+import { type ModelBenchOptions, type ModelBenchResult, peakRssMb } from './model-bench.js';
+import { createModelGraph } from '../models/registry.js';
+import { initStateDict } from '../models/weights.js';
+import { Rng } from '../util/random.js';
+import { ParallelTrainer } from '../train/parallel/trainer.js';
 
 const SEED = 42;
 
