@@ -213,20 +213,34 @@ export interface ForwardResult {
   readonly batchStats: Map<string, BatchStats>;
 }
 
+export interface TfjsModelOptions {
+  /**
+   * state_dict keys training leaves as they are (fine-tuning's frozen backbone): they get no gradients and no
+   * optimiser slots, and a BN layer whose weight is frozen runs in eval mode in training too (running
+   * statistics used, never updated), as a frozen BN does in PyTorch.
+   */
+  readonly frozen?: Iterable<string>;
+}
+
 /**
  * The description on tfjs with its weights as variables (TF layouts, keyed by PyTorch names). Train mode uses
  * batch statistics and dropout; eval mode uses running statistics. Callers own tidy/dispose of results.
  */
 export class TfjsModel {
   readonly variables = new Map<string, tf.Variable>();
+  readonly frozen: ReadonlySet<string>;
   private readonly kinds: Map<string, WeightKind>;
-  /** BN nodes a training forward pass runs fused with the ReLU6 after them. */
+  /** BN nodes a training forward pass runs fused with the ReLU6 after them (never a frozen BN). */
   private readonly fusedBnRelu6: Set<string>;
+  /** BN nodes that run in eval mode in training too (their weight is frozen). */
+  private readonly frozenBn: Set<string>;
 
-  constructor(readonly graph: ModelGraph, weights: StateDict) {
+  constructor(readonly graph: ModelGraph, weights: StateDict, options: TfjsModelOptions = {}) {
     const checked = selectModelWeights(graph, weights);
+    this.frozen = new Set(options.frozen);
     this.kinds = weightKinds(graph);
-    this.fusedBnRelu6 = bnFollowedByRelu6(graph);
+    this.frozenBn = new Set(graph.nodes.filter((n) => n.op === 'batchnorm' && this.frozen.has(`${n.param}.weight`)).map((n) => n.id));
+    this.fusedBnRelu6 = new Set([...bnFollowedByRelu6(graph)].filter((id) => !this.frozenBn.has(id)));
     for (const p of graph.params) {
       const kind = this.kinds.get(p.name) ?? 'vector';
       const value = tf.tensor(torchToTf(kind, checked.get(p.name)!), tfShape(kind, p.shape), 'float32');
@@ -235,10 +249,11 @@ export class TfjsModel {
     }
   }
 
-  /** Trainable parameters that take part in the forward pass, by PyTorch name (the unused `_bn1` is skipped). */
+  /** Parameters training updates, by PyTorch name: trainable, not frozen, used (the unused `_bn1` is skipped). */
   trainableByName(): Map<string, tf.Variable> {
     const unused = new Set(this.graph.unusedParams);
-    return new Map(this.graph.params.filter((p) => p.trainable && !unused.has(p.name)).map((p) => [p.name, this.variables.get(p.name)!]));
+    const trained = this.graph.params.filter((p) => p.trainable && !unused.has(p.name) && !this.frozen.has(p.name));
+    return new Map(trained.map((p) => [p.name, this.variables.get(p.name)!]));
   }
 
   /** x: NHWC float32 normalised images. */
@@ -258,7 +273,7 @@ export class TfjsModel {
         case 'batchnorm': {
           const gamma = lookup(`${node.param}.weight`);
           const beta = lookup(`${node.param}.bias`);
-          if (!options.training) {
+          if (!options.training || this.frozenBn.has(node.id)) {
             return tf.batchNorm(inputs[0], lookup(`${node.param}.running_mean`), lookup(`${node.param}.running_var`), beta, gamma, node.eps);
           }
           const relu6 = this.fusedBnRelu6.has(node.id);

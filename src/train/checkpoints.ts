@@ -4,17 +4,14 @@
  * train-state.json with the epoch/step position, the summary rows, the best metric, the RNG seed stream and
  * the resolved config. Written atomically by saveCheckpoint.
  */
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { UsageError } from '../errors.js';
-import { isCheckpointDir, loadCheckpoint, readCheckpointJson, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
+import { dirname } from 'node:path';
+import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import type { StateDict } from '../models/state-dict.js';
 import type { ModelSpec } from '../models/graph.js';
 import type { EvalTransform } from '../data/transforms.js';
 import { type TrainConfig, evalInterpolation } from './config.js';
 import type { SummaryRow } from './summary.js';
-
-export const TRAIN_STATE_FILE = 'train-state.json';
+import { TRAIN_STATE_FILE, notTrainingCheckpoint, readTrainState, resolveResumeDir } from './run-state.js';
 
 export interface TrainState {
   /** The epoch this checkpoint is inside of (0-based). */
@@ -71,9 +68,9 @@ export function saveTrainingCheckpoint(dir: string, checkpoint: TrainingCheckpoi
 export function loadTrainingCheckpoint(path: string): { checkpoint: TrainingCheckpoint; dir: string; runDir: string } {
   const dir = resolveResumeDir(path);
   const saved = loadCheckpoint(dir);
-  const state = readCheckpointJson<TrainState>(dir, TRAIN_STATE_FILE);
+  const state = readTrainState(dir);
   const optimizer = saved.extraWeights?.optimizer;
-  if (!state || !optimizer) throw new UsageError(`resume: ${dir} is a model checkpoint without training state (not written by mnext train)`);
+  if (!state || !optimizer) throw notTrainingCheckpoint(dir);
   return {
     checkpoint: {
       spec: saved.spec,
@@ -90,18 +87,4 @@ export function loadTrainingCheckpoint(path: string): { checkpoint: TrainingChec
     dir,
     runDir: dirname(dir),
   };
-}
-
-function progressOf(dir: string): number {
-  const state = readCheckpointJson<TrainState>(dir, TRAIN_STATE_FILE);
-  return state ? state.epoch * state.stepsPerEpoch + state.stepsDone : -1;
-}
-
-function resolveResumeDir(path: string): string {
-  if (!existsSync(path)) throw new UsageError(`resume: ${path} does not exist`);
-  if (isCheckpointDir(path)) return path;
-  if (!statSync(path).isDirectory()) throw new UsageError(`resume: ${path} is neither a run directory nor a checkpoint directory`);
-  const candidates = ['recovery', 'last'].map((name) => join(path, name)).filter(isCheckpointDir);
-  if (candidates.length === 0) throw new UsageError(`resume: ${path} holds no last/ or recovery/ checkpoint`);
-  return candidates.sort((a, b) => progressOf(b) - progressOf(a))[0];
 }

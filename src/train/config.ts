@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, IMAGENET_MEAN, IMAGENET_STD, type Interpolation } from '../data/constants.js';
 import { OPTIMIZERS, type OptimizerName } from './optim.js';
 import { SCHEDULES, type ScheduleName } from './scheduler.js';
+import { savedRunConfig } from './run-state.js';
 
 /** The resolved configuration (key names as timm's train.py / args.yaml). `null` = "the model's / data's default". */
 export interface TrainConfig {
@@ -54,6 +55,9 @@ export interface TrainConfig {
   workers: number;
   replicas: number;
   resume: string;
+  initial_checkpoint: string;
+  use_ema: boolean;
+  freeze_backbone: boolean;
   backend: string;
   synthetic: boolean;
   synthetic_per_class: number;
@@ -154,7 +158,7 @@ export const CONFIG_SCHEMA: Schema = {
   warmup_epochs: { parse: nonNegativeInt, defaultValue: 3, help: 'linear warmup epochs' },
   warmup_lr: { parse: nonNegative, defaultValue: 1e-4, help: 'warmup start LR' },
   min_lr: { parse: nonNegative, defaultValue: 1e-5, help: 'cosine floor LR' },
-  cooldown_epochs: { parse: nonNegativeInt, defaultValue: 10, help: 'epochs at min_lr after the cosine' },
+  cooldown_epochs: { parse: nonNegativeInt, defaultValue: 0, help: 'epochs at min_lr after the cosine (timm\'s default today; the 2020 recipes set 10)' },
   decay_epochs: { parse: positive, defaultValue: 30, help: 'step schedule: epochs between decays' },
   decay_rate: { parse: positive, defaultValue: 0.1, help: 'step schedule: decay factor' },
   smoothing: { parse: belowOne, defaultValue: 0.1, help: 'label smoothing' },
@@ -176,7 +180,13 @@ export const CONFIG_SCHEMA: Schema = {
   seed: { parse: nonNegativeInt, defaultValue: 42, help: 'random seed' },
   workers: { parse: positiveInt, defaultValue: 4, help: 'image decodes in flight' },
   replicas: { parse: positiveInt, defaultValue: 1, help: 'data-parallel training replicas, each a worker thread with its own engine (1 = train on the main thread)' },
-  resume: { parse: text, defaultValue: '', help: 'run directory or checkpoint to continue from' },
+  resume: { parse: text, defaultValue: '', help: 'run directory or checkpoint to continue from (its args.yaml supplies every key not given)' },
+  initial_checkpoint: {
+    parse: text, defaultValue: '',
+    help: 'weights to start from: a checkpoint folder, .pth or .pth.tar (the classifier is re-initialised when the class count differs)',
+  },
+  use_ema: { parse: bool, defaultValue: false, help: 'initial_checkpoint: start from its EMA weights' },
+  freeze_backbone: { parse: bool, defaultValue: false, help: 'train the classifier only (backbone weights and BN statistics stay as loaded)' },
   backend: { parse: text, defaultValue: '', help: 'tfjs backend: tensorflow, wasm or cpu (default: best available)' },
   synthetic: { parse: bool, defaultValue: false, help: 'generate a synthetic dataset at `data` when it is missing' },
   synthetic_per_class: { parse: positiveInt, defaultValue: 40, help: 'synthetic: training images per class' },
@@ -253,12 +263,21 @@ export function readConfigFile(path: string): Record<string, unknown> {
 
 /**
  * timm's two-stage parsing: defaults, then the YAML file's keys, then the flags given on the command line
- * (raw strings keyed snake_case or kebab-case). Returns the validated configuration.
+ * (raw strings keyed snake_case or kebab-case). With `resume`, the run's own config takes the defaults' place,
+ * so only what is given differs from it (train() decides which differences a resume accepts). Returns the
+ * validated configuration.
  */
 export function resolveConfig(options: { file?: string; flags?: Record<string, unknown> } = {}): TrainConfig {
-  const config = defaultConfig();
-  if (options.file) for (const [key, raw] of Object.entries(readConfigFile(options.file))) setKey(config, key, raw, options.file);
-  for (const [key, raw] of Object.entries(options.flags ?? {})) setKey(config, key, raw, 'command line');
+  const file = options.file ? readConfigFile(options.file) : {};
+  const layered = (base: TrainConfig): TrainConfig => {
+    const config = structuredClone(base);
+    for (const [key, raw] of Object.entries(file)) setKey(config, key, raw, options.file!);
+    for (const [key, raw] of Object.entries(options.flags ?? {})) setKey(config, key, raw, 'command line');
+    return config;
+  };
+  let config = layered(defaultConfig());
+  // Keys added since the run was made take their defaults.
+  if (config.resume) config = layered({ ...defaultConfig(), ...savedRunConfig(config.resume), resume: config.resume });
   checkConsistency(config);
   return config;
 }
@@ -268,6 +287,9 @@ function checkConsistency(config: TrainConfig): void {
   if (config.ratio[0] > config.ratio[1]) throw new UsageError(`ratio: expected min <= max, got [${config.ratio.join(', ')}]`);
   if (config.replicas > config.batch_size) {
     throw new UsageError(`replicas: expected at most batch_size (${config.batch_size}) so that every replica gets images, got ${config.replicas}`);
+  }
+  for (const key of ['use_ema', 'freeze_backbone'] as const) {
+    if (config[key] && config.initial_checkpoint === '') throw new UsageError(`${key}: applies to the weights of initial_checkpoint, which is not given`);
   }
   if (config.warmup_epochs > 0 && config.warmup_epochs >= config.epochs && config.sched === 'cosine') {
     throw new UsageError(`warmup_epochs: expected fewer than epochs (${config.epochs}), got ${config.warmup_epochs}`);

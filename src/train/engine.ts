@@ -16,9 +16,8 @@ import { generateSyntheticDataset } from '../data/synthetic.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type StateDict, sizeOf } from '../models/state-dict.js';
 import { TfjsModel } from '../models/executor.js';
-import type { ModelSpec } from '../models/graph.js';
+import type { ModelGraph, ModelSpec } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
-import { initStateDict } from '../models/weights.js';
 import { Rng } from '../util/random.js';
 import { type TrainConfig, configToYaml, evalInterpolation } from './config.js';
 import { ModelEma } from './ema.js';
@@ -26,6 +25,8 @@ import { type EvalMetrics, evaluateModels } from './evaluate.js';
 import { createOptimizer } from './optim.js';
 import { type ScheduleOptions, stepLearningRate, totalEpochs } from './scheduler.js';
 import { type TrainState, type TrainingCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from './checkpoints.js';
+import { backboneParams, initialWeights } from './finetune.js';
+import { checkRunClasses, continuedConfig } from './resume.js';
 import { computeGradients, disposeGradientResult } from './step.js';
 import { ParallelTrainer } from './parallel/trainer.js';
 import { type SummaryRow, writeCurves, writeSummary } from './summary.js';
@@ -75,10 +76,10 @@ interface Data {
   val: ImageDataset;
 }
 
-async function prepareData(config: TrainConfig, events: TrainEvents): Promise<Data> {
+async function prepareData(config: TrainConfig, events: TrainEvents, resuming: boolean): Promise<Data> {
   if (config.data === '') throw new UsageError('data: expected a dataset folder (--data DIR or `data:` in the config)');
   if (!existsSync(config.data)) {
-    if (!config.synthetic) throw new InputError(`dataset ${config.data} does not exist`);
+    if (!config.synthetic) throw new InputError(`dataset ${config.data} does not exist${resuming ? ' (the run\'s data: --data DIR if it moved)' : ''}`);
     const classes = config.num_classes ?? 10;
     events.log?.(`Dataset ${config.data} is missing: generating a synthetic one (${classes} classes, ${config.synthetic_per_class} training images each, ${config.synthetic_size}x${config.synthetic_size})...`);
     await generateSyntheticDataset(config.data, { classes, perClass: config.synthetic_per_class, size: config.synthetic_size, seed: config.seed });
@@ -226,24 +227,50 @@ function estimateCheckpointBytes(spec: ModelSpec, config: TrainConfig): number {
   return values * 4 * copies + 64 * 1024;
 }
 
-async function openSession(config: TrainConfig, events: TrainEvents): Promise<Session> {
-  const resumed = config.resume ? loadTrainingCheckpoint(config.resume) : undefined;
-  if (resumed) {
-    // The saved config wins for everything but where to resume from, how many decodes run at once and where the
-    // steps run (the optimiser state is saved whole, so a run may resume with another replica count; only the
-    // same count repeats an uninterrupted run exactly, since the shards' BN statistics depend on it).
-    config = { ...resumed.checkpoint.state.config, resume: config.resume, workers: config.workers, backend: config.backend, replicas: config.replicas };
-  }
+/** A run being continued: its newest checkpoint, where it lives, and the config it continues with. */
+interface Resumed {
+  readonly checkpoint: TrainingCheckpoint;
+  readonly dir: string;
+  readonly runDir: string;
+  readonly config: TrainConfig;
+}
+
+function resumeRun(config: TrainConfig): Resumed {
+  const loaded = loadTrainingCheckpoint(config.resume);
+  return { ...loaded, config: continuedConfig(loaded.checkpoint.state.config, config) };
+}
+
+/** Why a resumed run has nothing left to train, or undefined when it has. */
+function nothingLeft(resumed: Resumed): string | undefined {
+  const { epoch } = resumed.checkpoint.state;
+  const epochs = totalEpochs(scheduleOf(resumed.config));
+  if (epoch < epochs) return undefined;
+  if (epoch === epochs) return `finished at epoch ${epoch} of ${epochs}; pass --epochs N to continue`;
+  return `at epoch ${epoch}, past the ${epochs} epochs asked for; pass --epochs N to continue`;
+}
+
+/** A fresh run's weights (initial_checkpoint's, when given), saying where they came from. */
+async function startingWeights(config: TrainConfig, graph: ModelGraph, events: TrainEvents): Promise<StateDict> {
+  const initial = await initialWeights(config, graph);
+  if (config.initial_checkpoint) events.log?.(`initial weights: ${config.initial_checkpoint}${config.use_ema ? ' (EMA)' : ''}`);
+  if (initial.reinitialised) events.log?.(`classifier re-initialised: ${initial.reinitialised.from} → ${initial.reinitialised.to} classes`);
+  return initial.weights;
+}
+
+async function openSession(config: TrainConfig, resumed: Resumed | undefined, events: TrainEvents): Promise<Session> {
   // Fail on an unavailable model before generating or reading any data.
   if (!resumed) modelSpecFor(config, config.num_classes ?? 1000);
-  const data = await prepareData(config, events);
+  const data = await prepareData(config, events, resumed !== undefined);
+  if (resumed) checkRunClasses(resumed.checkpoint.classes, data.train.classes, config.data);
   const numClasses = config.num_classes ?? data.train.classes.length;
   if (numClasses < data.train.classes.length) {
     throw new UsageError(`num_classes: expected at least the dataset's ${data.train.classes.length} classes, got ${numClasses}`);
   }
   const spec = resumed?.checkpoint.spec ?? modelSpecFor(config, numClasses);
   const graph = buildGraph(spec);
-  const model = new TfjsModel(graph, resumed?.checkpoint.weights ?? initStateDict(graph, config.seed));
+  const weights = resumed?.checkpoint.weights ?? await startingWeights(config, graph, events);
+  const model = new TfjsModel(graph, weights, { frozen: config.freeze_backbone ? backboneParams(graph) : [] });
+  if (config.freeze_backbone) events.log?.(`backbone frozen: training ${model.trainableByName().size} classifier tensors, BN layers in eval mode`);
   const ema = config.model_ema ? new ModelEma(model, config.model_ema_decay, resumed?.checkpoint.emaWeights) : undefined;
   const loaderBase = { batchSize: config.batch_size, imageSize: config.img_size, seed: config.seed, workers: config.workers };
   const trainLoader = new ImageLoader(data.train, {
@@ -256,13 +283,14 @@ async function openSession(config: TrainConfig, events: TrainEvents): Promise<Se
     interpolation: evalInterpolation(config),
   });
   const runDir = resumed ? resumed.runDir : createRunDir(config, estimateCheckpointBytes(spec, config));
-  if (!resumed) {
-    writeFileAtomic(join(runDir, 'args.yaml'), configToYaml(config));
-    writeFileAtomic(join(runDir, 'classes.txt'), `${data.train.classes.join('\n')}\n`);
-  } else {
+  if (resumed) {
     events.log?.(`Resuming ${resumed.dir} at epoch ${resumed.checkpoint.state.epoch}, step ${resumed.checkpoint.state.stepsDone}`);
+  } else {
+    writeFileAtomic(join(runDir, 'classes.txt'), `${data.train.classes.join('\n')}\n`);
   }
-  const state: TrainState = resumed?.checkpoint.state ?? {
+  // A resumed run's args.yaml and checkpoints record what it now continues with (a longer schedule, moved data).
+  writeFileAtomic(join(runDir, 'args.yaml'), configToYaml(config));
+  const state: TrainState = resumed ? { ...resumed.checkpoint.state, config } : {
     epoch: 0, stepsDone: 0, stepsPerEpoch: trainLoader.batchesPerEpoch, lossSum: 0, correct: 0, images: 0, rows: [], best: null,
     rngSeed: config.seed, scheduler: { sched: config.sched, lr: config.lr }, config,
   };
@@ -283,7 +311,7 @@ async function createUpdater(config: TrainConfig, model: TfjsModel, optimizerSta
   }
   const trainer = await ParallelTrainer.start({
     workers: config.replicas, backend: config.backend || tf.getBackend(), graph: model.graph, weights: model.stateDict(),
-    optimizer: optimizerOptions, optimizerState, smoothing: lossSmoothing(config),
+    optimizer: optimizerOptions, optimizerState, smoothing: lossSmoothing(config), frozen: [...model.frozen],
   });
   return { kind: 'replicas', trainer, modelStale: false };
 }
@@ -391,14 +419,30 @@ async function trainEpoch(session: Session, events: TrainEvents, epochs: number,
   return { imagesPerSecond: timedImages / ((performance.now() - started) / 1000), lr };
 }
 
-/** Trains per the config (fresh or resumed) and returns where everything was written. */
+function resultOf(runDir: string, state: TrainState, epochsRun: number): TrainResult {
+  return {
+    runDir, rows: state.rows, best: state.best, lastDir: join(runDir, 'last'), bestDir: join(runDir, 'best'),
+    curves: join(runDir, 'curves.png'), summary: join(runDir, 'summary.csv'), epochsRun,
+  };
+}
+
+/**
+ * Trains per the config and returns where everything was written. A fresh run starts from the seeded init or
+ * initial_checkpoint; with `resume`, the run continues where it stopped (see resume.ts for what may change).
+ */
 export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
   const events = options.events ?? {};
-  const session = await openSession(config, events);
+  const resumed = config.resume ? resumeRun(config) : undefined;
+  const done = resumed && nothingLeft(resumed);
+  if (resumed && done) {
+    events.log?.(done);
+    return resultOf(resumed.runDir, resumed.checkpoint.state, 0);
+  }
+  const fresh = { ...config, initial_checkpoint: config.initial_checkpoint && resolve(config.initial_checkpoint) };
+  const session = await openSession(resumed?.config ?? fresh, resumed, events);
   const { state, runDir } = session;
   const epochs = totalEpochs(scheduleOf(session.config));
-  const summaryPath = join(runDir, 'summary.csv');
-  const curvesPath = join(runDir, 'curves.png');
+  const result = resultOf(runDir, state, 0);
   let ran = 0;
   try {
     while (state.epoch < epochs && (options.stopAfterEpochs === undefined || ran < options.stopAfterEpochs)) {
@@ -424,8 +468,8 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       saveTrainingCheckpoint(join(runDir, 'last'), completed, metric);
       if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric);
       rmSync(join(runDir, 'recovery'), { recursive: true, force: true });
-      writeSummary(summaryPath, state.rows);
-      await writeCurves(curvesPath, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`);
+      writeSummary(result.summary, state.rows);
+      await writeCurves(result.curves, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`);
       events.onEpochEnd?.(row, { isBest, emaUsed: session.ema !== undefined, raw: metrics[0], epochs });
       ran += 1;
       if (options.signal?.aborted) {
@@ -437,8 +481,5 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     session.ema?.dispose();
     await disposeUpdater(session.updater);
   }
-  return {
-    runDir, rows: state.rows, best: state.best, lastDir: join(runDir, 'last'), bestDir: join(runDir, 'best'),
-    curves: curvesPath, summary: summaryPath, epochsRun: ran,
-  };
+  return { ...result, epochsRun: ran };
 }

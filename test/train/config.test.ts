@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
@@ -14,7 +14,7 @@ test('defaults are timm train.py defaults (spec §4.2)', () => {
   assert.equal(c.lr, 0.01);
   assert.equal(c.sched, 'step');
   assert.equal(c.warmup_epochs, 3);
-  assert.equal(c.cooldown_epochs, 10);
+  assert.equal(c.cooldown_epochs, 0, 'today\'s timm: --epochs 2 trains 2 epochs');
   assert.equal(c.batch_size, 32);
   assert.equal(c.model_ema_decay, 0.9998);
   assert.equal(c.smoothing, 0.1);
@@ -61,6 +61,25 @@ test('every shipped recipe parses, and encodes its paper settings', () => {
     ['mnext_l', 'rmsproptf', 1e-3, 0.12, 'step', 2.4, 0.97, 1e-6, 1e-5, 0.9999]);
   for (const name of ['mobilenetv2', 'mnext_efficient_s', 'fashion_mnist', 'quickstart']) resolveConfig({ file: join(CONFIGS, `${name}.yaml`) });
   assert.match(readFileSync(join(CONFIGS, 'mobilenetv2.yaml'), 'utf8'), /model: mobilenetv2/);
+});
+
+test('every cosine recipe states its cooldown (the default is 0); the 2020 ImageNet recipes keep their 10', () => {
+  const recipes = readdirSync(CONFIGS).filter((f) => f.endsWith('.yaml'));
+  for (const name of recipes) {
+    const keys = parse(readFileSync(join(CONFIGS, name), 'utf8')) as Record<string, unknown>;
+    if (keys.sched === 'cosine') assert.ok('cooldown_epochs' in keys, `${name} sets cooldown_epochs`);
+  }
+  for (const name of ['mnext_mbv2.yaml', 'mobilenetv2.yaml']) assert.equal(resolveConfig({ file: join(CONFIGS, name) }).cooldown_epochs, 10, name);
+});
+
+test('use_ema and freeze_backbone need initial_checkpoint; the three are config keys', () => {
+  assert.throws(() => resolveConfig({ flags: { freeze_backbone: 'true' } }), /freeze_backbone: applies to the weights of initial_checkpoint, which is not given/);
+  assert.throws(() => resolveConfig({ flags: { 'use-ema': 'true' } }), /use_ema: applies to the weights of initial_checkpoint/);
+  const dir = tempDir();
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, 'initial_checkpoint: pretrained.pth\nuse_ema: true\nfreeze_backbone: true\n');
+  const c = resolveConfig({ file });
+  assert.deepEqual([c.initial_checkpoint, c.use_ema, c.freeze_backbone], ['pretrained.pth', true, true]);
 });
 
 test('mnext train: bad flag values and unavailable models exit 2 with one sentence', async () => {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { InputError } from '../../errors.js';
-import type { ModelGraph, ModelSpec } from '../../models/graph.js';
+import { type ModelGraph, type ModelSpec, classifierOf } from '../../models/graph.js';
 import { type ModelRequest, PAPER_WIDTHS, buildGraph, listFamilies, resolveModelSpec } from '../../models/registry.js';
 import { checkStateDict, selectModelWeights } from '../../models/weights.js';
 import type { ModelSource, SourceOptions } from '../model-source.js';
@@ -38,9 +38,8 @@ function specFor(arch: string, request: ModelRequest): ModelSpec {
 
 /** The class count the file's classifier has (read off the description's last linear layer), if present. */
 function classifierClasses(graph: ModelGraph, weights: StateDict): number | undefined {
-  const classifier = [...graph.nodes].reverse().find((n) => n.op === 'linear');
-  if (!classifier || classifier.op !== 'linear') return undefined;
-  return weights.get(`${classifier.param}.weight`)?.shape[0];
+  const classifier = classifierOf(graph);
+  return classifier && weights.get(`${classifier.param}.weight`)?.shape[0];
 }
 
 /** Which registered architecture and paper width the weights do fit, for the mismatch message. */

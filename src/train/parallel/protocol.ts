@@ -15,6 +15,8 @@ export interface WorkerInit {
   /** Optimiser slots to start from (a resumed run): every parameter's, merged from the owners that saved them. */
   readonly optimizerState?: StateDictEntries;
   readonly smoothing: number;
+  /** state_dict keys training leaves as they are (TfjsModelOptions.frozen). */
+  readonly frozen: string[];
 }
 
 /** A StateDict as message data (a Map of plain objects would do too; entries keep the order explicit). */

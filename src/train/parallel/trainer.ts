@@ -28,6 +28,8 @@ export interface ParallelTrainerOptions {
   /** Optimiser state to continue from (e.g. `optimizerStateDict()` saved in a checkpoint); fresh slots if absent. */
   readonly optimizerState?: StateDict;
   readonly smoothing: number;
+  /** state_dict keys training leaves as they are (TfjsModelOptions.frozen); none if absent. */
+  readonly frozen?: readonly string[];
 }
 
 export interface ParallelStepResult {
@@ -118,6 +120,7 @@ export class ParallelTrainer {
     const init = {
       backend: options.backend, spec: options.graph.spec, weights: entries(options.weights), optimizer: options.optimizer,
       optimizerState: options.optimizerState && entries(options.optimizerState), smoothing: options.smoothing,
+      frozen: [...(options.frozen ?? [])],
     };
     try {
       const ready = await Promise.all(replicas.map((r) => r.request({ kind: 'init', init }, 'ready')));

@@ -46,7 +46,7 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 async function init(message: WorkerInit): Promise<void> {
   const backend = await initBackend(message.backend);
-  const model = new TfjsModel(buildGraph(message.spec), new Map(message.weights));
+  const model = new TfjsModel(buildGraph(message.spec), new Map(message.weights), { frozen: message.frozen });
   const params = model.trainableByName();
   const optimizer = createOptimizer(model, message.optimizer);
   if (message.optimizerState) optimizer.loadStateDict(new Map(message.optimizerState));

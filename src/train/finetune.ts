@@ -1,0 +1,56 @@
+/**
+ * Fine-tuning, as timm's --initial-checkpoint: a fresh run starts from a checkpoint folder's or a PyTorch file's
+ * weights (the EMA's with use_ema) instead of the seeded init. A classifier with another class count is
+ * re-initialised as the run's own init would make it; any other missing, extra or mis-shaped key is an error
+ * that lists them. --freeze-backbone then trains the classifier only.
+ */
+import { existsSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { loadModelSource } from '../io/model-source.js';
+import { type ModelGraph, classifierOf } from '../models/graph.js';
+import type { StateDict } from '../models/state-dict.js';
+import { initStateDict, selectModelWeights } from '../models/weights.js';
+import type { TrainConfig } from './config.js';
+
+export interface InitialWeights {
+  readonly weights: StateDict;
+  /** Set when the checkpoint's classifier had another class count and was re-initialised. */
+  readonly reinitialised?: { readonly from: number; readonly to: number };
+}
+
+/** The state_dict prefix of the model's classifier (every family ends in one linear layer). */
+function classifierParam(graph: ModelGraph): string {
+  const classifier = classifierOf(graph);
+  if (!classifier) throw new Error(`${graph.spec.arch} has no linear classifier`);
+  return classifier.param;
+}
+
+/** The state_dict keys --freeze-backbone keeps as loaded: everything but the classifier. */
+export function backboneParams(graph: ModelGraph): string[] {
+  const head = `${classifierParam(graph)}.`;
+  return graph.params.map((p) => p.name).filter((name) => !name.startsWith(head));
+}
+
+/** A fresh run's weights: the seeded init, or initial_checkpoint's weights fitted to the run's classifier. */
+export async function initialWeights(config: TrainConfig, graph: ModelGraph): Promise<InitialWeights> {
+  const fresh = initStateDict(graph, config.seed);
+  const path = config.initial_checkpoint;
+  if (path === '') return { weights: fresh };
+  // loadModelSource would read a missing path as a model name and hand back fresh weights.
+  if (!existsSync(path)) throw new UsageError(`initial_checkpoint: ${path} does not exist`);
+  const { spec } = graph;
+  const source = await loadModelSource(path, {
+    arch: spec.arch, width: spec.width, inputSize: spec.inputSize, tensorMultiplier: spec.tensorMultiplier, useEma: config.use_ema,
+  });
+  // The one architecture setting that leaves every shape as it is.
+  if (source.spec.tensorMultiplier !== spec.tensorMultiplier) {
+    throw new UsageError(`initial_checkpoint: ${path} has tensor_multiplier ${source.spec.tensorMultiplier}, the run's model ${spec.tensorMultiplier}`);
+  }
+  const head = classifierParam(graph);
+  const headKeys = [`${head}.weight`, `${head}.bias`];
+  const loadedClasses = source.weights.get(headKeys[0])?.shape[0];
+  const weights = new Map(source.weights);
+  if (loadedClasses === undefined || loadedClasses === spec.numClasses) return { weights: selectModelWeights(graph, weights, `the weights of ${path}`) };
+  for (const key of headKeys) weights.set(key, fresh.get(key)!);
+  return { weights: selectModelWeights(graph, weights, `the weights of ${path}`), reinitialised: { from: loadedClasses, to: spec.numClasses } };
+}
