@@ -288,8 +288,6 @@ async function openSession(config: TrainConfig, resumed: Resumed | undefined, ev
   } else {
     writeFileAtomic(join(runDir, 'classes.txt'), `${data.train.classes.join('\n')}\n`);
   }
-  // A resumed run's args.yaml and checkpoints record what it now continues with (a longer schedule, moved data).
-  writeFileAtomic(join(runDir, 'args.yaml'), configToYaml(config));
   const state: TrainState = resumed ? { ...resumed.checkpoint.state, config } : {
     epoch: 0, stepsDone: 0, stepsPerEpoch: trainLoader.batchesPerEpoch, lossSum: 0, correct: 0, images: 0, rows: [], best: null,
     rngSeed: config.seed, scheduler: { sched: config.sched, lr: config.lr }, config,
@@ -297,6 +295,8 @@ async function openSession(config: TrainConfig, resumed: Resumed | undefined, ev
   if (state.stepsPerEpoch !== trainLoader.batchesPerEpoch) {
     throw new InputError(`resume: the dataset now gives ${trainLoader.batchesPerEpoch} batches per epoch, the run had ${state.stepsPerEpoch}`);
   }
+  // A resumed run's args.yaml and checkpoints record what it now continues with (a longer schedule, moved data).
+  writeFileAtomic(join(runDir, 'args.yaml'), configToYaml(config));
   // Last, so that nothing after it can fail with the workers running (train() closes them in its finally).
   const updater = await createUpdater(config, model, resumed?.checkpoint.optimizer);
   return { config, spec, classes: data.train.classes, model, ema, updater, state, runDir, trainLoader, valLoader };

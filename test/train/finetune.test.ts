@@ -121,6 +121,10 @@ test('--freeze-backbone trains the classifier only: backbone weights and BN stat
     for (const name of CLASSIFIER) assert.notDeepEqual(saved.weights.get(name)!.data, fresh.get(name)!.data, `${name} trained`);
     assert.deepEqual([...saved.extraWeights!.optimizer.keys()].sort(), ['momentum_buffer/classifier.1.bias', 'momentum_buffer/classifier.1.weight', 'step']);
     assert.match(readFileSync(join(run.runDir, 'args.yaml'), 'utf8'), /freeze_backbone: true/);
+    // A frozen run resumes exactly: its checkpoints hold the classifier's slots only, and the backbone stays frozen.
+    const first = await train(tinyConfig(tempDir(), { initial_checkpoint: pretrained.dir, freeze_backbone: 'true', model_ema: 'true', model_ema_decay: '0.9', replicas }), { stopAfterEpochs: 1 });
+    const resumed = await train(resolveConfig({ flags: { resume: first.runDir } }));
+    assertSame(loadCheckpoint(resumed.lastDir).weights, saved.weights, () => true, `resumed, ${replicas} replica(s)`);
   }
 });
 

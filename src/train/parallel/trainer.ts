@@ -125,8 +125,9 @@ export class ParallelTrainer {
     try {
       const ready = await Promise.all(replicas.map((r) => r.request({ kind: 'init', init }, 'ready')));
       const layout = partitionParams(ready[0].params, replicas.length);
-      const trained = new Set(layout.map((p) => p.name));
-      const statsLayout = sequentialLayout(options.graph.params.filter((p) => !trained.has(p.name)).map((p) => [p.name, sizeOf(p.shape)]));
+      // Frozen tensors never change, so rank 0 need not publish them after every step.
+      const fixed = new Set([...layout.map((p) => p.name), ...(options.frozen ?? [])]);
+      const statsLayout = sequentialLayout(options.graph.params.filter((p) => !fixed.has(p.name)).map((p) => [p.name, sizeOf(p.shape)]));
       const buffers = allocateShared(layout, replicas.length, statsLayout);
       await Promise.all(replicas.map((r, rank) => r.request({ kind: 'attach', attach: { rank, workers: replicas.length, layout, statsLayout, buffers } }, 'attached')));
       return new ParallelTrainer(replicas, ready[0].backend, options.graph, sharedState(layout, statsLayout, buffers));
