@@ -250,10 +250,14 @@ function nothingLeft(resumed: Resumed): string | undefined {
 }
 
 /** A fresh run's weights (initial_checkpoint's, when given), saying where they came from. */
-async function startingWeights(config: TrainConfig, graph: ModelGraph, events: TrainEvents): Promise<StateDict> {
-  const initial = await initialWeights(config, graph);
+async function startingWeights(config: TrainConfig, graph: ModelGraph, classes: readonly string[], events: TrainEvents): Promise<StateDict> {
+  const initial = await initialWeights(config, graph, classes);
   if (config.initial_checkpoint) events.log?.(`initial weights: ${config.initial_checkpoint}${config.use_ema ? ' (EMA)' : ''}`);
-  if (initial.reinitialised) events.log?.(`classifier re-initialised: ${initial.reinitialised.from} → ${initial.reinitialised.to} classes`);
+  const reset = initial.reinitialised;
+  if (reset) {
+    const names = reset.otherNames ? ` (the checkpoint's are ${reset.otherNames.join(', ')})` : '';
+    events.log?.(`classifier re-initialised: ${reset.from} → ${reset.to} classes${names}`);
+  }
   return initial.weights;
 }
 
@@ -268,7 +272,7 @@ async function openSession(config: TrainConfig, resumed: Resumed | undefined, ev
   }
   const spec = resumed?.checkpoint.spec ?? modelSpecFor(config, numClasses);
   const graph = buildGraph(spec);
-  const weights = resumed?.checkpoint.weights ?? await startingWeights(config, graph, events);
+  const weights = resumed?.checkpoint.weights ?? await startingWeights(config, graph, data.train.classes, events);
   const model = new TfjsModel(graph, weights, { frozen: config.freeze_backbone ? backboneParams(graph) : [] });
   if (config.freeze_backbone) events.log?.(`backbone frozen: training ${model.trainableByName().size} classifier tensors, BN layers in eval mode`);
   const ema = config.model_ema ? new ModelEma(model, config.model_ema_decay, resumed?.checkpoint.emaWeights) : undefined;

@@ -1,8 +1,9 @@
 /**
  * Fine-tuning, as timm's --initial-checkpoint: a fresh run starts from a checkpoint folder's or a PyTorch file's
- * weights (the EMA's with use_ema) instead of the seeded init. A classifier with another class count is
- * re-initialised as the run's own init would make it; any other missing, extra or mis-shaped key is an error
- * that lists them. --freeze-backbone then trains the classifier only.
+ * weights (the EMA's with use_ema) instead of the seeded init. A classifier for other classes — another count,
+ * or other names when the checkpoint records them — is re-initialised as the run's own init would make it; any
+ * other missing, extra or mis-shaped key is an error that lists them. --freeze-backbone then trains the
+ * classifier only.
  */
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
@@ -14,8 +15,13 @@ import type { TrainConfig } from './config.js';
 
 export interface InitialWeights {
   readonly weights: StateDict;
-  /** Set when the checkpoint's classifier had another class count and was re-initialised. */
-  readonly reinitialised?: { readonly from: number; readonly to: number };
+  /** Set when the checkpoint's classifier was for other classes and was re-initialised. */
+  readonly reinitialised?: {
+    readonly from: number;
+    readonly to: number;
+    /** The checkpoint's class names when the count was the same but the names were not. */
+    readonly otherNames?: readonly string[];
+  };
 }
 
 /** The state_dict prefix of the model's classifier (every family ends in one linear layer). */
@@ -31,8 +37,13 @@ export function backboneParams(graph: ModelGraph): string[] {
   return graph.params.map((p) => p.name).filter((name) => !name.startsWith(head));
 }
 
-/** A fresh run's weights: the seeded init, or initial_checkpoint's weights fitted to the run's classifier. */
-export async function initialWeights(config: TrainConfig, graph: ModelGraph): Promise<InitialWeights> {
+const sameNames = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((name, i) => name === b[i]);
+
+/**
+ * A fresh run's weights: the seeded init, or initial_checkpoint's weights with the classifier fitted to the
+ * run's `classes` (the dataset's, in label order).
+ */
+export async function initialWeights(config: TrainConfig, graph: ModelGraph, classes: readonly string[]): Promise<InitialWeights> {
   const fresh = initStateDict(graph, config.seed);
   const path = config.initial_checkpoint;
   if (path === '') return { weights: fresh };
@@ -50,7 +61,11 @@ export async function initialWeights(config: TrainConfig, graph: ModelGraph): Pr
   const headKeys = [`${head}.weight`, `${head}.bias`];
   const loadedClasses = source.weights.get(headKeys[0])?.shape[0];
   const weights = new Map(source.weights);
-  if (loadedClasses === undefined || loadedClasses === spec.numClasses) return { weights: selectModelWeights(graph, weights, `the weights of ${path}`) };
+  const otherNames = source.classes !== undefined && !sameNames(source.classes, classes);
+  if (loadedClasses === undefined || (loadedClasses === spec.numClasses && !otherNames)) {
+    return { weights: selectModelWeights(graph, weights, `the weights of ${path}`) };
+  }
   for (const key of headKeys) weights.set(key, fresh.get(key)!);
-  return { weights: selectModelWeights(graph, weights, `the weights of ${path}`), reinitialised: { from: loadedClasses, to: spec.numClasses } };
+  const reinitialised = { from: loadedClasses, to: spec.numClasses, otherNames: loadedClasses === spec.numClasses ? source.classes : undefined };
+  return { weights: selectModelWeights(graph, weights, `the weights of ${path}`), reinitialised };
 }

@@ -90,6 +90,20 @@ test('another class count re-initialises the classifier (and says so); --use-ema
   assert.deepEqual([args.initial_checkpoint, args.use_ema, args.freeze_backbone], [resolve(pretrained.dir), true, false]);
 });
 
+test('a classifier for other class names is re-initialised too; the same names keep it', async () => {
+  const named = sourceCheckpoint(3);
+  const spec = loadCheckpoint(named.dir).spec;
+  saveCheckpoint(named.dir, { spec, weights: named.weights, classes: ['0-sandal', '1-shirt', '2-bag'] });
+  const logged: string[] = [];
+  const run = await train(tinyConfig(tempDir(), { ...ZERO_LR_FIRST_EPOCH, initial_checkpoint: named.dir }), { stopAfterEpochs: 1, events: { log: (m) => logged.push(m) } });
+  assert.ok(logged.includes('classifier re-initialised: 3 → 3 classes (the checkpoint\'s are 0-sandal, 1-shirt, 2-bag)'), logged.join('\n'));
+  assertSame(loadCheckpoint(run.lastDir).weights, initStateDict(buildGraph(spec), 42), isClassifier, 'classifier re-initialised');
+  const classes = readFileSync(join(run.runDir, 'classes.txt'), 'utf8').trim().split('\n');
+  saveCheckpoint(named.dir, { spec, weights: named.weights, classes });
+  const kept = await train(tinyConfig(tempDir(), { ...ZERO_LR_FIRST_EPOCH, initial_checkpoint: named.dir }), { stopAfterEpochs: 1 });
+  assertSame(loadCheckpoint(kept.lastDir).weights, named.weights, isClassifier, 'classifier kept');
+});
+
 test('mnext train --initial-checkpoint reads .pth and .pth.tar files', async () => {
   const pretrained = sourceCheckpoint(4);
   for (const name of ['pretrained.pth', 'pretrained.pth.tar']) {
