@@ -4,9 +4,9 @@
 #   <out>/pretrain:  classes 0-4, every training and validation image of them;
 #   <out>/target-N:  classes 5-9, the first N training images of each (file-name order, i.e. IDX order) and
 #                    every validation image of them.
-# Usage: scripts/fashion-mnist-subsets.sh [source=data/fashion-mnist] [out=data/fm-transfer] [N=50]
+# Usage: scripts/fashion-mnist-subsets.sh [source=data/fashion-mnist-full] [out=data/fm-transfer] [N=50]
 set -euo pipefail
-SRC=${1:-data/fashion-mnist}
+SRC=${1:-data/fashion-mnist-full}
 OUT=${2:-data/fm-transfer}
 PER_CLASS=${3:-50}
 PRETRAIN=(0-tshirt-top 1-trouser 2-pullover 3-dress 4-coat)

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { loadModelSource } from '../io/model-source.js';
+import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { type ModelGraph, classifierOf } from '../models/graph.js';
 import type { StateDict } from '../models/state-dict.js';
 import { initStateDict, selectModelWeights } from '../models/weights.js';
@@ -39,6 +39,21 @@ export function backboneParams(graph: ModelGraph): string[] {
 
 const sameNames = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((name, i) => name === b[i]);
 
+/** The loaded weights with their classifier replaced by the run's own init when it was made for other classes. */
+function fitClassifier(graph: ModelGraph, source: ModelSource, classes: readonly string[], fresh: StateDict): InitialWeights {
+  const head = classifierParam(graph);
+  const headKeys = [`${head}.weight`, `${head}.bias`];
+  const loadedClasses = source.weights.get(headKeys[0])?.shape[0];
+  const { numClasses } = graph.spec;
+  const otherNames = source.classes !== undefined && !sameNames(source.classes, classes);
+  const what = `the weights of ${source.origin}`;
+  if (loadedClasses === undefined || (loadedClasses === numClasses && !otherNames)) return { weights: selectModelWeights(graph, source.weights, what) };
+  const weights = new Map(source.weights);
+  for (const key of headKeys) weights.set(key, fresh.get(key)!);
+  const reinitialised = { from: loadedClasses, to: numClasses, otherNames: loadedClasses === numClasses ? source.classes : undefined };
+  return { weights: selectModelWeights(graph, weights, what), reinitialised };
+}
+
 /**
  * A fresh run's weights: the seeded init, or initial_checkpoint's weights with the classifier fitted to the
  * run's `classes` (the dataset's, in label order).
@@ -57,15 +72,5 @@ export async function initialWeights(config: TrainConfig, graph: ModelGraph, cla
   if (source.spec.tensorMultiplier !== spec.tensorMultiplier) {
     throw new UsageError(`initial_checkpoint: ${path} has tensor_multiplier ${source.spec.tensorMultiplier}, the run's model ${spec.tensorMultiplier}`);
   }
-  const head = classifierParam(graph);
-  const headKeys = [`${head}.weight`, `${head}.bias`];
-  const loadedClasses = source.weights.get(headKeys[0])?.shape[0];
-  const weights = new Map(source.weights);
-  const otherNames = source.classes !== undefined && !sameNames(source.classes, classes);
-  if (loadedClasses === undefined || (loadedClasses === spec.numClasses && !otherNames)) {
-    return { weights: selectModelWeights(graph, weights, `the weights of ${path}`) };
-  }
-  for (const key of headKeys) weights.set(key, fresh.get(key)!);
-  const reinitialised = { from: loadedClasses, to: spec.numClasses, otherNames: loadedClasses === spec.numClasses ? source.classes : undefined };
-  return { weights: selectModelWeights(graph, weights, `the weights of ${path}`), reinitialised };
+  return fitClassifier(graph, source, classes, fresh);
 }
