@@ -6,8 +6,8 @@ import type { Interpolation } from '../data/transforms.js';
 import { type LogitDifference, argmaxRows, compareLogits, randomInputBatch } from '../runtimes/compare.js';
 import type { ModelRunner } from '../runtimes/runner.js';
 import { openEvalData } from '../data/eval-data.js';
-import { loadTfliteRunner } from '../runtimes/litert.js';
-import { loadOnnxRunner } from '../runtimes/onnx.js';
+import { loadLiteRtRuntime, loadTfliteRunner } from '../runtimes/litert.js';
+import { loadOnnxRunner, loadOnnxRuntime } from '../runtimes/onnx.js';
 import { loadTfjsGraphRunner } from '../runtimes/tfjs.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
@@ -222,6 +222,16 @@ function checkOutputPath(out: string, target: ConvertTarget): void {
 }
 
 /**
+ * The runtime each target's file is checked in. onnxruntime-node and LiteRT are optional packages, so they are
+ * loaded before any work: a missing one stops the conversion before a file is written that cannot be checked.
+ */
+const TARGET_RUNTIMES: Record<ConvertTarget, () => Promise<unknown>> = {
+  onnx: loadOnnxRuntime,
+  tflite: loadLiteRtRuntime,
+  tfjs: async () => undefined,
+};
+
+/**
  * Converts a model to a deployable file, writes it atomically, loads what was written in the target runtime
  * and compares its logits with mnext's tfjs model on a random batch. A float file over the tolerance is a
  * CheckFailedError (the file stays for inspection); int8 files report the difference and the top-1 agreement.
@@ -229,6 +239,7 @@ function checkOutputPath(out: string, target: ConvertTarget): void {
 export async function convertModel(source: ModelSource, options: ConvertOptions): Promise<ConvertReport> {
   const out = options.out ?? defaultOutputPath(source, options.target, options.quantize);
   checkOutputPath(out, options.target);
+  await TARGET_RUNTIMES[options.target]();
   const { converted } = await convertInMemory(source, options);
   const bytes = converted.save(out);
   const runner = await converted.loadSaved(out);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../util/package.js';
 import type { ColourJitterPlan } from './colour-jitter.js';
 import type { CropBox, Interpolation } from './transforms.js';
 
@@ -36,18 +36,8 @@ export interface NativeJpegDecoder {
   cropResize(jpeg: Uint8Array, job: NativeCropJob, out?: Uint8Array): Promise<Uint8Array>;
 }
 
-/** The package root: the nearest folder above this module with a package.json (works from src/ and dist/src/). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above src/data');
-    dir = parent;
-  }
-  return dir;
-}
-
-export const NATIVE_JPEG_PATH = join(packageRoot(), 'dist', 'native', 'jpeg-crop.node');
+/** Where the package's `install` script (build.mjs) puts the addon, in the installed package. */
+export const NATIVE_JPEG_PATH = join(PACKAGE_ROOT, 'dist', 'native', 'jpeg-crop.node');
 
 let cached: NativeJpegDecoder | undefined | null = null;
 
