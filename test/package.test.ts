@@ -19,8 +19,8 @@ const MAX_TARBALL_BYTES = 2 * 1024 * 1024;
 const CHECKPOINT = join(ROOT, 'test/formats/tflite/fixtures/fashion_mobilenext_035_k2');
 const TROUSER_PNG = join(ROOT, 'test/fixtures/fashion-mnist-trouser.png');
 
-/** The environment less npm's own variables: under `npm test` they name this repository as the project. */
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name) && name !== 'INIT_CWD'));
+/** The environment less what `npm test` sets to describe this repository as the project (npm's cache settings stay). */
+const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|INIT_CWD$)/.test(name)));
 
 interface PackResult {
   filename: string;
@@ -55,7 +55,7 @@ function consumerLock(tarball: string): object {
   const packages: Record<string, object> = {
     '': { name: 'consumer', dependencies: { mnext: tarball } },
     'node_modules/mnext': {
-      version: manifest.version, resolved: tarball, license: manifest.license, hasInstallScript: true, bin: manifest.bin, engines: manifest.engines,
+      version: manifest.version, resolved: tarball, license: manifest.license, hasInstallScript: 'install' in (manifest.scripts as object), bin: manifest.bin, engines: manifest.engines,
       dependencies: manifest.dependencies, peerDependencies: manifest.peerDependencies, peerDependenciesMeta: manifest.peerDependenciesMeta,
     },
   };
