@@ -19,6 +19,11 @@ const MAX_TARBALL_BYTES = 2 * 1024 * 1024;
 const CHECKPOINT = join(ROOT, 'test/formats/tflite/fixtures/fashion_mobilenext_035_k2');
 const TROUSER_PNG = join(ROOT, 'test/fixtures/fashion-mnist-trouser.png');
 
+/** The runtimes mnext lists as optional peer dependencies, which `npm install mnext` leaves out. */
+const OPTIONAL_PACKAGES = ['onnxruntime-node', '@litertjs/core', '@tensorflow/tfjs-node'];
+/** An import of one of them in a declaration file (`from '…'` or `import('…')`). */
+const OPTIONAL_IMPORT = new RegExp(`(from |import\\()'(${OPTIONAL_PACKAGES.join('|')})'`);
+
 /** The environment less what `npm test` sets to describe this repository as the project (npm's cache settings stay). */
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|INIT_CWD$)/.test(name)));
 
@@ -94,7 +99,7 @@ test(`the tarball holds what a user runs, no tests and no prebuilt addon, in und
 });
 
 test('the install leaves out the optional runtimes, and running an ONNX model then names the package to install', () => {
-  for (const name of ['onnxruntime-node', '@litertjs/core', '@tensorflow/tfjs-node']) assert.ok(!existsSync(join(app, 'node_modules', name)), `${name} was installed`);
+  for (const name of OPTIONAL_PACKAGES) assert.ok(!existsSync(join(app, 'node_modules', name)), `${name} was installed`);
   const result = run('npx', ['mnext', 'convert', '--model', 'mobilenext_035', '--to', 'onnx', '--out', 'model.onnx'], app);
   assert.equal(result.status, 2, result.stderr);
   assert.equal(result.stderr.trim(), 'error: running ONNX models needs onnxruntime-node, which is not installed; install it with `npm install onnxruntime-node`');
@@ -143,13 +148,19 @@ test('a TypeScript consumer compiles against the installed types, creates a mode
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
       target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out',
+      // tfjs's own declarations need skipLibCheck (tfjs-core's Long, tfjs-layers' index signatures), as here.
+      skipLibCheck: true,
       // Node's types from this repository: the consumer installs nothing but mnext.
       typeRoots: [join(ROOT, 'node_modules/@types')], types: ['node'],
     },
     files: ['consumer.ts'],
   }));
-  const compiled = run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], app);
+  const compiled = run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--listFiles'], app);
   assert.equal(compiled.status, 0, `tsc:\n${compiled.stdout}${compiled.stderr}`);
+  // skipLibCheck would also hide a public type that names an optional package the user has not installed.
+  const mnextTypes = compiled.stdout.split('\n').filter((path) => path.includes('/node_modules/mnext/') && path.endsWith('.d.ts'));
+  assert.ok(mnextTypes.some((path) => path.endsWith('/dist/src/index.d.ts')), compiled.stdout);
+  assert.deepEqual(mnextTypes.filter((path) => OPTIONAL_IMPORT.test(readFileSync(path, 'utf8'))), []);
   const result = checked(run(process.execPath, ['out/consumer.js', CHECKPOINT, TROUSER_PNG], app), 'the consumer');
   const { created, top } = JSON.parse(result.stdout) as { created: { inputSize: number; classes: number }; top: { label: string; index: number; probability: number }[] };
   assert.deepEqual(created, { inputSize: 64, classes: 10 });
