@@ -1,10 +1,10 @@
 import { endianness } from 'node:os';
 import type { ModelGraph } from '../../models/graph.js';
 import { selectModelWeights } from '../../models/weights.js';
-import { writeFileAtomic } from '../../util/atomic.js';
+import { type FileOutputKind, type OutputOptions, readTail, writeOutputFile } from '../../util/output-path.js';
 import type { StateDict } from '../../models/state-dict.js';
 import { FLOAT_STORAGE, LONG_STORAGE, type StorageType } from './tensor.js';
-import { type ZipRecord, writeAlignedZip } from './zip.js';
+import { type ZipRecord, writeAlignedZip, zipComment } from './zip.js';
 
 /** Protocol-2 pickle opcodes the writer uses. */
 const OP = {
@@ -142,6 +142,19 @@ function stateEntries(graph: ModelGraph, weights: StateDict): TensorEntry[] {
   return entries;
 }
 
+/**
+ * The zip archive comment of every .pth mnext exports: torch ignores it, and it tells a later export that the
+ * file at its path is one mnext wrote (a torch.save file from elsewhere has none).
+ */
+const EXPORT_COMMENT = 'state_dict written by mnext';
+
+/** A .pth mnext exported: a zip whose end record carries EXPORT_COMMENT. */
+export const TORCH_EXPORT_FILE: FileOutputKind = {
+  type: 'file',
+  description: 'PyTorch state_dict exported by mnext',
+  recognise: (path) => zipComment(readTail(path, 22 + EXPORT_COMMENT.length)) === EXPORT_COMMENT,
+};
+
 /** torch.save(state_dict) bytes in the zip container torch ≥ 1.6 writes (`archive/data.pkl`, `archive/data/<n>`). */
 export function torchStateDictBytes(graph: ModelGraph, weights: StateDict): Uint8Array {
   // storages are written as raw memory; torch files are little-endian
@@ -154,10 +167,10 @@ export function torchStateDictBytes(graph: ModelGraph, weights: StateDict): Uint
     ...entries.map((e, i) => ({ name: `archive/data/${i}`, data: e.data })),
     { name: 'archive/version', data: text('3\n') },
   ];
-  return writeAlignedZip(records);
+  return writeAlignedZip(records, EXPORT_COMMENT);
 }
 
-/** Writes the state_dict atomically to `path` (model.pth). */
-export function saveTorchStateDict(path: string, graph: ModelGraph, weights: StateDict): void {
-  writeFileAtomic(path, torchStateDictBytes(graph, weights));
+/** Writes the state_dict to `path` (model.pth) atomically, never over a file mnext did not write unless `force`. */
+export function saveTorchStateDict(path: string, graph: ModelGraph, weights: StateDict, options: OutputOptions = {}): void {
+  writeOutputFile(path, TORCH_EXPORT_FILE, torchStateDictBytes(graph, weights), options);
 }
