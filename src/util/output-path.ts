@@ -126,7 +126,8 @@ function checkParent(path: string): void {
       if (!statSync(parent).isDirectory()) throw new InputError(`cannot write ${path}: ${parent} is a file, not a folder`);
       return;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(parent) === parent) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dirname(parent) === parent) throw error;
       parent = dirname(parent);
     }
   }
