@@ -103,8 +103,8 @@ function isUnmarkedCheckpoint(dir: string): boolean {
 export const CHECKPOINT_FOLDER: FolderOutputKind = { type: 'folder', description: 'checkpoint folder', id: 'checkpoint', recogniseUnmarked: isUnmarkedCheckpoint };
 
 /**
- * Writes a checkpoint directory atomically (a complete new folder replaces the old one), never over a folder
- * mnext did not write unless `force` (util/output-path.ts).
+ * Writes a checkpoint directory atomically: a complete new folder that loads back replaces the old one, never a
+ * folder mnext did not write unless `force` (util/output-path.ts).
  */
 export function saveCheckpoint(dir: string, checkpoint: Checkpoint, options: OutputOptions = {}): void {
   writeOutputSync(dir, CHECKPOINT_FOLDER, (temp) => {
@@ -133,7 +133,7 @@ export function saveCheckpoint(dir: string, checkpoint: Checkpoint, options: Out
     };
     writeFileSync(join(temp, 'model.json'), JSON.stringify(meta, null, 1));
     if (checkpoint.classes) writeFileSync(join(temp, 'classes.txt'), `${checkpoint.classes.join('\n')}\n`);
-  }, options);
+  }, { ...options, verify: (staged) => void loadCheckpoint(staged) });
 }
 
 export function isCheckpointDir(path: string): boolean {

@@ -5,7 +5,7 @@
  * Every random choice is a function of (seed, epoch, step), so a resumed run repeats an uninterrupted one.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, statSync, statfsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CheckFailedError, InputError, InterruptedError, InvalidModelError, UsageError } from '../errors.js';
 import { checkSplitClasses, openDataset, type ImageDataset } from '../data/dataset.js';
@@ -130,6 +130,7 @@ function runDirName(config: TrainConfig, now = new Date()): string {
  */
 function createRunDir(config: TrainConfig, bytesPerCheckpoint: number): string {
   const base = resolve(config.output);
+  if (existsSync(base) && !statSync(base).isDirectory()) throw new UsageError(`output: cannot write to ${base} (it is a file, not a folder)`);
   let dir: string;
   try {
     dir = createNewFolder(join(base, runDirName(config)));

@@ -37,7 +37,7 @@ test('--output that is a file is refused with one sentence naming it, and the fi
   writeFileSync(file, 'my file');
   const { code, stderr } = await runCli('train', '--data', data, '--output', file, '--model', 'mobilenext_035', '--img-size', '32', '--batch-size', '6', '--epochs', '1');
   assert.equal(code, 2, stderr);
-  assert.match(stderr, new RegExp(`cannot write ${file}/\\S+-mobilenext_035-32: ${file} is a file, not a folder`));
+  assert.ok(stderr.includes(`output: cannot write to ${file} (it is a file, not a folder)`), stderr);
   assert.equal(readFileSync(file, 'utf8'), 'my file');
 });
 

@@ -1,7 +1,9 @@
+import { writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { ModelGraph } from '../../models/graph.js';
 import { selectModelWeights } from '../../models/weights.js';
-import { type FileOutputKind, type OutputOptions, readTail, writeOutputFile } from '../../util/output-path.js';
+import { type FileOutputKind, type OutputOptions, readTail, writeOutputSync } from '../../util/output-path.js';
+import { readTorchFile } from './load.js';
 import type { StateDict } from '../../models/state-dict.js';
 import { FLOAT_STORAGE, LONG_STORAGE, type StorageType } from './tensor.js';
 import { type ZipRecord, writeAlignedZip, zipComment } from './zip.js';
@@ -170,7 +172,11 @@ export function torchStateDictBytes(graph: ModelGraph, weights: StateDict): Uint
   return writeAlignedZip(records, EXPORT_COMMENT);
 }
 
-/** Writes the state_dict to `path` (model.pth) atomically, never over a file mnext did not write unless `force`. */
+/**
+ * Writes the state_dict to `path` (model.pth) atomically once it reads back, never over a file mnext did not
+ * write unless `force`.
+ */
 export function saveTorchStateDict(path: string, graph: ModelGraph, weights: StateDict, options: OutputOptions = {}): void {
-  writeOutputFile(path, TORCH_EXPORT_FILE, torchStateDictBytes(graph, weights), options);
+  const bytes = torchStateDictBytes(graph, weights);
+  writeOutputSync(path, TORCH_EXPORT_FILE, (staged) => writeFileSync(staged, bytes), { ...options, verify: (staged) => void readTorchFile(staged) });
 }
