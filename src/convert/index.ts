@@ -84,8 +84,6 @@ export interface ConvertReport {
 
 /** A target writer: the converted model in memory, plus how to save it and how to load it back. */
 export interface ConvertedModel {
-  /** What the target writes (a file or a folder) and how mnext knows its own earlier output there. */
-  readonly output: OutputKind;
   /** Writes the model at `path` (a new file, or an empty folder for a folder target); returns the bytes written. */
   write(path: string): number;
   loadSaved(out: string): Promise<ModelRunner>;
@@ -103,7 +101,6 @@ export function fileMetaOf(source: ModelSource): ModelFileMeta {
 function onnxModel(graph: InferenceGraph, meta: ModelFileMeta, options: ConvertOptions): ConvertedModel {
   const bytes = writeOnnx(graph, meta);
   return {
-    output: ONNX_MODEL_FILE,
     write: (path) => writeBytes(path, bytes),
     loadSaved: (out) => loadOnnxRunner(out, { threads: options.threads }),
     loadInMemory: () => loadOnnxRunner(bytes, { threads: options.threads }),
@@ -123,7 +120,6 @@ function writeTfjsFiles(dir: string, files: TfjsGraphModelFiles): number {
 function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta): ConvertedModel {
   const files = writeTfjsGraphModel(graph, meta);
   return {
-    output: TFJS_MODEL_FOLDER,
     write: (dir) => writeTfjsFiles(dir, files),
     loadSaved: (out) => loadTfjsGraphRunner(out),
     loadInMemory: () => loadTfjsGraphRunner(files),
@@ -166,7 +162,6 @@ async function tfliteModel(source: ModelSource, graph: InferenceGraph, meta: Mod
   // int8 graph (same ranges, same weights) with QUANTIZE/DEQUANTIZE at the edges.
   const floatIoTwin = () => writeTflite(graph, { classes: meta.classes, mean: meta.mean, std: meta.std, quantize: quantize && { ...quantize, int8Io: false } });
   return {
-    output: TFLITE_MODEL_FILE,
     write: (path) => writeBytes(path, bytes),
     loadSaved: (out) => loadTfliteRunner(quantize?.int8Io ? floatIoTwin() : out),
     loadInMemory: () => loadTfliteRunner(quantize?.int8Io ? floatIoTwin() : bytes),
@@ -216,7 +211,7 @@ export function defaultOutputPath(source: ModelSource, target: ConvertTarget, qu
   return target === 'tfjs' ? `${base}_tfjs` : `${base}.${target}`;
 }
 
-/** What each target writes, for checking --out before the conversion work. */
+/** What each target writes (a file or a folder) and how mnext knows its own earlier output there. */
 const TARGET_OUTPUTS: Record<ConvertTarget, OutputKind> = { onnx: ONNX_MODEL_FILE, tflite: TFLITE_MODEL_FILE, tfjs: TFJS_MODEL_FOLDER };
 
 /**
@@ -228,11 +223,12 @@ const TARGET_OUTPUTS: Record<ConvertTarget, OutputKind> = { onnx: ONNX_MODEL_FIL
  */
 export async function convertModel(source: ModelSource, options: ConvertOptions): Promise<ConvertReport> {
   const out = options.out ?? defaultOutputPath(source, options.target, options.quantize);
-  checkOutputPath(out, TARGET_OUTPUTS[options.target], options);
+  const kind = TARGET_OUTPUTS[options.target];
+  checkOutputPath(out, kind, options);
   const { converted } = await convertInMemory(source, options);
   let bytes = 0;
   let verification: VerificationReport | undefined;
-  await writeOutput(out, converted.output, (staged) => {
+  await writeOutput(out, kind, (staged) => {
     bytes = converted.write(staged);
   }, {
     force: options.force,
