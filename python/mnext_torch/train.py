@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Optional
 
 import torch
 from torch.nn import functional as F
@@ -48,7 +49,7 @@ class Run:
     replicas: Replicas
     start_epoch: int = 0
     rows: list = field(default_factory=list)
-    best: dict = None
+    best: Optional[dict] = None
 
 
 def build_model(config, num_classes):

@@ -10,6 +10,7 @@ import type { ModelGraph } from '../../src/models/graph.js';
 import { createModelGraph, listFamilies, listModelNames, resolveModelSpec } from '../../src/models/registry.js';
 import { Rng } from '../../src/util/random.js';
 import { livelyWeights } from '../eval/helpers.js';
+import { CONVERSION_CASES } from '../formats/cases.js';
 import { tempDir } from '../helpers.js';
 import { RUN_TWIN, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } from '../io/torch/python.js';
 
@@ -19,21 +20,10 @@ import { RUN_TWIN, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } fr
  * optimiser's weight-decay groups are the description's `decay` flags, and an `mnext export` of the same weights
  * strict-loads into the twin and gives mnext's logits.
  */
-interface Case {
-  readonly name: string;
-  readonly width: number;
-  readonly tensorMultiplier: number;
-}
+type Case = { readonly arch: string; readonly width: number; readonly tensorMultiplier: number };
 
-const CASES: readonly Case[] = [
-  { name: 'mobilenext', width: 1.0, tensorMultiplier: 1 },
-  { name: 'mobilenext', width: 0.5, tensorMultiplier: 2 },
-  { name: 'mobilenext', width: 1.4, tensorMultiplier: 3 },
-  { name: 'mobilenetv2', width: 1.0, tensorMultiplier: 1 },
-  { name: 'mobilenetv2', width: 0.35, tensorMultiplier: 2 },
-  { name: 'mnext_s', width: 1.0, tensorMultiplier: 1 },
-  { name: 'mnext_l', width: 1.0, tensorMultiplier: 2 },
-];
+/** The converters' cases plus a partial identity in the EfficientNet-style blocks. */
+const CASES: readonly Case[] = [...CONVERSION_CASES, { arch: 'mnext_l', width: 1.0, tensorMultiplier: 2 }];
 const INPUT_SHAPE = [2, 3, 48, 48] as const;
 const NUM_CLASSES = 5;
 
@@ -44,10 +34,10 @@ interface TwinResult {
   plain: string[];
 }
 
-const label = (c: Case) => `${c.name} width ${c.width}, tensor multiplier ${c.tensorMultiplier}`;
+const label = (c: Case) => `${c.arch} width ${c.width}, tensor multiplier ${c.tensorMultiplier}`;
 
 function graphOf(c: Case): ModelGraph {
-  return createModelGraph(c.name, { width: c.width, tensorMultiplier: c.tensorMultiplier, numClasses: NUM_CLASSES, inputSize: INPUT_SHAPE[2] });
+  return createModelGraph(c.arch, { width: c.width, tensorMultiplier: c.tensorMultiplier, numClasses: NUM_CLASSES, inputSize: INPUT_SHAPE[2] });
 }
 
 describe('the PyTorch twin\'s models equal mnext\'s descriptions', { skip: SKIP_NO_TORCH }, () => {
@@ -71,7 +61,7 @@ describe('the PyTorch twin\'s models equal mnext\'s descriptions', { skip: SKIP_
       saveTorchStateDict(weightsPath, graph, weights);
       const request = join(dir, `case${i}.json`);
       writeFileSync(request, JSON.stringify({
-        weights: weightsPath, model: c.name, width: c.width, num_classes: NUM_CLASSES, tensor_multiplier: c.tensorMultiplier,
+        weights: weightsPath, model: c.arch, width: c.width, num_classes: NUM_CLASSES, tensor_multiplier: c.tensorMultiplier,
         input: inputPath, input_shape: INPUT_SHAPE,
       }));
       return request;

@@ -5,12 +5,13 @@ module tree, so its state_dict is the official one and what `mnext export --to p
 import math
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from .efficient import EfficientMnext
 from .mobilenetv2 import mobilenetv2
 from .mobilenext import MXNet
 
-__all__ = ['create_model', 'list_models', 'resolve_model_name', 'model_defaults', 'MXNet', 'EfficientMnext']
+__all__ = ['create_model', 'list_models', 'resolve_model_name', 'MXNet', 'EfficientMnext']
 
 # Widths with registered names (`mobilenext_075` = MobileNeXt at width 0.75).
 PAPER_WIDTHS = (1.4, 1.0, 0.75, 0.5, 0.35)
@@ -19,7 +20,7 @@ PAPER_WIDTHS = (1.4, 1.0, 0.75, 0.5, 0.35)
 @dataclass(frozen=True)
 class Family:
     arch: str
-    build: object  # (num_classes, width, identity_div, drop_rate, drop_connect_rate) -> nn.Module
+    build: Callable  # (num_classes, width, identity_div, drop_rate, drop_connect_rate) -> nn.Module
     any_width: bool
     aliases: tuple
     drop_connect_rate: float = 0.0
@@ -72,12 +73,6 @@ def resolve_model_name(name):
         if match and family.any_width:
             return family, int(match.group(1)) / 100
     raise ValueError(f"unknown model '{name}'; known models: {', '.join(list_models())} (or a family name with a width)")
-
-
-def model_defaults(name):
-    """The family's defaults for a name: (arch, width, drop_rate, drop_connect_rate)."""
-    family, width = resolve_model_name(name)
-    return family.arch, width if width is not None else 1.0, family.drop_rate, family.drop_connect_rate
 
 
 def create_model(name, num_classes=1000, width=None, tensor_multiplier=1, drop_rate=None, drop_connect_rate=None):
