@@ -126,12 +126,15 @@ function statePickle(entries: readonly TensorEntry[]): Uint8Array {
 
 /**
  * The model's weights as PyTorch's state_dict: the description's parameter order and names, float32 in PyTorch
- * layouts, plus an int64 `num_batches_tracked` (0) after each BatchNorm's buffers so `load_state_dict(strict=True)`
- * finds every key it expects.
+ * layouts, plus an int64 `num_batches_tracked` (0) after each BatchNorm's buffers — those of BN layers no node
+ * reads too (mnext_s's `_bn1`) — so `load_state_dict(strict=True)` finds every key it expects.
  */
 function stateEntries(graph: ModelGraph, weights: StateDict): TensorEntry[] {
   const checked = selectModelWeights(graph, weights);
-  const batchNorms = new Set(graph.nodes.flatMap((n) => (n.op === 'batchnorm' ? [n.param] : [])));
+  const batchNorms = new Set([
+    ...graph.nodes.flatMap((n) => (n.op === 'batchnorm' ? [n.param] : [])),
+    ...graph.unusedParams.map((name) => name.replace(/\.[a-z_]+$/, '')),
+  ]);
   const entries: TensorEntry[] = [];
   for (const p of graph.params) {
     const array = checked.get(p.name)!;
