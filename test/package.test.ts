@@ -92,7 +92,7 @@ test(`the tarball holds what a user runs, no tests and no prebuilt addon, in und
   const paths = pack.files.map((file) => file.path);
   assert.ok(pack.size < MAX_TARBALL_BYTES, `tarball is ${pack.size} bytes`);
   for (const path of ['package.json', 'README.md', 'LICENSE', 'bin/mnext.js', 'dist/src/index.js', 'dist/src/cli/main.js', 'configs/quickstart.yaml',
-    'src/data/native/build.mjs', 'src/data/native/jpeg-crop.c', 'docs/performance.md']) {
+    'src/data/native/build.mjs', 'src/data/native/jpeg-crop.c', 'docs/performance.md', 'python/mnext_torch/__init__.py']) {
     assert.ok(paths.includes(path), `${path} is in the tarball`);
   }
   assert.deepEqual(paths.filter((path) => path.startsWith('test/') || path.endsWith('.node') || path.endsWith('.map')), []);

@@ -6,7 +6,7 @@ import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { resolveModelSpec } from '../models/registry.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
-import { interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ConvertCliOptions {
@@ -29,6 +29,7 @@ interface ConvertCliOptions {
   threads?: number;
   backend?: string;
   json?: boolean;
+  force?: boolean;
 }
 
 function parseTarget(to: string): ConvertTarget {
@@ -73,6 +74,7 @@ export function register(program: Command, output: Output): void {
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
     .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)
     .option('--backend <name>', 'tfjs backend for the reference run: tensorflow | wasm | cpu')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable report')
     .action(async (opts: ConvertCliOptions) => {
       const target = parseTarget(opts.to);
@@ -89,7 +91,7 @@ export function register(program: Command, output: Output): void {
       const report = await convertModel(withInputSize(loaded, opts.inputSize), {
         target, out: opts.out, threads: opts.threads, quantize: opts.quantize === 'int8' ? 'int8' : undefined,
         calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod,
-        calibrationCropPct: opts.cropPct, calibrationInterpolation: opts.interpolation, int8Io: opts.int8Io,
+        calibrationCropPct: opts.cropPct, calibrationInterpolation: opts.interpolation, int8Io: opts.int8Io, force: opts.force,
       });
       if (opts.json) printJson(output, report);
       else output.out(describeReport(report));

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { DEFAULT_FASHION_MNIST_DIR, convertFashionMnist } from '../data/fashion-mnist.js';
 import { type SplitReport, inspectDataset } from '../data/inspect.js';
-import { generateSyntheticDataset } from '../data/synthetic.js';
+import { generateSyntheticDataset, syntheticImageCounts } from '../data/synthetic.js';
 import { CheckFailedError, UsageError } from '../errors.js';
-import { nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
+import { FORCE_OPTION, nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';
 
@@ -24,11 +24,12 @@ function registerFashionMnist(data: Command, output: Output): void {
     .option('--from <dir>', 'folder with the IDX files (plain or .gz)', DEFAULT_FASHION_MNIST_DIR)
     .option('--limit-train <n>', 'class-balanced first N training images', positiveInt)
     .option('--limit-val <n>', 'class-balanced first N validation images', positiveInt)
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { out: string; from: string; limitTrain?: number; limitVal?: number; json?: boolean }) => {
+    .action(async (opts: { out: string; from: string; limitTrain?: number; limitVal?: number; force?: boolean; json?: boolean }) => {
       const progress = startProgress({ label: 'fashion-mnist', total: (opts.limitTrain ?? 60000) + (opts.limitVal ?? 10000), unit: 'images', output });
       const counts = await convertFashionMnist(opts.from, opts.out, {
-        limitTrain: opts.limitTrain, limitVal: opts.limitVal, onProgress: (done) => progress.update(done),
+        limitTrain: opts.limitTrain, limitVal: opts.limitVal, force: opts.force, onProgress: (done) => progress.update(done),
       }).finally(() => progress.stop());
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images to ${opts.out}`);
@@ -46,15 +47,20 @@ function registerSynthetic(data: Command, output: Output): void {
     .option('--val-fraction <f>', 'validation images per class as a fraction of --per-class', nonNegativeNumber, 0.2)
     .option('--seed <n>', 'random seed', nonNegativeInt, 0)
     .option('--format <png|jpeg>', 'image format', 'png')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { out: string; classes: number; perClass: number; size: string; valFraction: number; seed: number; format: string; json?: boolean }) => {
+    .action(async (opts: { out: string; classes: number; perClass: number; size: string; valFraction: number; seed: number; format: string; force?: boolean; json?: boolean }) => {
       if (opts.format !== 'png' && opts.format !== 'jpeg') throw new UsageError(`--format: expected png or jpeg, got "${opts.format}".`);
       const { width, height } = parseImageSize(opts.size);
-      const progress = startProgress({ label: 'synthetic', total: Math.round(opts.classes * opts.perClass * (1 + opts.valFraction)), unit: 'images', output });
+      const expected = syntheticImageCounts(opts);
+      const progress = startProgress({ label: 'synthetic', total: expected.train + expected.val, unit: 'images', output });
       const counts = await generateSyntheticDataset(opts.out, {
         classes: opts.classes, perClass: opts.perClass, size: width, width, height, seed: opts.seed,
-        valFraction: opts.valFraction, format: opts.format, onProgress: (done) => progress.update(done),
+        valFraction: opts.valFraction, format: opts.format, force: opts.force, onProgress: (done) => progress.update(done),
       }).finally(() => progress.stop());
+      if (counts.val === 0) {
+        output.err(`${colour.yellow('warning:')} no validation images: ${opts.perClass} per class x --val-fraction ${opts.valFraction} rounds to 0, so ${opts.out} has no val/ (raise --per-class or --val-fraction)`);
+      }
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images (${opts.classes} classes, ${width}x${height}) to ${opts.out}`);
     });

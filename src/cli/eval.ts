@@ -5,10 +5,10 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
 import { openEvalData } from '../data/eval-data.js';
 import { type EvalResult, evaluateRunner } from '../eval/evaluate.js';
 import { openModelRunner } from '../runtimes/open.js';
-import { formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
+import { checkReportPaths, formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
 import { CheckFailedError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/index.js';
-import { interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 
 interface EvalOptions {
@@ -26,6 +26,7 @@ interface EvalOptions {
   useEma?: boolean;
   backend?: string;
   perClass?: boolean;
+  force?: boolean;
 }
 
 function printSummary(output: Output, model: string, result: EvalResult, showPerClass: boolean): void {
@@ -54,9 +55,16 @@ export function register(program: Command, output: Output): void {
     .option('--interpolation <filter>', `resize filter: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else ${DEFAULT_INTERPOLATION})`, interpolationFilter)
     .option('--use-ema', 'evaluate a checkpoint\'s EMA weights')
     .option('--backend <name>', 'tfjs backend: tensorflow | wasm | cpu')
+    .option(...FORCE_OPTION)
     .action(async (opts: EvalOptions) => {
+      const confusionPng = typeof opts.confusion === 'string' ? opts.confusion : 'confusion.png';
+      const writeOptions = { force: opts.force };
+      checkReportPaths({ resultsFile: opts.resultsFile, confusion: opts.confusion ? confusionPng : undefined }, writeOptions);
       const backend = await initBackend(opts.backend);
       const runner = await openModelRunner(opts.model, { threads: opts.threads, useEma: opts.useEma });
+      if (runner.freshWeights) {
+        output.err(`${colour.yellow('warning:')} ${opts.model} is an architecture name, so its weights are random (fresh): pass a checkpoint, .pth, .onnx, .tflite or TF.js model to evaluate trained weights`);
+      }
       const cropPct = opts.cropPct ?? runner.cropPct ?? DEFAULT_CROP_PCT;
       const interpolation = opts.interpolation ?? runner.interpolation ?? DEFAULT_INTERPOLATION;
       try {
@@ -80,12 +88,11 @@ export function register(program: Command, output: Output): void {
           printSummary(output, opts.model, result, opts.perClass ?? false);
         }
         if (opts.confusion) {
-          const png = typeof opts.confusion === 'string' ? opts.confusion : 'confusion.png';
           if (!opts.json) output.out(formatConfusion(result));
-          await writeConfusionPng(png, result);
-          output.err(`confusion matrix saved to ${png}`);
+          await writeConfusionPng(confusionPng, result, writeOptions);
+          output.err(`confusion matrix saved to ${confusionPng}`);
         }
-        if (opts.resultsFile) writeResultsFile(opts.resultsFile, resultsRow(opts.model, result, { imageSize: runner.inputSize, cropPct, interpolation }));
+        if (opts.resultsFile) writeResultsFile(opts.resultsFile, resultsRow(opts.model, result, { imageSize: runner.inputSize, cropPct, interpolation }), writeOptions);
         if (opts.minTop1 !== undefined && result.top1 < opts.minTop1) {
           throw new CheckFailedError(`top-1 ${result.top1.toFixed(3)}% is below --min-top1 ${opts.minTop1}%`);
         }

@@ -3,12 +3,14 @@ import { loadModelSource } from '../io/model-source.js';
 import { saveTorchStateDict } from '../io/torch/save.js';
 import { buildGraph } from '../models/registry.js';
 import { UsageError } from '../errors.js';
+import { FORCE_OPTION } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ExportOptions {
   to: string;
   out: string;
   useEma?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -22,12 +24,13 @@ export function register(program: Command, output: Output): void {
     .requiredOption('--to <format>', `target format: ${FORMATS.join(' | ')}`)
     .requiredOption('--out <file>', 'file to write (model.pth)')
     .option('--use-ema', 'export the checkpoint\'s EMA weights')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
     .action(async (model: string, opts: ExportOptions) => {
       if (!(FORMATS as readonly string[]).includes(opts.to)) throw new UsageError(`--to: expected one of ${FORMATS.join(', ')}, got '${opts.to}'`);
       const source = await loadModelSource(model, { useEma: opts.useEma });
       const graph = buildGraph(source.spec);
-      saveTorchStateDict(opts.out, graph, source.weights);
+      saveTorchStateDict(opts.out, graph, source.weights, { force: opts.force });
       const { arch, width, numClasses, tensorMultiplier } = source.spec;
       const summary = { source: source.origin, out: opts.out, format: opts.to, arch, width, numClasses, tensorMultiplier, tensors: graph.params.length, ema: opts.useEma ?? false };
       if (opts.json) return printJson(output, summary);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type ImportOptions, importCheckpoint } from '../io/torch/import.js';
-import { positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ImportCliOptions extends ImportOptions {
@@ -19,6 +19,7 @@ export function register(program: Command, output: Output): void {
     .option('--tensor-multiplier <k>', 'MobileNeXt partial identity divisor used in training (not stored in .pth files)', positiveInt)
     .option('--use-ema', 'take the EMA weights (state_dict_ema) of a training checkpoint')
     .requiredOption('--out <dir>', 'checkpoint directory to write')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
     .action((file: string, opts: ImportCliOptions) => {
       const summary = importCheckpoint(file, opts);

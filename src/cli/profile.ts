@@ -3,12 +3,14 @@ import { initBackend } from '../backend/index.js';
 import { PAPER_WIDTHS } from '../models/registry.js';
 import { backendThreads } from '../profile/latency.js';
 import { writeLatencyPlot } from '../profile/plot.js';
+import { checkOutputPath } from '../util/output-path.js';
+import { CHART_PNG } from '../util/png.js';
 import { loadModelSource } from '../io/model-source.js';
 import { buildGraph } from '../models/registry.js';
 import { type ProfileRequest, type ProfileRow, differsFromPaper, profileGraph, profileModels } from '../profile/profile.js';
 import { LATENCY_RUNTIMES, type LatencyRuntime } from '../profile/runtimes.js';
 import { UsageError } from '../errors.js';
-import { nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
+import { FORCE_OPTION, nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
 import { type Output, colour, formatMarkdownTable, formatTable, printJson } from './output.js';
 
 interface ProfileOptions {
@@ -32,6 +34,7 @@ interface ProfileOptions {
   plot?: string;
   model?: string;
   useEma?: boolean;
+  force?: boolean;
 }
 
 /** `--model <checkpoint | .pth | fixture | name>`: one row for that model with its own weights and input size. */
@@ -121,6 +124,7 @@ export function register(program: Command, output: Output): void {
     .option('--runtime <list>', `also time the converted model in these runtimes: ${LATENCY_RUNTIMES.join(', ')}`, stringList, [])
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
     .option('--plot <file.png>', 'write a PNG of latency vs MAdds per model family')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output (array of rows)')
     .option('--markdown', 'markdown tables')
     .action(async (options: ProfileOptions) => {
@@ -133,13 +137,14 @@ export function register(program: Command, output: Output): void {
         runtimes: checkRuntimes(resolved.runtime), threads: resolved.threads,
       };
       if (resolved.plot && !resolved.latency && resolved.runtime.length === 0) throw new UsageError('--plot needs latency: drop --no-latency or add --runtime');
+      if (resolved.plot) checkOutputPath(resolved.plot, CHART_PNG, { force: resolved.force });
       const rows = resolved.model
         ? await profileSource(resolved, request, backend)
         : await profileModels(request, backend, (row) => {
           if (resolved.latency) output.err(`profiled ${row.model} w${row.width} k${row.tensorMultiplier}: ${row.latencyMs?.toFixed(1)} ms`);
         });
       if (resolved.plot) {
-        await writeLatencyPlot(resolved.plot, plotPoints(rows, backend), `Latency vs MAdds, ${rows[0].inputSize}x${rows[0].inputSize}, batch ${resolved.batch}`);
+        await writeLatencyPlot(resolved.plot, plotPoints(rows, backend), `Latency vs MAdds, ${rows[0].inputSize}x${rows[0].inputSize}, batch ${resolved.batch}`, { force: resolved.force });
         output.err(`wrote ${resolved.plot}`);
       }
       if (resolved.json) {

@@ -4,10 +4,11 @@ import type { Command } from 'commander';
 import { initBackend } from '../backend/index.js';
 import { CONFIG_KEYS, CONFIG_SCHEMA, type TrainConfig, kebab, resolveConfig } from '../train/config.js';
 import { type TrainEvents, type TrainResult, train } from '../train/engine.js';
+import { FORCE_OPTION } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 /** Options commander collected: config keys in camelCase (commander's naming) plus the command's own. */
-type TrainFlags = Record<string, unknown> & { config?: string; json?: boolean; progress?: boolean };
+type TrainFlags = Record<string, unknown> & { config?: string; json?: boolean; progress?: boolean; force?: boolean };
 
 function camel(key: string): string {
   return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -78,7 +79,8 @@ export function register(program: Command, output: Output): void {
     .description('train a model from a YAML recipe (timm train.py keys); every key is also a --kebab-case flag')
     .option('--config <file>', 'YAML config: sets defaults that flags override')
     .option('--json', 'print the result (run directory, rows, best) as JSON')
-    .option('--no-progress', 'no progress bars (epoch summaries only)');
+    .option('--no-progress', 'no progress bars (epoch summaries only)')
+    .option(...FORCE_OPTION);
   for (const key of CONFIG_KEYS) {
     const spec = CONFIG_SCHEMA[key];
     const value = typeof spec.defaultValue === 'boolean' ? '[value]' : '<value>';
@@ -102,7 +104,7 @@ export function register(program: Command, output: Output): void {
     process.on('SIGINT', onSigint);
     const progress = progressEvents(output, flags.progress !== false && process.stderr.isTTY === true && !flags.json);
     try {
-      const result = await train(config, { events: progress.events, signal: controller.signal });
+      const result = await train(config, { events: progress.events, signal: controller.signal, force: flags.force });
       progress.stop();
       if (flags.json) printJson(output, { runDir: result.runDir, best: result.best, lastDir: result.lastDir, bestDir: result.bestDir, curves: result.curves, summary: result.rows });
       else printResult(output, result, config);
