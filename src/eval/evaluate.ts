@@ -1,6 +1,7 @@
 import { InputError } from '../errors.js';
 import type { EvalBatch } from '../data/eval-data.js';
 import type { ModelRunner } from '../runtimes/runner.js';
+import { scoreRow } from '../util/metrics.js';
 
 export interface ClassAccuracy {
   readonly name: string;
@@ -52,29 +53,6 @@ export function mapFolderClasses(folderClasses: readonly string[], modelClasses:
   return Int32Array.from(folderClasses, (name) => index.get(name)!);
 }
 
-/** Output indices sorted by logit, highest first (the first k of `output.topk(k)`). */
-function topK(row: Float32Array, k: number): number[] {
-  const best: number[] = [];
-  for (let c = 0; c < row.length; c += 1) {
-    let pos = best.length;
-    while (pos > 0 && row[c] > row[best[pos - 1]]) pos -= 1;
-    if (pos < k) {
-      best.splice(pos, 0, c);
-      if (best.length > k) best.pop();
-    }
-  }
-  return best;
-}
-
-/** -log softmax(row)[target], computed stably. */
-function crossEntropy(row: Float32Array, target: number): number {
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of row) sum += Math.exp(v - max);
-  return Math.log(sum) + max - row[target];
-}
-
 export interface EvaluateOptions {
   readonly folderClasses: readonly string[];
   /** Called after each batch with the images scored so far (progress bars). */
@@ -103,15 +81,15 @@ export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable
       const row = logits.subarray(i * runner.numClasses, (i + 1) * runner.numClasses);
       const folderLabel = batch.labels[i];
       const target = toModel[folderLabel];
-      const ranked = topK(row, k);
-      if (ranked[0] === target) {
+      const { top, loss } = scoreRow(row, target, k);
+      if (top[0] === target) {
         top1 += 1;
         correct[folderLabel] += 1;
       }
-      if (ranked.includes(target)) top5 += 1;
-      lossSum += crossEntropy(row, target);
+      if (top.includes(target)) top5 += 1;
+      lossSum += loss;
       totals[folderLabel] += 1;
-      confusion[folderLabel][ranked[0]] += 1;
+      confusion[folderLabel][top[0]] += 1;
     }
     images += n;
     options.onBatch?.(images);

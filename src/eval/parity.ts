@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InferenceModel, TfjsModel, nchwToNhwc } from '../models/executor.js';
 import { buildGraph } from '../models/registry.js';
 import type { Fixture } from '../io/fixture.js';
-import { argmaxRows, compareLogits } from '../runtimes/compare.js';
+import { compareLogits } from '../runtimes/compare.js';
+import { argmaxRows } from '../util/metrics.js';
 import type { StateDict } from '../models/state-dict.js';
 
 export interface ParityResult {
