@@ -70,6 +70,19 @@ export async function initBackend(requested?: string): Promise<BackendName> {
   throw new UsageError('no tfjs backend could be loaded; reinstall dependencies with `npm ci`');
 }
 
+/** The backend the library set up last (see `ensureBackend`). */
+let ensured: BackendName | undefined;
+
+/**
+ * The library's lazy set-up, run by every API call that computes: the requested backend, else the one an earlier
+ * call set up (when still in use), else `initBackend`'s pick. Cheap after the first call.
+ */
+export async function ensureBackend(requested?: string): Promise<BackendName> {
+  if (requested === undefined && ensured !== undefined && tf.getBackend() === ensured) return ensured;
+  ensured = await initBackend(requested);
+  return ensured;
+}
+
 export function currentBackend(): string {
   return tf.getBackend();
 }

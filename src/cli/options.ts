@@ -1,5 +1,54 @@
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
+
+/**
+ * One vocabulary: the same flag for the same concept in every command, timm's name where timm has one.
+ * - `--img-size N`: the square input side (timm's train.py, validate.py and benchmark.py). timm's `--input-size`
+ *   is the full channels-height-width triple; mnext's networks take square RGB input, so the one number is
+ *   `--img-size`, and the names commands used before (`--input-size`, `--image-size`, `--size`) are hidden aliases.
+ * - `-b, --batch-size N` (timm's), with the older `--batch` a hidden alias.
+ * - `--workers N`: image decodes in flight (timm's data-loader workers); `--replicas N`: data-parallel training
+ *   engines (train's key; bench train's older `--workers` for it is a hidden alias).
+ * Old spellings stay accepted so scripts written for them keep working; --help lists only the current names.
+ */
+
+/** A hidden older spelling of an option: same argument parser, and it sets the same value. */
+class AliasOption extends Option {
+  constructor(flags: string, private readonly target: Option) {
+    super(flags);
+    this.hideHelp();
+    if (target.parseArg) this.argParser(target.parseArg);
+  }
+
+  override attributeName(): string {
+    return this.target.attributeName();
+  }
+}
+
+/** Adds `option` and its older long names (`--batch`) as hidden aliases taking the same argument. */
+export function addOption(command: Command, option: Option, ...aliases: string[]): Command {
+  command.addOption(option);
+  const argument = /[<[].*$/.exec(option.flags)?.[0];
+  for (const alias of aliases) command.addOption(new AliasOption(argument ? `${alias} ${argument}` : alias, option));
+  return command;
+}
+
+/** `--img-size <px>` (aliases `--input-size`, `--image-size`). */
+export function addImgSize(command: Command, description: string, defaultValue?: number): Command {
+  const option = new Option('--img-size <px>', description).argParser(positiveInt);
+  if (defaultValue !== undefined) option.default(defaultValue);
+  return addOption(command, option, '--input-size', '--image-size');
+}
+
+/** `-b, --batch-size <n>` (alias `--batch`). */
+export function addBatchSize(command: Command, defaultValue: number, description = 'images per batch'): Command {
+  return addOption(command, new Option('-b, --batch-size <n>', description).argParser(positiveInt).default(defaultValue), '--batch');
+}
+
+/** Two or three command lines shown at the end of a command's --help. */
+export function addExamples(command: Command, ...lines: readonly string[]): Command {
+  return command.addHelpText('after', `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`);
+}
 
 /** Commander argument parsers whose errors name the expected value (sharp style). */
 export function positiveNumber(value: string): number {

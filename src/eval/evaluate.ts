@@ -1,5 +1,9 @@
+import { currentBackend } from '../backend/index.js';
 import { InputError } from '../errors.js';
-import type { EvalBatch } from '../data/eval-data.js';
+import type { Interpolation } from '../data/constants.js';
+import { type EvalBatch, openEvalData } from '../data/eval-data.js';
+import type { SkippedFile } from '../data/loader.js';
+import { type LoadModelOptions, type Model, usingModel } from '../runtimes/model.js';
 import type { ModelRunner } from '../runtimes/runner.js';
 import { scoreRow } from '../util/metrics.js';
 
@@ -53,14 +57,14 @@ export function mapFolderClasses(folderClasses: readonly string[], modelClasses:
   return Int32Array.from(folderClasses, (name) => index.get(name)!);
 }
 
-export interface EvaluateOptions {
+export interface RunnerEvalOptions {
   readonly folderClasses: readonly string[];
   /** Called after each batch with the images scored so far (progress bars). */
   readonly onBatch?: (done: number) => void;
 }
 
 /** Runs every batch through the runner; top-k as timm's validate.py (correct@k: the label is in the first k). */
-export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable<EvalBatch>, options: EvaluateOptions): Promise<EvalResult> {
+export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable<EvalBatch>, options: RunnerEvalOptions): Promise<EvalResult> {
   const { folderClasses } = options;
   const toModel = mapFolderClasses(folderClasses, runner.classes, runner.numClasses);
   const k = Math.min(5, runner.numClasses);
@@ -107,4 +111,45 @@ export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable
     confusion,
     predictedClasses: runner.classes ? [...runner.classes] : Array.from({ length: runner.numClasses }, (_, i) => folderClasses[i] ?? String(i)),
   };
+}
+
+export interface EvaluateOptions extends LoadModelOptions {
+  /** Images per batch (default 64). */
+  readonly batchSize?: number;
+  /** Image decodes in flight (default 4). */
+  readonly workers?: number;
+  /** Called before the first batch (done 0) and after each one, with the folder's image count. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** An evaluation with what it ran: the model, the backend (tfjs runs) and the eval transform used. */
+export interface Evaluation extends EvalResult {
+  readonly model: string;
+  /** The tfjs backend, when the model ran on tfjs. */
+  readonly backend?: string;
+  readonly imageSize: number;
+  readonly cropPct: number;
+  readonly interpolation: Interpolation;
+  /** Files the loader could not decode (skipped, as timm's loader would fail on them). */
+  readonly skipped: readonly SkippedFile[];
+}
+
+/**
+ * timm's validate.py: a model (path or loaded) over a validation folder through its eval transform (the one
+ * it records, or `cropPct` / `interpolation`), the folder's classes mapped onto the model's labels by name.
+ */
+export async function evaluate(model: string | Model, data: string, options: EvaluateOptions = {}): Promise<Evaluation> {
+  return usingModel(model, options, async (m) => {
+    const cropPct = options.cropPct ?? m.cropPct;
+    const interpolation = options.interpolation ?? m.interpolation;
+    const folder = openEvalData(data, {
+      batch: options.batchSize ?? 64, imageSize: m.inputSize, cropPct, interpolation, workers: options.workers, mean: m.mean, std: m.std,
+    });
+    options.onProgress?.(0, folder.images);
+    const result = await evaluateRunner(m.runner, folder.batches, { folderClasses: folder.classes, onBatch: (done) => options.onProgress?.(done, folder.images) });
+    return {
+      ...result, model: typeof model === 'string' ? model : m.source, backend: m.runtime === 'tfjs' ? currentBackend() : undefined,
+      imageSize: m.inputSize, cropPct, interpolation, skipped: folder.skipped(),
+    };
+  });
 }
