@@ -1,9 +1,9 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { type Evaluation, evaluate } from '../eval/evaluate.js';
 import { formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
 import { CheckFailedError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/index.js';
-import { addBatchSize, addExamples, interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
+import { addBatchSize, examples, interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';
 
@@ -57,7 +57,7 @@ export function register(program: Command, output: Output): void {
     .requiredOption('--data <folder>', 'validation folder (<class>/<images>, or a root holding val/)');
   addBatchSize(command, 64)
     .option('--json', 'print top1, top5, loss, images, imgPerSec as JSON')
-    .addOption(new Option('--confusion [png]', 'print the confusion matrix and save it as a PNG').preset('confusion.png'))
+    .option('--confusion [png]', 'print the confusion matrix and save it as a PNG (default file: confusion.png)')
     .option('--results-file <file>', 'write a timm-style results row (.csv or .json)')
     .option('--min-top1 <pct>', 'exit 1 when top-1 (percent) is below this', nonNegativeNumber)
     .option('--per-class', 'print per-class accuracy')
@@ -67,10 +67,10 @@ export function register(program: Command, output: Output): void {
     .option('--interpolation <filter>', `resize filter: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else ${DEFAULT_INTERPOLATION})`, interpolationFilter)
     .option('--use-ema', 'evaluate a checkpoint\'s EMA weights')
     .option('--backend <name>', 'tfjs backend: tensorflow | wasm | cpu (default: the first that loads)');
-  addExamples(command,
+  command.addHelpText('after', examples(
     'mnext eval --model output/<run>/best --data data/synthetic/val',
     'mnext eval --model model.onnx --data data/val --per-class --confusion',
-    'mnext eval --model output/<run>/best --data data/val --use-ema --json --min-top1 75');
+    'mnext eval --model output/<run>/best --data data/val --use-ema --json --min-top1 75'));
   command.action(async (opts: EvalOptions) => {
     let progress: Progress | undefined;
     const result = await evaluate(opts.model, opts.data, {

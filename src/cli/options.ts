@@ -25,11 +25,16 @@ class AliasOption extends Option {
   }
 }
 
+/** A hidden alias `flag` of `option` (same argument, same value), for a command built as one chain. */
+export function aliasOf(flag: string, option: Option): Option {
+  const argument = /[<[].*$/.exec(option.flags)?.[0];
+  return new AliasOption(argument ? `${flag} ${argument}` : flag, option);
+}
+
 /** Adds `option` and its older long names (`--batch`) as hidden aliases taking the same argument. */
 export function addOption(command: Command, option: Option, ...aliases: string[]): Command {
   command.addOption(option);
-  const argument = /[<[].*$/.exec(option.flags)?.[0];
-  for (const alias of aliases) command.addOption(new AliasOption(argument ? `${alias} ${argument}` : alias, option));
+  for (const alias of aliases) command.addOption(aliasOf(alias, option));
   return command;
 }
 
@@ -45,9 +50,9 @@ export function addBatchSize(command: Command, defaultValue: number, description
   return addOption(command, new Option('-b, --batch-size <n>', description).argParser(positiveInt).default(defaultValue), '--batch');
 }
 
-/** Two or three command lines shown at the end of a command's --help. */
-export function addExamples(command: Command, ...lines: readonly string[]): Command {
-  return command.addHelpText('after', `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`);
+/** Two or three command lines for the end of a command's --help: `.addHelpText('after', examples(...))`. */
+export function examples(...lines: readonly string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 }
 
 /** Commander argument parsers whose errors name the expected value (sharp style). */

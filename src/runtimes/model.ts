@@ -7,7 +7,7 @@ import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, IMAGENET_MEAN, IMAGENET_STD, I
 import { DEFAULT_MAX_PIXELS, DecodeError, decodeImage, decodeImageBytes, transformRawImage } from '../data/decode.js';
 import { type ImagePlan, planEvalImage } from '../data/transforms.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
-import type { ModelSource } from '../io/model-source.js';
+import { type ModelSource, type SourceOptions, loadModelSource, withInputSize } from '../io/model-source.js';
 import { type ModelRequest, buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { softmax, topK } from '../util/metrics.js';
@@ -227,4 +227,17 @@ export async function usingModel<T>(model: string | Model, options: LoadModelOpt
   } finally {
     await loaded.dispose();
   }
+}
+
+/**
+ * The description and weights behind a model path or name, or behind a loaded Model that runs on mnext's engine
+ * (what converting and counting need); `purpose` names the caller in the error for other runtimes' files.
+ * `inputSize` re-sizes either (the networks are fully convolutional).
+ */
+export async function modelSourceOf(model: string | Model, options: SourceOptions, purpose: string): Promise<ModelSource> {
+  if (typeof model === 'string') return loadModelSource(model, options);
+  if (model.weights === undefined) {
+    throw new UsageError(`${model.source} runs in ${model.runtime}: ${purpose} starts from mnext weights (a checkpoint, .pth file, fixture or model name)`);
+  }
+  return withInputSize(model.weights, options.inputSize);
 }

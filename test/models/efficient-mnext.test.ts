@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
-import { listModels } from '../../src/cli/models.js';
+import { describeModels } from '../../src/models/listing.js';
 import { runParity } from '../../src/eval/parity.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { loadFixture } from '../../src/io/fixture.js';
@@ -124,7 +124,7 @@ describe('mnext_s / mnext_l descriptions', () => {
     const ten = createModelGraph('mnext_s', { numClasses: 10 });
     assert.deepEqual(ten.params.find((p) => p.name === '_fc.weight')?.shape, [10, 1280]);
     assert.throws(() => resolveModelSpec('mnext_s', { width: 0.5 }), /fixed width/);
-    const listed = listModels().filter((m) => m.arch.startsWith('mnext_'));
+    const listed = describeModels().filter((m) => m.arch.startsWith('mnext_'));
     assert.deepEqual(listed.map((m) => [m.name, m.params]), [['mnext_s', 3_937_011], ['mnext_l', 4_287_498]]);
     assert.ok(listed.every((m) => m.description.includes('--num-classes honoured')));
   });
