@@ -16,7 +16,7 @@ export function register(program: Command, output: Output): void {
     .description('import PyTorch weights (.pth / .pth.tar / .pt: state_dict or training checkpoint) as an mnext checkpoint')
     .argument('<file>', 'torch.save file (zip or legacy format)')
     .option('--arch <name>', 'architecture the weights belong to (PyTorch files do not record it)', 'mobilenext')
-    .option('--width <w>', 'width multiplier (default 1.0)', positiveNumber)
+    .option('--width <w>', 'width multiplier (default: 1.0)', positiveNumber)
     .option('--num-classes <n>', 'classes (default: read from the classifier weight)', positiveInt)
     .addOption(imgSize)
     .addOption(aliasOf('--input-size', imgSize))

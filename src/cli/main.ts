@@ -32,7 +32,19 @@ export async function buildProgram(output: Output): Promise<Command> {
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
   }
+  readableDefaults(program);
   return program;
+}
+
+/** --help shows defaults as a user types them (`mse`, `1.4,1`), not as JSON (`"mse"`, `[1.4,1]`). */
+function readableDefaults(command: Command): void {
+  for (const option of command.options) {
+    const value: unknown = option.defaultValue;
+    if (option.defaultValueDescription !== undefined) continue;
+    if (typeof value === 'string') option.defaultValueDescription = value;
+    if (Array.isArray(value)) option.defaultValueDescription = value.length === 0 ? 'none' : value.join(',');
+  }
+  for (const sub of command.commands) readableDefaults(sub);
 }
 
 /**

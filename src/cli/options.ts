@@ -38,16 +38,20 @@ export function addOption(command: Command, option: Option, ...aliases: string[]
   return command;
 }
 
-/** `--img-size <px>` (aliases `--input-size`, `--image-size`). */
+/** Older names of `--img-size` and `--batch-size`, accepted everywhere those are. */
+export const IMG_SIZE_ALIASES = ['--input-size', '--image-size'] as const;
+export const BATCH_SIZE_ALIASES = ['--batch'] as const;
+
+/** `--img-size <px>` and its hidden aliases. */
 export function addImgSize(command: Command, description: string, defaultValue?: number): Command {
   const option = new Option('--img-size <px>', description).argParser(positiveInt);
   if (defaultValue !== undefined) option.default(defaultValue);
-  return addOption(command, option, '--input-size', '--image-size');
+  return addOption(command, option, ...IMG_SIZE_ALIASES);
 }
 
-/** `-b, --batch-size <n>` (alias `--batch`). */
+/** `-b, --batch-size <n>` and its hidden alias. */
 export function addBatchSize(command: Command, defaultValue: number, description = 'images per batch'): Command {
-  return addOption(command, new Option('-b, --batch-size <n>', description).argParser(positiveInt).default(defaultValue), '--batch');
+  return addOption(command, new Option('-b, --batch-size <n>', description).argParser(positiveInt).default(defaultValue), ...BATCH_SIZE_ALIASES);
 }
 
 /** Two or three command lines for the end of a command's --help: `.addHelpText('after', examples(...))`. */

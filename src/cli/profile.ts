@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { PAPER_WIDTHS } from '../models/registry.js';
 import { backendThreads } from '../profile/latency.js';
 import { writeLatencyPlot } from '../profile/plot.js';
@@ -99,7 +99,7 @@ export function register(program: Command, output: Output): void {
     .option('--per-block', 'params, MAdds and output shape per block')
     .option('--count-all', 'also count BN / activation / pool / add element ops')
     .option('--backend <name>', 'tensorflow | wasm | cpu (default: the first that loads)')
-    .addOption(new Option('--runtime <list>', `also time the converted model in these runtimes: ${LATENCY_RUNTIMES.join(', ')}`).argParser(stringList).default([], 'none'))
+    .option('--runtime <list>', `also time the converted model in these runtimes: ${LATENCY_RUNTIMES.join(', ')}`, stringList, [])
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
     .option('--plot <file.png>', 'write a PNG of latency vs MAdds per model family')
     .option('--json', 'machine-readable output (array of rows)')

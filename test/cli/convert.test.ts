@@ -12,7 +12,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 describe('mnext convert', () => {
   test('model name -> onnx with --json verification report', async () => {
     const out = join(work, 'small.onnx');
-    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--num-classes', '5',
+    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--img-size', '32', '--num-classes', '5',
       '--tensor-multiplier', '2', '--to', 'onnx', '--out', out, '--json');
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout);
@@ -48,7 +48,7 @@ describe('mnext convert', () => {
     const images = join(work, 'calib');
     await generateSyntheticDataset(images, { classes: 3, perClass: 4, size: 40, seed: 1, valFraction: 1 });
     const out = join(work, 'small_int8.tflite');
-    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--num-classes', '3',
+    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--img-size', '32', '--num-classes', '3',
       '--to', 'tflite', '--quantize', 'int8', '--calibration', images, '--calibration-images', '8', '--out', out, '--json');
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout);
