@@ -7,7 +7,7 @@
 export { CheckFailedError, InputError, InterruptedError, InvalidModelError, MnextError, UsageError, exitCodeOf } from './errors.js';
 export { MNEXT_VERSION } from './util/package.js';
 export { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS, type Interpolation } from './data/constants.js';
-export { BACKENDS, type BackendName } from './backend/index.js';
+export { BACKENDS, type BackendName, ensureBackend as useBackend } from './backend/index.js';
 
 export { type ModelRequest, listModelNames as listModels } from './models/registry.js';
 export { type ModelListing, describeModels } from './models/listing.js';

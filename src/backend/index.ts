@@ -70,17 +70,24 @@ export async function initBackend(requested?: string): Promise<BackendName> {
   throw new UsageError('no tfjs backend could be loaded; reinstall dependencies with `npm ci`');
 }
 
-/** The backend the library set up last (see `ensureBackend`). */
+/** The backend whose set-up hooks ran last (see `ensureBackend`). */
 let ensured: BackendName | undefined;
 
 /**
- * The library's lazy set-up, run by every API call that computes: the requested backend, else the one an earlier
- * call set up (when still in use), else `initBackend`'s pick. Cheap after the first call.
+ * The library's lazy set-up, run by every API call that computes: the requested backend; else the one in use
+ * (one the caller chose with tf.setBackend keeps being used, with mnext's kernels added); else `initBackend`'s pick.
  */
 export async function ensureBackend(requested?: string): Promise<BackendName> {
-  if (requested === undefined && ensured !== undefined && tf.getBackend() === ensured) return ensured;
-  ensured = await initBackend(requested);
-  return ensured;
+  const current = tf.getBackend() as BackendName | null;
+  if (requested !== undefined || current === null || !BACKENDS.includes(current)) {
+    ensured = await initBackend(requested);
+    return ensured;
+  }
+  if (current !== ensured) {
+    for (const hook of setupHooks) await hook(current);
+    ensured = current;
+  }
+  return current;
 }
 
 export function currentBackend(): string {
