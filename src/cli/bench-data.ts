@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { benchmarkDataLoader, defaultWorkers } from '../data/bench.js';
 import { addBatchSize, examples, addImgSize, positiveInt } from './options.js';
 import { type Output, printJson } from './output.js';
-import { type Progress, startProgress } from './progress.js';
+import { reportedProgress } from './progress.js';
 
 interface BenchDataOptions {
   data: string;
@@ -26,14 +26,10 @@ export function registerBench(bench: Command, output: Output): void {
     .option('--json', 'print {"mode":"data","images","imgPerSec","workers",...}');
   command.addHelpText('after', examples('mnext bench data --data data/fashion-mnist', 'mnext bench data --data data/imagenet --workers 8 -b 128 --img-size 224 --json'));
   command.action(async (opts: BenchDataOptions) => {
-    let progress: Progress | undefined;
+    const progress = reportedProgress({ label: 'bench data', unit: 'images', output });
     const result = await benchmarkDataLoader(opts.data, {
-      workers: opts.workers, batchSize: opts.batchSize, imageSize: opts.imgSize, epochs: opts.epochs,
-      onBatch: (images, total) => {
-        progress ??= startProgress({ label: 'bench data', total, unit: 'images', output });
-        progress.increment(images);
-      },
-    }).finally(() => progress?.stop());
+      workers: opts.workers, batchSize: opts.batchSize, imageSize: opts.imgSize, epochs: opts.epochs, onProgress: progress.onProgress,
+    }).finally(() => progress.stop());
     if (opts.json) return printJson(output, result);
     output.out(`${result.images} images in ${result.seconds.toFixed(2)} s: ${result.imgPerSec.toFixed(1)} images/s `
       + `with ${result.workers} workers (batch ${result.batchSize}, ${result.imageSize}x${result.imageSize}`

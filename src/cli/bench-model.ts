@@ -3,7 +3,7 @@ import type { BenchMode, ModelBenchResult } from '../bench/model-bench.js';
 import { benchmarkModel } from '../bench/parallel-bench.js';
 import { addBatchSize, examples, addImgSize, addOption, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import { type Output, formatTable, printJson } from './output.js';
-import { type Progress, startProgress } from './progress.js';
+import { reportedProgress } from './progress.js';
 
 interface BenchModelOptions {
   model: string;
@@ -24,15 +24,11 @@ function printResult(output: Output, result: ModelBenchResult): void {
 }
 
 async function run(mode: BenchMode, options: BenchModelOptions, output: Output): Promise<void> {
-  let progress: Progress | undefined;
+  const progress = reportedProgress({ label: `bench ${mode}`, unit: 'steps', output, enabled: !options.json });
   const result = await benchmarkModel({
     mode, model: options.model, width: options.width, inputSize: options.imgSize, batch: options.batchSize, numClasses: options.numClasses,
-    backend: options.backend, workers: options.replicas, steps: options.steps, warmup: options.warmup,
-    onStep: (done, total) => {
-      progress ??= startProgress({ label: `bench ${mode}`, total, unit: 'steps', output, enabled: !options.json });
-      progress.update(done);
-    },
-  }).finally(() => progress?.stop());
+    backend: options.backend, workers: options.replicas, steps: options.steps, warmup: options.warmup, onStep: progress.onProgress,
+  }).finally(() => progress.stop());
   if (options.json) printJson(output, result);
   else printResult(output, result);
 }

@@ -5,7 +5,7 @@ import { generateSyntheticDataset } from '../data/synthetic.js';
 import { CheckFailedError, UsageError } from '../errors.js';
 import { aliasOf, examples, nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
-import { type Progress, startProgress } from './progress.js';
+import { type Progress, reportedProgress, startProgress } from './progress.js';
 
 /** "64" -> 64x64, "500x375" -> 500 wide, 375 high. */
 function parseImageSize(value: string): { width: number; height: number } {
@@ -27,9 +27,9 @@ function registerFashionMnist(data: Command, output: Output): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples('mnext data fashion-mnist --out data/fashion-mnist --limit-train 10000', 'mnext data fashion-mnist --out data/fmnist --from ~/fashion-mnist'))
     .action(async (opts: { out: string; from: string; limitTrain?: number; limitVal?: number; json?: boolean }) => {
-      const progress = startProgress({ label: 'fashion-mnist', total: (opts.limitTrain ?? 60000) + (opts.limitVal ?? 10000), unit: 'images', output });
+      const progress = reportedProgress({ label: 'fashion-mnist', unit: 'images', output });
       const counts = await convertFashionMnist(opts.from, opts.out, {
-        limitTrain: opts.limitTrain, limitVal: opts.limitVal, onProgress: (done) => progress.update(done),
+        limitTrain: opts.limitTrain, limitVal: opts.limitVal, onProgress: progress.onProgress,
       }).finally(() => progress.stop());
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images to ${opts.out}`);
@@ -54,10 +54,10 @@ function registerSynthetic(data: Command, output: Output): void {
     .action(async (opts: { out: string; classes: number; perClass: number; imgSize: string; valFraction: number; seed: number; format: string; json?: boolean }) => {
       if (opts.format !== 'png' && opts.format !== 'jpeg') throw new UsageError(`--format: expected png or jpeg, got "${opts.format}".`);
       const { width, height } = parseImageSize(opts.imgSize);
-      const progress = startProgress({ label: 'synthetic', total: Math.round(opts.classes * opts.perClass * (1 + opts.valFraction)), unit: 'images', output });
+      const progress = reportedProgress({ label: 'synthetic', unit: 'images', output });
       const counts = await generateSyntheticDataset(opts.out, {
         classes: opts.classes, perClass: opts.perClass, size: width, width, height, seed: opts.seed,
-        valFraction: opts.valFraction, format: opts.format, onProgress: (done) => progress.update(done),
+        valFraction: opts.valFraction, format: opts.format, onProgress: progress.onProgress,
       }).finally(() => progress.stop());
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images (${opts.classes} classes, ${width}x${height}) to ${opts.out}`);

@@ -5,7 +5,7 @@ import { CheckFailedError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/index.js';
 import { addBatchSize, examples, interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
-import { type Progress, startProgress } from './progress.js';
+import { reportedProgress } from './progress.js';
 
 interface EvalOptions {
   model: string;
@@ -72,15 +72,11 @@ export function register(program: Command, output: Output): void {
     'mnext eval --model model.onnx --data data/val --per-class --confusion',
     'mnext eval --model output/<run>/best --data data/val --use-ema --json --min-top1 75'));
   command.action(async (opts: EvalOptions) => {
-    let progress: Progress | undefined;
+    const progress = reportedProgress({ label: 'eval', unit: 'images', output, enabled: !opts.json });
     const result = await evaluate(opts.model, opts.data, {
       batchSize: opts.batchSize, workers: opts.workers, cropPct: opts.cropPct, interpolation: opts.interpolation,
-      useEma: opts.useEma, threads: opts.threads, backend: opts.backend,
-      onProgress: (done, total) => {
-        progress ??= startProgress({ label: 'eval', total, unit: 'images', output, enabled: !opts.json });
-        progress.update(done);
-      },
-    }).finally(() => progress?.stop());
+      useEma: opts.useEma, threads: opts.threads, backend: opts.backend, onProgress: progress.onProgress,
+    }).finally(() => progress.stop());
     await printResult(output, result, opts);
     if (opts.minTop1 !== undefined && result.top1 < opts.minTop1) {
       throw new CheckFailedError(`top-1 ${result.top1.toFixed(3)}% is below --min-top1 ${opts.minTop1}%`);

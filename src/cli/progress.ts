@@ -162,6 +162,21 @@ export function startProgress(options: ProgressOptions): Progress {
 }
 
 /**
+ * Progress for a library call that reports `(done, total)` as it goes (evaluate, the benchmarks, the dataset
+ * makers): the display starts with the first report, so the caller does not need the total in advance.
+ */
+export function reportedProgress(options: Omit<ProgressOptions, 'total'>): { readonly onProgress: (done: number, total: number) => void; stop(): void } {
+  let progress: Progress | undefined;
+  return {
+    onProgress: (done, total) => {
+      progress ??= startProgress({ ...options, total });
+      progress.update(done);
+    },
+    stop: () => progress?.stop(),
+  };
+}
+
+/**
  * Passes items through while advancing the progress by `weight(item)` (e.g. a batch's image count); stops the
  * progress when the iteration ends, breaks or throws.
  */

@@ -13,8 +13,8 @@ export interface DataBenchOptions {
   imageSize?: number;
   epochs?: number;
   seed?: number;
-  /** After every batch: its images, and the images of the whole run (warm-up epoch included). */
-  onBatch?: (images: number, total: number) => void;
+  /** After every batch: the images loaded so far and in the whole run (warm-up epoch included). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface DataBenchResult {
@@ -47,15 +47,20 @@ export async function benchmarkDataLoader(data: string | ImageDataset, options: 
   const loader = new ImageLoader(dataset, loaderOptions);
   const epochs = options.epochs ?? 1;
   const total = loader.imagesPerEpoch * (epochs + 1);
+  let done = 0;
+  const progress = (images: number) => {
+    done += images;
+    options.onProgress?.(done, total);
+  };
   try {
-    for await (const batch of loader.epoch(0)) options.onBatch?.(batch.labels.length, total);
+    for await (const batch of loader.epoch(0)) progress(batch.labels.length);
     let images = 0;
     const start = performance.now();
     const cpuStart = process.cpuUsage();
     for (let epoch = 1; epoch <= epochs; epoch += 1) {
       for await (const batch of loader.epoch(epoch)) {
         images += batch.labels.length;
-        options.onBatch?.(batch.labels.length, total);
+        progress(batch.labels.length);
       }
     }
     const seconds = (performance.now() - start) / 1000;
