@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, DEFAULT_CALIBRATION_IMAGES, convert } from '../convert/index.js';
+import { DEFAULT_CALIBRATION_IMAGES } from '../convert/index.js';
+import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convert } from '../index.js';
 import { RANGE_METHODS, type RangeMethod } from '../formats/tflite/index.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/transforms.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type Evaluation, evaluate } from '../eval/evaluate.js';
+import { type Evaluation, evaluate } from '../index.js';
 import { formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
 import { CheckFailedError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/index.js';

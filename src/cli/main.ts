@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeOf } from '../errors.js';
 import { MNEXT_VERSION } from '../util/package.js';
+import { examples } from './options.js';
 import { type Output, colour, processOutput } from './output.js';
 
 /** Each command module adds itself to the program; keep this list the single place commands are wired. */
@@ -26,6 +27,10 @@ export async function buildProgram(output: Output): Promise<Command> {
   const program = new Command('mnext')
     .description('Train, evaluate, profile and convert MobileNeXt / MobileNetV2 image classifiers')
     .version(MNEXT_VERSION)
+    .addHelpText('after', examples(
+      'mnext train --config quickstart',
+      'mnext eval --model output/<run>/best --data data/synthetic/val',
+      'mnext convert --model output/<run>/best --to tflite --out model.tflite'))
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
   for (const register of await loadCommands()) register(program, output);

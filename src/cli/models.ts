@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeModels } from '../models/listing.js';
+import { describeModels } from '../index.js';
 import { examples } from './options.js';
 import { type Output, formatTable, printJson } from './output.js';
 

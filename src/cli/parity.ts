@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_PARITY_TOLERANCE, parity } from '../eval/parity.js';
+import { DEFAULT_PARITY_TOLERANCE } from '../eval/parity.js';
+import { parity } from '../index.js';
 import { CheckFailedError } from '../errors.js';
 import { examples, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';

@@ -1,9 +1,7 @@
 import { relative } from 'node:path';
 import { type Command, Option } from 'commander';
 import { CONFIG_KEYS, CONFIG_SCHEMA, type ConfigKey, type TrainConfig, kebab } from '../train/config.js';
-import type { TrainResult } from '../train/engine.js';
-import { listRecipes } from '../train/recipes.js';
-import { type TrainOptions, train } from '../train/run.js';
+import { type TrainOptions, type TrainResult, listRecipes, train } from '../index.js';
 import { BATCH_SIZE_ALIASES, IMG_SIZE_ALIASES, addOption, examples } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';

@@ -12,15 +12,15 @@ import { runCli, tempDir } from '../helpers.js';
 const work = tempDir('mnext-vocabulary-');
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const COMMANDS = [['train'], ['eval'], ['profile'], ['convert'], ['parity'], ['models'], ['import'], ['export'],
+const COMMANDS = [[], ['train'], ['eval'], ['profile'], ['convert'], ['parity'], ['models'], ['import'], ['export'],
   ['data', 'synthetic'], ['data', 'fashion-mnist'], ['data', 'inspect'], ['bench', 'data'], ['bench', 'train'], ['bench', 'infer']];
 
 describe('--help', () => {
   test('lists only the current names, shows each default once and readably, and ends with examples', async () => {
     for (const command of COMMANDS) {
       const { code, stdout } = await runCli(...command, '--help');
-      assert.equal(code, 0, command.join(' '));
-      const name = command.join(' ');
+      assert.equal(code, 0, `${command.join(' ')} --help`);
+      const name = `mnext ${command.join(' ')}`.trim();
       assert.doesNotMatch(stdout, /--input-size|--image-size|--batch(?![-\w])|\s--size(?![-\w])/, `${name} --help shows an old flag name`);
       assert.doesNotMatch(stdout, /\(default[^)]*\)\s*\(default/, `${name} --help shows a default twice`);
       assert.doesNotMatch(stdout, /default: (\[|null|")/, `${name} --help shows a default as JSON`);
