@@ -103,15 +103,21 @@ describe('Model', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
-  test('save writes a checkpoint loadModel reads back, and never replaces a folder unasked', async () => {
+  test('save writes a checkpoint loadModel reads back, and replaces only its own output unless forced', async () => {
     const copy = join(work, 'copy');
     await model.save(copy);
     const reloaded = await loadModel(copy);
     assert.deepEqual(await reloaded.classify(png), await model.classify(png));
     assert.equal(reloaded.cropPct, 0.9);
     await reloaded.dispose();
-    await assert.rejects(model.save(copy), (error: InputError) => error instanceof InputError && /already exists/.test(error.message));
-    await model.save(copy, { force: true });
+    await model.save(copy);
+    const theirs = join(work, 'theirs');
+    mkdirSync(theirs);
+    writeFileSync(join(theirs, 'notes.txt'), 'mine');
+    await assert.rejects(model.save(theirs), (error: InputError) => error instanceof InputError && /refusing to replace .*--force/.test(error.message));
+    assert.equal(readFileSync(join(theirs, 'notes.txt'), 'utf8'), 'mine');
+    await model.save(theirs, { force: true });
+    assert.deepEqual((await loadModel(theirs)).classes, CLASSES);
   });
 });
 

@@ -4,7 +4,7 @@ import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convert } from
 import { RANGE_METHODS, type RangeMethod } from '../formats/tflite/index.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
-import { examples, addImgSize, interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, addImgSize, examples, interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ConvertCliOptions {
@@ -27,6 +27,7 @@ interface ConvertCliOptions {
   threads?: number;
   backend?: string;
   json?: boolean;
+  force?: boolean;
 }
 
 function parseTarget(to: string): ConvertTarget {
@@ -65,6 +66,7 @@ export function register(program: Command, output: Output): void {
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
     .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)
     .option('--backend <name>', 'tfjs backend for the reference run: tensorflow | wasm | cpu (default: the first that loads)')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable report');
   command.addHelpText('after', examples(
     'mnext convert --model output/<run>/best --to tflite --out model.tflite',
@@ -76,7 +78,7 @@ export function register(program: Command, output: Output): void {
       calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod,
       calibrationCropPct: opts.cropPct, calibrationInterpolation: opts.interpolation, int8Io: opts.int8Io,
       arch: opts.arch, width: opts.width, numClasses: opts.numClasses, inputSize: opts.imgSize, tensorMultiplier: opts.tensorMultiplier,
-      useEma: opts.useEma, backend: opts.backend,
+      useEma: opts.useEma, backend: opts.backend, force: opts.force,
     });
     if (opts.json) printJson(output, report);
     else output.out(describeReport(report));

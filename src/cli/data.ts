@@ -3,7 +3,7 @@ import { DEFAULT_FASHION_MNIST_DIR, convertFashionMnist } from '../data/fashion-
 import { type SplitReport, inspectDataset } from '../data/inspect.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import { CheckFailedError, UsageError } from '../errors.js';
-import { aliasOf, examples, nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
+import { FORCE_OPTION, aliasOf, examples, nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 import { type Progress, reportedProgress, startProgress } from './progress.js';
 
@@ -24,12 +24,13 @@ function registerFashionMnist(data: Command, output: Output): void {
     .option('--from <dir>', 'folder with the IDX files (plain or .gz)', DEFAULT_FASHION_MNIST_DIR)
     .option('--limit-train <n>', 'class-balanced first N training images', positiveInt)
     .option('--limit-val <n>', 'class-balanced first N validation images', positiveInt)
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples('mnext data fashion-mnist --out data/fashion-mnist --limit-train 10000', 'mnext data fashion-mnist --out data/fmnist --from ~/fashion-mnist'))
-    .action(async (opts: { out: string; from: string; limitTrain?: number; limitVal?: number; json?: boolean }) => {
+    .action(async (opts: { out: string; from: string; limitTrain?: number; limitVal?: number; force?: boolean; json?: boolean }) => {
       const progress = reportedProgress({ label: 'fashion-mnist', unit: 'images', output });
       const counts = await convertFashionMnist(opts.from, opts.out, {
-        limitTrain: opts.limitTrain, limitVal: opts.limitVal, onProgress: progress.onProgress,
+        limitTrain: opts.limitTrain, limitVal: opts.limitVal, force: opts.force, onProgress: progress.onProgress,
       }).finally(() => progress.stop());
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images to ${opts.out}`);
@@ -49,16 +50,20 @@ function registerSynthetic(data: Command, output: Output): void {
     .option('--val-fraction <f>', 'validation images per class as a fraction of --per-class', nonNegativeNumber, 0.2)
     .option('--seed <n>', 'random seed', nonNegativeInt, 0)
     .option('--format <png|jpeg>', 'image format', 'png')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples('mnext data synthetic --out data/synthetic', 'mnext data synthetic --out data/shapes --classes 5 --per-class 200 --img-size 96x64 --format jpeg'))
-    .action(async (opts: { out: string; classes: number; perClass: number; imgSize: string; valFraction: number; seed: number; format: string; json?: boolean }) => {
+    .action(async (opts: { out: string; classes: number; perClass: number; imgSize: string; valFraction: number; seed: number; format: string; force?: boolean; json?: boolean }) => {
       if (opts.format !== 'png' && opts.format !== 'jpeg') throw new UsageError(`--format: expected png or jpeg, got "${opts.format}".`);
       const { width, height } = parseImageSize(opts.imgSize);
       const progress = reportedProgress({ label: 'synthetic', unit: 'images', output });
       const counts = await generateSyntheticDataset(opts.out, {
         classes: opts.classes, perClass: opts.perClass, size: width, width, height, seed: opts.seed,
-        valFraction: opts.valFraction, format: opts.format, onProgress: progress.onProgress,
+        valFraction: opts.valFraction, format: opts.format, force: opts.force, onProgress: progress.onProgress,
       }).finally(() => progress.stop());
+      if (counts.val === 0) {
+        output.err(`${colour.yellow('warning:')} no validation images: ${opts.perClass} per class x --val-fraction ${opts.valFraction} rounds to 0, so ${opts.out} has no val/ (raise --per-class or --val-fraction)`);
+      }
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images (${opts.classes} classes, ${width}x${height}) to ${opts.out}`);
     });

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { type Evaluation, evaluate } from '../index.js';
-import { formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
+import { checkReportPaths, formatConfusion, resultsRow, writeConfusionPng, writeResultsFile } from '../eval/report.js';
 import { CheckFailedError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/index.js';
-import { addBatchSize, examples, interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, addBatchSize, examples, interpolation as interpolationFilter, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
 import { reportedProgress } from './progress.js';
 
@@ -22,7 +22,10 @@ interface EvalOptions {
   useEma?: boolean;
   backend?: string;
   perClass?: boolean;
+  force?: boolean;
 }
+
+const confusionPath = (opts: EvalOptions): string | undefined => (opts.confusion ? (typeof opts.confusion === 'string' ? opts.confusion : 'confusion.png') : undefined);
 
 function printSummary(output: Output, result: Evaluation, showPerClass: boolean): void {
   output.out(`${result.model} [${result.runtime}]: top-1 ${result.top1.toFixed(3)}%  top-5 ${result.top5.toFixed(3)}%  ` +
@@ -33,6 +36,9 @@ function printSummary(output: Output, result: Evaluation, showPerClass: boolean)
 }
 
 async function printResult(output: Output, result: Evaluation, opts: EvalOptions): Promise<void> {
+  if (result.freshWeights) {
+    output.err(`${colour.yellow('warning:')} ${opts.model} is an architecture name, so its weights are random (fresh): pass a checkpoint, .pth, .onnx, .tflite or TF.js model to evaluate trained weights`);
+  }
   for (const skip of result.skipped) output.err(`${colour.yellow('warning:')} skipped ${skip.path}: ${skip.reason}`);
   if (opts.json) {
     printJson(output, { top1: result.top1, top5: result.top5, loss: result.loss, images: result.images, imgPerSec: result.imgPerSec,
@@ -40,13 +46,13 @@ async function printResult(output: Output, result: Evaluation, opts: EvalOptions
   } else {
     printSummary(output, result, opts.perClass ?? false);
   }
-  if (opts.confusion) {
-    const png = typeof opts.confusion === 'string' ? opts.confusion : 'confusion.png';
+  const png = confusionPath(opts);
+  if (png !== undefined) {
     if (!opts.json) output.out(formatConfusion(result));
-    await writeConfusionPng(png, result);
+    await writeConfusionPng(png, result, { force: opts.force });
     output.err(`confusion matrix saved to ${png}`);
   }
-  if (opts.resultsFile) writeResultsFile(opts.resultsFile, resultsRow(result));
+  if (opts.resultsFile) writeResultsFile(opts.resultsFile, resultsRow(result), { force: opts.force });
 }
 
 export function register(program: Command, output: Output): void {
@@ -66,12 +72,15 @@ export function register(program: Command, output: Output): void {
     .option('--crop-pct <x>', `centre-crop fraction of the resize (default: the checkpoint's, else timm's ${DEFAULT_CROP_PCT})`, positiveNumber)
     .option('--interpolation <filter>', `resize filter: ${INTERPOLATIONS.join(' | ')} (default: the checkpoint's, else ${DEFAULT_INTERPOLATION})`, interpolationFilter)
     .option('--use-ema', 'evaluate a checkpoint\'s EMA weights')
-    .option('--backend <name>', 'tfjs backend: tensorflow | wasm | cpu (default: the first that loads)');
+    .option('--backend <name>', 'tfjs backend: tensorflow | wasm | cpu (default: the first that loads)')
+    .option(...FORCE_OPTION);
   command.addHelpText('after', examples(
     'mnext eval --model output/<run>/best --data data/synthetic/val',
     'mnext eval --model model.onnx --data data/val --per-class --confusion',
     'mnext eval --model output/<run>/best --data data/val --use-ema --json --min-top1 75'));
   command.action(async (opts: EvalOptions) => {
+    // A results file or chart that may not be written fails before the evaluation, not after it.
+    checkReportPaths({ resultsFile: opts.resultsFile, confusion: confusionPath(opts) }, { force: opts.force });
     const progress = reportedProgress({ label: 'eval', unit: 'images', output, enabled: !opts.json });
     const result = await evaluate(opts.model, opts.data, {
       batchSize: opts.batchSize, workers: opts.workers, cropPct: opts.cropPct, interpolation: opts.interpolation,

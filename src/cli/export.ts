@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { exportCheckpoint } from '../io/torch/export.js';
 import { UsageError } from '../errors.js';
-import { examples } from './options.js';
+import { FORCE_OPTION, examples } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ExportOptions {
   to: string;
   out: string;
   useEma?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -21,11 +22,12 @@ export function register(program: Command, output: Output): void {
     .requiredOption('--to <format>', `target format: ${FORMATS.join(' | ')}`)
     .requiredOption('--out <file>', 'file to write (model.pth)')
     .option('--use-ema', 'export the checkpoint\'s EMA weights')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples('mnext export output/<run>/best --to pytorch --out model.pth', 'mnext export output/<run>/best --to pytorch --use-ema --out model_ema.pth'))
     .action(async (model: string, opts: ExportOptions) => {
       if (!(FORMATS as readonly string[]).includes(opts.to)) throw new UsageError(`--to: expected one of ${FORMATS.join(', ')}, got '${opts.to}'`);
-      const summary = await exportCheckpoint(model, opts.out, { useEma: opts.useEma });
+      const summary = await exportCheckpoint(model, opts.out, { useEma: opts.useEma, force: opts.force });
       const { arch, width, numClasses, tensorMultiplier } = summary;
       if (opts.json) return printJson(output, summary);
       output.out(`${colour.green('exported')} ${summary.source}${summary.ema ? ' (EMA)' : ''} → ${summary.out}: PyTorch state_dict of ${arch} ` +

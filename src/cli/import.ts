@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { type ImportOptions, importCheckpoint } from '../io/torch/import.js';
-import { aliasOf, examples, positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, aliasOf, examples, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ImportCliOptions extends Omit<ImportOptions, 'inputSize'> {
@@ -23,6 +23,7 @@ export function register(program: Command, output: Output): void {
     .option('--tensor-multiplier <k>', 'MobileNeXt partial identity divisor used in training (not stored in .pth files)', positiveInt)
     .option('--use-ema', 'take the EMA weights (state_dict_ema) of a training checkpoint')
     .requiredOption('--out <dir>', 'checkpoint directory to write')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples('mnext import mobilenext_100.pth.tar --arch mobilenext --width 1.0 --out checkpoints/mnext_100',
       'mnext import model_best.pth.tar --arch mobilenetv2 --use-ema --num-classes 10 --out checkpoints/mbv2_ema'))

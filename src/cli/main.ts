@@ -52,31 +52,36 @@ function readableDefaults(command: Command): void {
   for (const sub of command.commands) readableDefaults(sub);
 }
 
+/** A bug in mnext rather than bad input: distinct from 1 (a check failed) so scripts can tell them apart. */
+export const INTERNAL_ERROR_EXIT_CODE = 3;
+
 /**
  * Runs the CLI and returns the exit code (never calls process.exit): 0 ok, 1 a check failed, 2 bad usage,
  * input or configuration, 3 an internal error, 130 interrupted. User errors print one sentence, not a stack trace.
  */
-/** A bug in mnext rather than bad input: distinct from 1 (a check failed) so scripts can tell them apart. */
-export const INTERNAL_ERROR_EXIT_CODE = 3;
-
 export async function execute(argv: readonly string[], output: Output = processOutput): Promise<number> {
   try {
     const program = await buildProgram(output);
     await program.parseAsync([...argv]);
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
-      return error.exitCode === 0 ? 0 : 2;
-    }
-    const code = exitCodeOf(error);
-    if (code !== undefined) {
-      output.err(`${colour.red('error:')} ${(error as Error).message}`);
-      return code;
-    }
-    // A bug in mnext, not the user's input: one line, the stack only on request.
-    const detail = process.env.MNEXT_DEBUG === '1' ? ((error as Error).stack ?? String(error)) : error instanceof Error ? error.message : String(error);
-    output.err(`${colour.red('internal error:')} ${detail}${process.env.MNEXT_DEBUG === '1' ? '' : ' (MNEXT_DEBUG=1 shows the stack)'}`);
-    return INTERNAL_ERROR_EXIT_CODE;
+    return reportError(error, output);
   }
+}
+
+/** Prints what a command threw (one line) and returns its exit code: the error's own, or 3 for a bug in mnext. */
+export function reportError(error: unknown, output: Output): number {
+  if (error instanceof CommanderError) {
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  const code = exitCodeOf(error);
+  if (code !== undefined) {
+    output.err(`${colour.red('error:')} ${(error as Error).message}`);
+    return code;
+  }
+  // A bug in mnext, not the user's input: one line, the stack only on request.
+  const detail = process.env.MNEXT_DEBUG === '1' ? ((error as Error).stack ?? String(error)) : error instanceof Error ? error.message : String(error);
+  output.err(`${colour.red('internal error:')} ${detail}${process.env.MNEXT_DEBUG === '1' ? '' : ' (MNEXT_DEBUG=1 shows the stack)'}`);
+  return INTERNAL_ERROR_EXIT_CODE;
 }

@@ -89,6 +89,9 @@ export function interpolation(value: string): Interpolation {
   return value as Interpolation;
 }
 
+/** `--force`, the same flag and help on every command that writes (the rules are in src/util/output-path.ts). */
+export const FORCE_OPTION = ['--force', 'replace an existing output even if mnext did not write it (still atomically)'] as const;
+
 /** "1.4,1.0,0.75" -> [1.4, 1, 0.75] */
 export function numberList(parse: (v: string) => number): (value: string) => number[] {
   return (value) => value.split(',').map((v) => parse(v.trim()));

@@ -2,11 +2,13 @@ import type { Command } from 'commander';
 import { PAPER_WIDTHS } from '../models/registry.js';
 import { backendThreads } from '../profile/latency.js';
 import { writeLatencyPlot } from '../profile/plot.js';
+import { checkOutputPath } from '../util/output-path.js';
+import { CHART_PNG } from '../util/png.js';
 import { differsFromPaper } from '../profile/profile.js';
 import { type ProfileRow, profile } from '../index.js';
 import { LATENCY_RUNTIMES } from '../profile/runtimes.js';
 import { UsageError } from '../errors.js';
-import { addBatchSize, examples, addImgSize, nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
+import { FORCE_OPTION, addBatchSize, addImgSize, examples, nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
 import { type Output, colour, formatMarkdownTable, formatTable, printJson } from './output.js';
 
 interface ProfileCliOptions {
@@ -30,6 +32,7 @@ interface ProfileCliOptions {
   plot?: string;
   model?: string;
   useEma?: boolean;
+  force?: boolean;
 }
 
 const runtimeCell = (row: ProfileRow, runtime: string): string => {
@@ -103,6 +106,7 @@ export function register(program: Command, output: Output): void {
     .option('--runtime <list>', `also time the converted model in these runtimes: ${LATENCY_RUNTIMES.join(', ')}`, stringList, [])
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
     .option('--plot <file.png>', 'write a PNG of latency vs MAdds per model family')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output (array of rows)')
     .option('--markdown', 'markdown tables');
   command.addHelpText('after', examples(
@@ -111,6 +115,7 @@ export function register(program: Command, output: Output): void {
     'mnext profile --model output/<run>/best --runtime onnx,tflite --json'));
   command.action(async (options: ProfileCliOptions) => {
     if (options.plot && !options.latency && options.runtime.length === 0) throw new UsageError('--plot needs latency: drop --no-latency or add --runtime');
+    if (options.plot) checkOutputPath(options.plot, CHART_PNG, { force: options.force });
     const rows = await profile({
       models: options.models, widths: options.width !== undefined ? [options.width] : options.widths, tensorMultipliers: options.tensorMultiplier,
       inputSize: options.imgSize, numClasses: options.numClasses, batch: options.batchSize, runs: options.runs, warmup: options.warmup,
@@ -121,7 +126,7 @@ export function register(program: Command, output: Output): void {
     });
     const backend = rows[0].backend;
     if (options.plot) {
-      await writeLatencyPlot(options.plot, plotPoints(rows, backend), `Latency vs MAdds, ${rows[0].inputSize}x${rows[0].inputSize}, batch ${options.batchSize}`);
+      await writeLatencyPlot(options.plot, plotPoints(rows, backend), `Latency vs MAdds, ${rows[0].inputSize}x${rows[0].inputSize}, batch ${options.batchSize}`, { force: options.force });
       output.err(`wrote ${options.plot}`);
     }
     if (options.json) {

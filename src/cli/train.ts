@@ -2,12 +2,12 @@ import { relative } from 'node:path';
 import { type Command, Option } from 'commander';
 import { CONFIG_KEYS, CONFIG_SCHEMA, type ConfigKey, type TrainConfig, kebab } from '../train/config.js';
 import { type TrainOptions, type TrainResult, listRecipes, train } from '../index.js';
-import { BATCH_SIZE_ALIASES, IMG_SIZE_ALIASES, addOption, examples } from './options.js';
+import { BATCH_SIZE_ALIASES, FORCE_OPTION, IMG_SIZE_ALIASES, addOption, examples } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';
 
 /** Options commander collected: config keys in camelCase (commander's naming) plus the command's own. */
-type TrainFlags = Record<string, unknown> & { config?: string; json?: boolean; progress?: boolean };
+type TrainFlags = Record<string, unknown> & { config?: string; json?: boolean; progress?: boolean; force?: boolean };
 
 function camel(key: string): string {
   return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -79,7 +79,8 @@ export function register(program: Command, output: Output): void {
     .description('train a model from a YAML recipe (timm train.py keys); every key is also a --kebab-case flag')
     .option('--config <file|recipe>', `YAML config, or a bundled recipe by name (${listRecipes().join(', ')}): sets defaults that flags override`)
     .option('--json', 'print the result (run directory, rows, best) as JSON')
-    .option('--no-progress', 'no progress bars (epoch summaries only)');
+    .option('--no-progress', 'no progress bars (epoch summaries only)')
+    .option(...FORCE_OPTION);
   for (const key of CONFIG_KEYS) {
     const spec = CONFIG_SCHEMA[key];
     const value = typeof spec.defaultValue === 'boolean' ? '[value]' : '<value>';
@@ -105,7 +106,7 @@ export function register(program: Command, output: Output): void {
     let config: TrainConfig | undefined;
     try {
       const result = await train(flags.config ?? {}, {
-        ...progress.hooks, overrides: given, signal: controller.signal,
+        ...progress.hooks, overrides: given, signal: controller.signal, force: flags.force,
         onStart: (run) => {
           config = run.config;
           const replicas = config.replicas === 1 ? '1 replica (main thread)' : `${config.replicas} replicas (worker threads)`;

@@ -132,6 +132,8 @@ export interface Evaluation extends EvalResult {
   readonly interpolation: Interpolation;
   /** Files the loader could not decode (skipped, as timm's loader would fail on them). */
   readonly skipped: readonly SkippedFile[];
+  /** The model's weights were random (a bare architecture name), so the numbers say nothing of a trained model. */
+  readonly freshWeights: boolean;
 }
 
 /**
@@ -149,7 +151,7 @@ export async function evaluate(model: string | Model, data: string, options: Eva
     const result = await evaluateRunner(m.runner, folder.batches, { folderClasses: folder.classes, onBatch: (done) => options.onProgress?.(done, folder.images) });
     return {
       ...result, model: typeof model === 'string' ? model : m.source, backend: m.runtime === 'tfjs' ? currentBackend() : undefined,
-      imageSize: m.inputSize, cropPct, interpolation, skipped: folder.skipped(),
+      imageSize: m.inputSize, cropPct, interpolation, skipped: folder.skipped(), freshWeights: m.freshWeights,
     };
   });
 }

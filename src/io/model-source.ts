@@ -18,6 +18,8 @@ export interface ModelSource extends EvalTransform {
   readonly std?: number[];
   /** What it was loaded from, for messages. */
   readonly origin: string;
+  /** Built from a bare architecture name: random initial weights, not trained ones. */
+  readonly freshWeights?: boolean;
 }
 
 export interface SourceOptions extends ModelRequest {
@@ -76,5 +78,5 @@ async function readModelSource(model: string, options: SourceOptions): Promise<M
   if (/[/\\]/.test(model) || /\.(pth|pt|tar|json|onnx|tflite)$/.test(model)) throw new InputError(`${model}: no such file or directory`);
   const { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate } = options;
   const spec = resolveModelSpec(model, { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate });
-  return { spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), origin: `${model} (fresh weights)` };
+  return { spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), origin: `${model} (fresh weights)`, freshWeights: true };
 }

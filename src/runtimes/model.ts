@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '../backend/index.js';
 import { InputError, UsageError } from '../errors.js';
@@ -49,7 +48,7 @@ export interface CreateModelOptions extends ModelRequest {
 }
 
 export interface SaveOptions {
-  /** Replace `dir` when it exists (otherwise that is an error: mnext never overwrites what it was not asked to). */
+  /** Replace `dir` even when it holds something mnext did not write (its own earlier checkpoint is always replaced). */
   readonly force?: boolean;
 }
 
@@ -93,6 +92,8 @@ export class Model {
   /** Input normalisation (0..1 scale). */
   readonly mean: readonly number[];
   readonly std: readonly number[];
+  /** The weights are a fresh random initialisation (a bare architecture name or createModel), not trained ones. */
+  readonly freshWeights: boolean;
   /** @internal The runner the use cases (evaluate, profile) run batches through. */
   readonly runner: ModelRunner;
   /** @internal Description and weights, when mnext's own engine runs the model (what save and convert need). */
@@ -113,6 +114,7 @@ export class Model {
     this.interpolation = transform.interpolation ?? runner.interpolation ?? DEFAULT_INTERPOLATION;
     this.mean = runner.mean ?? [...IMAGENET_MEAN];
     this.std = runner.std ?? [...IMAGENET_STD];
+    this.freshWeights = runner.freshWeights ?? false;
   }
 
   /** The top classes of one image, or of each of a list of images. */
@@ -138,11 +140,10 @@ export class Model {
       throw new UsageError(`${this.source} runs in ${this.runtime === 'tfjs' ? 'a TF.js graph model' : this.runtime}, not on mnext weights: ` +
         'only a model loaded from a checkpoint, a .pth file, a fixture or a model name can be saved as a checkpoint');
     }
-    if (existsSync(dir) && !options.force) throw new InputError(`${dir} already exists; pass { force: true } to replace it`);
     saveCheckpoint(dir, {
       spec: source.spec, weights: source.weights, classes: source.classes, mean: [...this.mean], std: [...this.std],
       cropPct: this.cropPct, interpolation: this.interpolation,
-    });
+    }, { force: options.force });
   }
 
   /** Frees the model's runtime memory (tensors, sessions); safe to call twice. */
@@ -211,7 +212,9 @@ export async function createModel(name: string, options: CreateModelOptions = {}
   if (options.classes !== undefined && options.classes.length !== spec.numClasses) {
     throw new UsageError(`classes: expected ${spec.numClasses} names (numClasses), got ${options.classes.length}`);
   }
-  const source: ModelSource = { spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), classes: options.classes && [...options.classes], origin: name };
+  const source: ModelSource = {
+    spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), classes: options.classes && [...options.classes], origin: name, freshWeights: true,
+  };
   return new Model({ runner: sourceRunner(source), source }, name);
 }
 

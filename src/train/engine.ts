@@ -5,7 +5,7 @@
  * Every random choice is a function of (seed, epoch, step), so a resumed run repeats an uninterrupted one.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, statfsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CheckFailedError, InputError, InterruptedError, InvalidModelError, UsageError } from '../errors.js';
 import { checkSplitClasses, openDataset, type ImageDataset } from '../data/dataset.js';
@@ -14,6 +14,8 @@ import { mixupBatch, normalizeBatch, randomErasing } from '../data/batch-ops.js'
 import { mixSeed } from '../data/seed.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { CHECKPOINT_FOLDER } from '../io/checkpoint.js';
+import { type OutputOptions, checkOutputPath, createNewFolder, removeOwnOutput } from '../util/output-path.js';
 import { type StateDict, sizeOf } from '../models/state-dict.js';
 import { TfjsModel } from '../models/executor.js';
 import type { ModelSpec } from '../models/graph.js';
@@ -28,7 +30,7 @@ import { type ScheduleOptions, stepLearningRate, totalEpochs } from './scheduler
 import { type TrainState, type TrainingCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from './checkpoints.js';
 import { computeGradients, disposeGradientResult } from './step.js';
 import { ParallelTrainer } from './parallel/trainer.js';
-import { type SummaryRow, writeCurves, writeSummary } from './summary.js';
+import { type SummaryRow, checkRecordPaths, writeCurves, writeSummary } from './summary.js';
 
 export interface BatchProgress {
   epoch: number;
@@ -50,7 +52,8 @@ export interface TrainEvents {
   onEpochEnd?(row: SummaryRow, info: { isBest: boolean; emaUsed: boolean; raw: EvalMetrics; epochs: number }): void;
 }
 
-export interface TrainOptions {
+/** `force`: replace files and folders in a resumed run's folder that mnext did not write (util/output-path.ts). */
+export interface TrainOptions extends OutputOptions {
   readonly events?: TrainEvents;
   /** Aborting stops after the current step, saves recovery/ and throws InterruptedError. */
   readonly signal?: AbortSignal;
@@ -121,16 +124,18 @@ function runDirName(config: TrainConfig, now = new Date()): string {
   return `${date}-${config.model}-${config.img_size}`;
 }
 
-/** A fresh run directory under `output`, checked writable (and roomy enough) before any training starts. */
+/**
+ * A new run directory under `output` (never an existing folder: a taken name gets a -1, -2... suffix), checked
+ * roomy enough before any training starts.
+ */
 function createRunDir(config: TrainConfig, bytesPerCheckpoint: number): string {
   const base = resolve(config.output);
-  let dir = join(base, runDirName(config));
-  for (let i = 1; existsSync(dir); i += 1) dir = join(base, `${runDirName(config)}-${i}`);
+  if (existsSync(base) && !statSync(base).isDirectory()) throw new UsageError(`output: cannot write to ${base} (it is a file, not a folder)`);
+  let dir: string;
   try {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, '.write-test'), 'ok');
-    rmSync(join(dir, '.write-test'));
+    dir = createNewFolder(join(base, runDirName(config)));
   } catch (error) {
+    if (error instanceof InputError) throw error;
     throw new UsageError(`output: cannot write to ${base} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   checkFreeSpace(dir, bytesPerCheckpoint);
@@ -346,7 +351,7 @@ async function optimizerStep(session: Session, input: StepInput): Promise<{ loss
   return result;
 }
 
-async function trainEpoch(session: Session, events: TrainEvents, epochs: number, signal?: AbortSignal): Promise<{ imagesPerSecond: number; lr: number }> {
+async function trainEpoch(session: Session, events: TrainEvents, epochs: number, signal: AbortSignal | undefined, output: OutputOptions): Promise<{ imagesPerSecond: number; lr: number }> {
   const { config, model, ema, state, trainLoader } = session;
   const schedule = scheduleOf(config);
   const steps = trainLoader.batchesPerEpoch;
@@ -384,11 +389,20 @@ async function trainEpoch(session: Session, events: TrainEvents, epochs: number,
     const imagesPerSecond = timedImages / ((performance.now() - started) / 1000);
     events.onBatch?.({ epoch, epochs, step, steps, loss: result.loss, lr, imagesPerSecond });
     if (signal?.aborted && step < steps) {
-      saveTrainingCheckpoint(join(session.runDir, 'recovery'), await checkpointOf(session));
+      saveTrainingCheckpoint(join(session.runDir, 'recovery'), await checkpointOf(session), undefined, output);
       throw new InterruptedError(`interrupted at epoch ${epoch}, step ${step}/${steps}; saved ${join(session.runDir, 'recovery')} (continue with --resume ${session.runDir})`);
     }
   }
   return { imagesPerSecond: timedImages / ((performance.now() - started) / 1000), lr };
+}
+
+/**
+ * A resumed run's folder may hold files mnext did not write where it saves (a checkpoint copied into a folder of
+ * one's own): refused before the first step rather than after an epoch.
+ */
+function checkRunOutputs(runDir: string, summaryPath: string, curvesPath: string, output: OutputOptions): void {
+  for (const name of ['last', 'best', 'recovery']) checkOutputPath(join(runDir, name), CHECKPOINT_FOLDER, output);
+  checkRecordPaths(summaryPath, curvesPath, output);
 }
 
 /** Trains per the config (fresh or resumed) and returns where everything was written. */
@@ -399,10 +413,12 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const epochs = totalEpochs(scheduleOf(session.config));
   const summaryPath = join(runDir, 'summary.csv');
   const curvesPath = join(runDir, 'curves.png');
+  const output = { force: options.force };
   let ran = 0;
   try {
+    checkRunOutputs(runDir, summaryPath, curvesPath, output);
     while (state.epoch < epochs && (options.stopAfterEpochs === undefined || ran < options.stopAfterEpochs)) {
-      const { imagesPerSecond, lr } = await trainEpoch(session, events, epochs, options.signal);
+      const { imagesPerSecond, lr } = await trainEpoch(session, events, epochs, options.signal, output);
       syncModel(session);
       events.onEvalStart?.(state.epoch, session.valLoader.batchesPerEpoch);
       const evaluated = [session.model, ...(session.ema ? [session.ema.model] : [])];
@@ -421,11 +437,11 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       nextEpoch(state);
       const completed = await checkpointOf(session);
       const metric = { epoch: row.epoch, top1: reported.top1, top5: reported.top5, loss: reported.loss };
-      saveTrainingCheckpoint(join(runDir, 'last'), completed, metric);
-      if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric);
-      rmSync(join(runDir, 'recovery'), { recursive: true, force: true });
-      writeSummary(summaryPath, state.rows);
-      await writeCurves(curvesPath, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`);
+      saveTrainingCheckpoint(join(runDir, 'last'), completed, metric, output);
+      if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric, output);
+      removeOwnOutput(join(runDir, 'recovery'), CHECKPOINT_FOLDER);
+      writeSummary(summaryPath, state.rows, output);
+      await writeCurves(curvesPath, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`, output);
       events.onEpochEnd?.(row, { isBest, emaUsed: session.ema !== undefined, raw: metrics[0], epochs });
       ran += 1;
       if (options.signal?.aborted) {

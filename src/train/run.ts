@@ -9,6 +9,8 @@ export interface TrainOptions extends Omit<TrainEvents, 'log' | 'onBatch' | 'onE
   readonly signal?: AbortSignal;
   /** Keys set over the config or recipe: snake_case or kebab-case, typed values or strings as on a command line. */
   readonly overrides?: Readonly<Record<string, unknown>>;
+  /** Replace files and folders in a resumed run's folder that mnext did not write (util/output-path.ts). */
+  readonly force?: boolean;
   /** Once the configuration is resolved and the backend set up, before any data is read. */
   onStart?(run: { readonly config: TrainConfig; readonly backend: string }): void;
   /** After every optimiser step. */
@@ -25,11 +27,11 @@ export interface TrainOptions extends Omit<TrainEvents, 'log' | 'onBatch' | 'onE
  * to where the run directory, checkpoints, summary and curves were written.
  */
 export async function train(config: string | Partial<TrainConfig>, options: TrainOptions = {}): Promise<TrainResult> {
-  const { signal, overrides, onStart, onStep, onEpoch, onLog, ...events } = options;
+  const { signal, overrides, force, onStart, onStep, onEpoch, onLog, ...events } = options;
   const resolved = typeof config === 'string'
     ? resolveConfig({ file: findConfigFile(config), flags: overrides })
     : resolveConfig({ flags: { ...config, ...overrides } });
   const backend = await ensureBackend(resolved.backend || undefined);
   onStart?.({ config: resolved, backend });
-  return runTraining(resolved, { signal, events: { ...events, log: onLog, onBatch: onStep, onEpochEnd: onEpoch } });
+  return runTraining(resolved, { signal, force, events: { ...events, log: onLog, onBatch: onStep, onEpochEnd: onEpoch } });
 }

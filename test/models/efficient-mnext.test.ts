@@ -1,6 +1,5 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -19,11 +18,18 @@ import { countModel } from '../../src/models/count.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { computeGradients, disposeGradientResult } from '../../src/train/step.js';
 import { Rng } from '../../src/util/random.js';
-import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, pythonHas, runCli, tempDir } from '../helpers.js';
+import { FIXTURES_DIR, fixturesMissing, runCli, tempDir } from '../helpers.js';
+import { SKIP_NO_TORCH, runTorchPython } from '../io/torch/python.js';
 
 const TOLERANCE = 1e-3;
-const torchMissing = pythonHas('torch') ? false : 'python3-torch not installed';
-const REFERENCE_SCRIPT = join(import.meta.dirname, 'efficient_mnext_ref.py');
+/** Checks the twin's mnext_s against the official fixture, then writes mnext_l fixtures (one python start). */
+const MAKE_REFERENCES = `import json, sys
+from mnext_torch.fixtures import check_fixture, make_fixture
+out, official = sys.argv[1], sys.argv[2]
+for i, spec in enumerate(sys.argv[3:]):
+    size, classes = map(int, spec.split(':'))
+    make_fixture(f'{out}/mnext_l_{size}.json', 'mnext_l', 1.0, classes, size, seed=i + 1)
+print(json.dumps({'maxAbsDiff': check_fixture(official)}))`;
 const CONFIGS = join(import.meta.dirname, '..', '..', 'configs');
 
 const convs = (graph: ModelGraph): ConvNode[] => graph.nodes.filter((n): n is ConvNode => n.op === 'conv');
@@ -144,17 +150,15 @@ for (const backend of ['wasm', 'cpu']) {
   });
 }
 
-describe('mnext_l against an independent PyTorch definition (random weights)', { skip: torchMissing || fixturesMissing }, () => {
+describe('mnext_l against the PyTorch twin\'s definition (random weights)', { skip: SKIP_NO_TORCH || fixturesMissing }, () => {
   // 224 (how it was trained, with padding for 240) and 240 (an odd 15x15 map before the stage-6 stride-2 conv).
   const cases: [size: number, classes: number][] = [[224, 1000], [240, 10]];
   const dir = tempDir('mnext-efficient-');
   let referenceVsOfficial = Number.NaN;
 
   test('the PyTorch definition reproduces the official mnext_s fixture', () => {
-    const args = [REFERENCE_SCRIPT, dir, join(FIXTURES_DIR, 'mnext_s_224.json'), ...cases.map(([size, classes]) => `l:${size}:${classes}`)];
-    const run = spawnSync(SYSTEM_PYTHON, args, { encoding: 'utf8' });
-    assert.equal(run.status, 0, run.stderr);
-    referenceVsOfficial = (JSON.parse(run.stdout) as { maxAbsDiff: number }).maxAbsDiff;
+    const args = [dir, join(FIXTURES_DIR, 'mnext_s_224.json'), ...cases.map(([size, classes]) => `${size}:${classes}`)];
+    referenceVsOfficial = (JSON.parse(runTorchPython(MAKE_REFERENCES, args)) as { maxAbsDiff: number }).maxAbsDiff;
     assert.ok(referenceVsOfficial < 1e-5, `reference vs official ${referenceVsOfficial}`);
   });
 

@@ -16,7 +16,7 @@ import { importTorchWeights } from '../../../src/io/torch/source.js';
 import { TorchTensor } from '../../../src/io/torch/tensor.js';
 import { TfjsModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph } from '../../../src/models/registry.js';
-import { FIXTURES, MXNET_REF, SKIP_NO_FIXTURES, SKIP_NO_TORCH, maxAbsDiff, runTorchPython } from './python.js';
+import { FIXTURES, SKIP_NO_FIXTURES, SKIP_NO_TORCH, maxAbsDiff, runTorchPython } from './python.js';
 
 const FIXTURE_JSON = join(FIXTURES, 'mnext_050_64_c10.json');
 
@@ -103,8 +103,7 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
 /** Files only PyTorch itself can make: dtypes, strides, offsets, protocols, EMA checkpoints, TorchScript. */
 const MAKE_FILES = String.raw`
 import sys, json, argparse, collections, torch
-sys.path.insert(0, sys.argv[2])
-from mxnet_ref import MXNet
+from mnext_torch import create_model
 out = sys.argv[1]
 torch.manual_seed(0)
 expected = {}
@@ -118,12 +117,12 @@ torch.save(tensors, out + '/dtypes.pth')
 torch.save(tensors, out + '/dtypes_p4.pth', pickle_protocol=4)
 torch.save(tensors, out + '/dtypes_legacy.pth', _use_new_zipfile_serialization=False)
 
-model = MXNet(num_classes=7, width_mult=0.35).eval()
+model = create_model('mobilenext', num_classes=7, width=0.35).eval()
 with torch.no_grad():
     for p in model.state_dict().values():
         if p.dtype == torch.float32:
             p.copy_(torch.randn_like(p) * 0.2 + (1.0 if p.dim() == 1 else 0.0))
-ema = MXNet(num_classes=7, width_mult=0.35).eval()
+ema = create_model('mobilenext', num_classes=7, width=0.35).eval()
 with torch.no_grad():
     for (k, p), q in zip(model.state_dict().items(), ema.state_dict().values()):
         q.copy_(p * 0.9 if p.dtype == torch.float32 else p)
@@ -153,7 +152,7 @@ describe('torch.save files made by PyTorch 1.13', { skip: SKIP_NO_TORCH }, () =>
   before(async () => {
     await initBackend();
     dir = mkdtempSync(join(tmpdir(), 'mnext-torch-files-'));
-    runTorchPython(MAKE_FILES, [dir, join(MXNET_REF, '..')]);
+    runTorchPython(MAKE_FILES, [dir]);
     expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -197,7 +196,7 @@ describe('torch.save files made by PyTorch 1.13', { skip: SKIP_NO_TORCH }, () =>
 
   it('whole pickled models and TorchScript archives are refused with a hint, nothing executed', () => {
     assert.throws(() => importTorchWeights(join(dir, 'whole_model.pth'), { width: 0.35 }),
-      (e: unknown) => e instanceof InputError && /pickled torch_reference.MXNet object/.test(e.message) && /state_dict\(\)/.test(e.message));
+      (e: unknown) => e instanceof InputError && /pickled mnext_torch\.models\.mobilenext\.MXNet object/.test(e.message) && /state_dict\(\)/.test(e.message));
     assert.throws(() => importTorchWeights(join(dir, 'scripted.pt'), {}), (e: unknown) => e instanceof InputError && /TorchScript/.test(e.message));
   });
 });
