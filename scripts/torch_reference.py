@@ -3,12 +3,18 @@
 
 `MXNet` below is a transcription of the official MobileNeXt (mnext.py, spec/mobilenext.md §1.2) with the
 partial identity (`identity_div`, the "tensor multiplier") as a constructor argument; MobileNetV2 is
-torchvision's own `mobilenet_v2`. `check` proves the transcription against the shipped official fixtures
-before it is trusted to make new ones.
+torchvision's own `mobilenet_v2`; mnext_s / mnext_l are efficient_mnext_reference.py's `EfficientMnext`.
 
-    python3 scripts/torch_reference.py check ../shared/fixtures/mnext_050_64_c10.json
+These definitions are what ties the test suite's fixtures (written here at test time, test/reference-fixtures.ts)
+to the official code. `check` loads an official fixture (weights, input and logits saved by the official
+PyTorch code) into them; run by hand on 2026-12-03 with PyTorch 1.13 (Debian python3-torch), max |logit
+difference| to the official logits: mnext_050_64_c10 4.8e-7, mnext_100_64_c10_tm2 4.4e-7, mnext_100_224 5.0e-7,
+mobilenetv2_100_224 5.0e-7, mnext_s_224 8.9e-7, each with the official state_dict names, shapes and order.
+
+    python3 scripts/torch_reference.py check official/mnext_050_64_c10.json
     python3 scripts/torch_reference.py make --model mnext --width 0.75 --num-classes 7 --input-size 31 \
         --tensor-multiplier 3 --batch 2 --seed 1 --out /tmp/fx/mnext_075_31.json
+    python3 scripts/torch_reference.py make-set fixtures.json /tmp/fx
 """
 import argparse
 import json
@@ -18,6 +24,8 @@ import sys
 import numpy as np
 import torch
 from torch import nn
+
+from efficient_mnext_reference import EfficientMnext, calibrate
 
 
 def make_divisible(v, divisor, min_value=None):
@@ -102,12 +110,19 @@ class MXNet(nn.Module):
         return self.classifier(x.view(x.size(0), -1))
 
 
+MODELS = ['mnext', 'mbv2', 'mnext_s', 'mnext_l']
+
+
 def build(model, width, num_classes, tensor_multiplier):
     if model == 'mnext':
         return MXNet(num_classes, width, tensor_multiplier)
     if model == 'mbv2':
         from torchvision.models import mobilenet_v2
         return mobilenet_v2(width_mult=width, num_classes=num_classes)
+    if model in ('mnext_s', 'mnext_l'):
+        if width != 1.0 or tensor_multiplier != 1:
+            raise SystemExit(f'{model} has a fixed width and no tensor multiplier')
+        return EfficientMnext(model[-1], num_classes)
     raise SystemExit(f'unknown model {model}')
 
 
@@ -116,8 +131,12 @@ def randomise(net, generator, input_size):
 
     The running statistics are first calibrated on random inputs (a cumulative average in train mode) and
     then perturbed, so activations stay O(1) through the depth as in a trained network, and the logits have
-    the scale of the official fixtures.
+    the scale of the official fixtures. EfficientMnext keeps PyTorch's default conv init and has its own
+    calibration (drop-connect off while it runs).
     """
+    if isinstance(net, EfficientMnext):
+        calibrate(net, input_size, generator)
+        return
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, nn.Conv2d):
@@ -161,6 +180,34 @@ def write_fixture(path, meta, net, x):
         json.dump(meta, f)
 
 
+def write_torch_files(stem, net):
+    """The state_dict as `<stem>.pth` (zip torch.save, the `torch.save(model.state_dict())` of a release) and
+    `<stem>.ckpt.pth.tar`: a legacy-format training checkpoint as the official trainer saves it (DataParallel
+    `module.` keys, the same tensors as EMA weights, optimizer state, epoch, arch, version)."""
+    state = net.state_dict()
+    torch.save(state, f'{stem}.pth')
+    wrapped = {f'module.{name}': value for name, value in state.items()}
+    checkpoint = {'epoch': 7, 'arch': 'mnext', 'state_dict': wrapped, 'state_dict_ema': dict(wrapped),
+                  'optimizer': {'state': {}, 'param_groups': [{'lr': 0.1}]}, 'version': 2}
+    torch.save(checkpoint, f'{stem}.ckpt.pth.tar', _use_new_zipfile_serialization=False)
+
+
+def make_fixture(out, model, width=1.0, num_classes=1000, input_size=224, tensor_multiplier=1, batch=2, seed=0,
+                 torch_files=False):
+    """A fixture with random weights; with torch_files also its state_dict as .pth and .ckpt.pth.tar."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # default inits (EfficientMnext's convs) draw from the global generator
+    net = build(model, width, num_classes, tensor_multiplier).eval()
+    randomise(net, generator, input_size)
+    x = torch.randn(batch, 3, input_size, input_size, generator=generator)
+    meta = {'model': model, 'width': width, 'num_classes': num_classes}
+    if tensor_multiplier != 1:
+        meta['tensor_multiplier'] = tensor_multiplier
+    write_fixture(out, meta, net, x)
+    if torch_files:
+        write_torch_files(out[:-len('.json')], net)
+
+
 def load_fixture(path):
     meta = json.load(open(path))
     blob = open(path.replace('.json', '.weights.bin'), 'rb').read()
@@ -175,37 +222,45 @@ def load_fixture(path):
     return meta, net, x
 
 
+def check(path):
+    """Max |logit difference| on a fixture, and whether its tensors are our state_dict's (names, shapes, order)."""
+    meta, net, x = load_fixture(path)
+    with torch.no_grad():
+        ours = net(x).numpy()
+    expected = [(name, list(value.shape)) for name, value in net.state_dict().items() if not name.endswith('num_batches_tracked')]
+    return {'maxAbsDiff': float(np.abs(ours - np.array(meta['logits'])).max()),
+            'sameStateDict': expected == [(t['name'], t['shape']) for t in meta['tensors']]}
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest='cmd', required=True)
-    check = sub.add_parser('check', help='run a fixture through this reference; print max |diff| to its logits')
-    check.add_argument('fixture')
+    check_parser = sub.add_parser('check', help='run a fixture through this reference; print max |diff| to its logits')
+    check_parser.add_argument('fixture')
     make = sub.add_parser('make', help='write a new fixture with random weights')
-    make.add_argument('--model', choices=['mnext', 'mbv2'], default='mnext')
+    make.add_argument('--model', choices=MODELS, default='mnext')
     make.add_argument('--width', type=float, default=1.0)
     make.add_argument('--num-classes', type=int, default=1000)
     make.add_argument('--input-size', type=int, default=224)
     make.add_argument('--tensor-multiplier', type=int, default=1)
     make.add_argument('--batch', type=int, default=2)
     make.add_argument('--seed', type=int, default=0)
+    make.add_argument('--torch-files', action='store_true', help='also write <name>.pth and <name>.ckpt.pth.tar')
     make.add_argument('--out', required=True)
+    make_set = sub.add_parser('make-set', help='write several fixtures in one process (importing torch is the slow part)')
+    make_set.add_argument('set', help='JSON object: fixture name -> make_fixture keyword arguments')
+    make_set.add_argument('out_dir')
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.cmd == 'check':
-        meta, net, x = load_fixture(args.fixture)
-        with torch.no_grad():
-            ours = net(x).numpy()
-        diff = float(np.abs(ours - np.array(meta['logits'])).max())
-        print(json.dumps({'maxAbsDiff': diff}))
-        return 0
-    generator = torch.Generator().manual_seed(args.seed)
-    net = build(args.model, args.width, args.num_classes, args.tensor_multiplier).eval()
-    randomise(net, generator, args.input_size)
-    x = torch.randn(args.batch, 3, args.input_size, args.input_size, generator=generator)
-    meta = {'model': args.model, 'width': args.width, 'num_classes': args.num_classes}
-    if args.tensor_multiplier != 1:
-        meta['tensor_multiplier'] = args.tensor_multiplier
-    write_fixture(args.out, meta, net, x)
+        print(json.dumps(check(args.fixture)))
+    elif args.cmd == 'make':
+        make_fixture(args.out, args.model, args.width, args.num_classes, args.input_size, args.tensor_multiplier,
+                     args.batch, args.seed, args.torch_files)
+    else:
+        with open(args.set) as f:
+            for name, options in json.load(f).items():
+                make_fixture(f'{args.out_dir}/{name}.json', **options)
     return 0
 
 

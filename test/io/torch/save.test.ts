@@ -15,7 +15,8 @@ import { crc32 } from '../../../src/io/torch/zip.js';
 import { TfjsModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
 import { initStateDict } from '../../../src/models/weights.js';
-import { FIXTURES, MXNET_REF, SKIP_NO_FIXTURES, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } from './python.js';
+import { type ReferenceFixtureName, referenceFixture, referenceFixturesMissing } from '../../reference-fixtures.js';
+import { MXNET_REF, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } from './python.js';
 
 /** Local file headers of a zip: name and where its data starts. */
 function zipEntries(bytes: Uint8Array): { name: string; dataOffset: number; size: number }[] {
@@ -67,7 +68,7 @@ describe('state_dict export (zip torch.save)', () => {
 });
 
 interface Reference {
-  readonly fixture: string;
+  readonly fixture: ReferenceFixtureName;
   readonly model: 'mnext' | 'mbv2';
   readonly identityDiv: number;
 }
@@ -84,7 +85,7 @@ const REFERENCES: readonly Reference[] = [
  */
 function exportAndRunInTorch(dir: string): Map<string, { fixture: Fixture; logits: number[] }> {
   const requests = REFERENCES.map((ref) => {
-    const fixture = loadFixture(join(FIXTURES, `${ref.fixture}.json`));
+    const fixture = loadFixture(referenceFixture(ref.fixture));
     const weightsPath = join(dir, `${ref.fixture}.pth`);
     saveTorchStateDict(weightsPath, buildGraph(fixture.spec), fixture.weights);
     const inputPath = join(dir, `${ref.fixture}.input.bin`);
@@ -100,7 +101,7 @@ function exportAndRunInTorch(dir: string): Map<string, { fixture: Fixture; logit
   return new Map(requests.map((r, i) => [r.ref.fixture, { fixture: r.fixture, logits: results[i].logits.flat() }]));
 }
 
-describe('export round trip through PyTorch (strict load_state_dict)', { skip: SKIP_NO_TORCH || SKIP_NO_FIXTURES }, () => {
+describe('export round trip through PyTorch (strict load_state_dict)', { skip: SKIP_NO_TORCH || referenceFixturesMissing }, () => {
   let dir = '';
   let torchResults = new Map<string, { fixture: Fixture; logits: number[] }>();
   before(async () => {

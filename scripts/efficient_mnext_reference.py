@@ -1,15 +1,9 @@
 """Independent PyTorch definition of the EfficientNet-style MobileNeXt (mnext_s = i2rnet-b0, mnext_l = i2rnet-b1
-with grouped 1x1 convs), written from spec/mobilenext.md §1.3, used by test/models/efficient-mnext.test.ts.
-
-  efficient_mnext_ref.py <out_dir> <official_fixture.json> <variant>:<input_size>:<num_classes> ...
-      Loads the official fixture (mnext_s) into this definition and prints {"maxAbsDiff": ...} (the definition
-      reproduces the official model), then for every spec writes <out_dir>/mnext_<variant>_<size>.json +
-      .weights.bin in the parity-fixture format: random weights (BN statistics calibrated on random inputs), a
-      random batch of 2 and the eval-mode logits. One process for all of it: importing torch is the slow part.
+with grouped 1x1 convs), written from spec/mobilenext.md §1.3. scripts/torch_reference.py builds it for
+`--model mnext_s | mnext_l` and writes parity fixtures from it; its docstring records how closely this definition
+reproduces the official mnext_s fixture.
 """
-import json
 import math
-import sys
 
 import torch
 from torch import nn
@@ -123,50 +117,3 @@ def calibrate(model, size, generator):
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = 0.01
     model.eval()
-
-
-def export(variant, out_json, size, num_classes, seed):
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = EfficientMnext(variant, num_classes)
-    calibrate(model, size, generator)
-    x = torch.randn(2, 3, size, size, generator=generator)
-    with torch.no_grad():
-        logits = model(x)
-    tensors, chunks, offset = [], [], 0
-    for name, value in model.state_dict().items():
-        if name.endswith('num_batches_tracked'):
-            continue
-        data = value.detach().float().contiguous().numpy().tobytes()
-        tensors.append({'name': name, 'shape': list(value.shape), 'offset': offset})
-        chunks.append(data)
-        offset += len(data)
-    chunks.append(x.numpy().tobytes())
-    with open(out_json.replace('.json', '.weights.bin'), 'wb') as f:
-        f.write(b''.join(chunks))
-    meta = {'model': f'mnext_{variant}', 'width': 1.0, 'num_classes': num_classes, 'input_shape': list(x.shape),
-            'layout': 'NCHW', 'tensors': tensors, 'input_offset': offset, 'logits': logits.tolist()}
-    with open(out_json, 'w') as f:
-        json.dump(meta, f)
-
-
-def check(fixture_json):
-    meta = json.load(open(fixture_json))
-    raw = open(fixture_json.replace('.json', '.weights.bin'), 'rb').read()
-    floats = lambda off, shape: torch.frombuffer(bytearray(raw[off:off + 4 * math.prod(shape)]), dtype=torch.float32).reshape(shape)
-    model = EfficientMnext(meta['model'][-1], meta['num_classes'])
-    state = {t['name']: floats(t['offset'], t['shape']) for t in meta['tensors']}
-    missing = model.load_state_dict(state, strict=False)
-    assert all(k.endswith('num_batches_tracked') for k in missing.missing_keys) and not missing.unexpected_keys, missing
-    model.eval()
-    with torch.no_grad():
-        logits = model(floats(meta['input_offset'], meta['input_shape']))
-    print(json.dumps({'maxAbsDiff': (logits - torch.tensor(meta['logits'])).abs().max().item()}))
-
-
-if __name__ == '__main__':
-    out_dir, official = sys.argv[1], sys.argv[2]
-    check(official)
-    for i, spec in enumerate(sys.argv[3:]):
-        variant, size, classes = spec.split(':')
-        export(variant, f'{out_dir}/mnext_{variant}_{size}.json', int(size), int(classes), seed=i + 1)
