@@ -25,8 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from efficient_mnext_reference import EfficientMnext, calibrate
-
 
 def make_divisible(v, divisor, min_value=None):
     if min_value is None:
@@ -110,7 +108,8 @@ class MXNet(nn.Module):
         return self.classifier(x.view(x.size(0), -1))
 
 
-MODELS = ['mnext', 'mbv2', 'mnext_s', 'mnext_l']
+EFFICIENT_MODELS = ['mnext_s', 'mnext_l']
+MODELS = ['mnext', 'mbv2', *EFFICIENT_MODELS]
 
 
 def build(model, width, num_classes, tensor_multiplier):
@@ -119,9 +118,10 @@ def build(model, width, num_classes, tensor_multiplier):
     if model == 'mbv2':
         from torchvision.models import mobilenet_v2
         return mobilenet_v2(width_mult=width, num_classes=num_classes)
-    if model in ('mnext_s', 'mnext_l'):
+    if model in EFFICIENT_MODELS:
         if width != 1.0 or tensor_multiplier != 1:
             raise SystemExit(f'{model} has a fixed width and no tensor multiplier')
+        from efficient_mnext_reference import EfficientMnext  # imported here so that MXNet alone needs this file only
         return EfficientMnext(model[-1], num_classes)
     raise SystemExit(f'unknown model {model}')
 
@@ -131,12 +131,8 @@ def randomise(net, generator, input_size):
 
     The running statistics are first calibrated on random inputs (a cumulative average in train mode) and
     then perturbed, so activations stay O(1) through the depth as in a trained network, and the logits have
-    the scale of the official fixtures. EfficientMnext keeps PyTorch's default conv init and has its own
-    calibration (drop-connect off while it runs).
+    the scale of the official fixtures.
     """
-    if isinstance(net, EfficientMnext):
-        calibrate(net, input_size, generator)
-        return
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, nn.Conv2d):
@@ -198,7 +194,11 @@ def make_fixture(out, model, width=1.0, num_classes=1000, input_size=224, tensor
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # default inits (EfficientMnext's convs) draw from the global generator
     net = build(model, width, num_classes, tensor_multiplier).eval()
-    randomise(net, generator, input_size)
+    if model in EFFICIENT_MODELS:
+        from efficient_mnext_reference import calibrate  # PyTorch's default conv init, drop-connect off while calibrating
+        calibrate(net, input_size, generator)
+    else:
+        randomise(net, generator, input_size)
     x = torch.randn(batch, 3, input_size, input_size, generator=generator)
     meta = {'model': model, 'width': width, 'num_classes': num_classes}
     if tensor_multiplier != 1:
