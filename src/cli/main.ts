@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeOf } from '../errors.js';
 import { MNEXT_VERSION } from '../util/package.js';
+import { examples } from './options.js';
 import { type Output, colour, processOutput } from './output.js';
 
 /** Each command module adds itself to the program; keep this list the single place commands are wired. */
@@ -26,13 +27,29 @@ export async function buildProgram(output: Output): Promise<Command> {
   const program = new Command('mnext')
     .description('Train, evaluate, profile and convert MobileNeXt / MobileNetV2 image classifiers')
     .version(MNEXT_VERSION)
+    .addHelpText('after', examples(
+      'mnext train --config quickstart',
+      'mnext eval --model output/<run>/best --data data/synthetic/val',
+      'mnext convert --model output/<run>/best --to tflite --out model.tflite'))
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
   for (const register of await loadCommands()) register(program, output);
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
   }
+  readableDefaults(program);
   return program;
+}
+
+/** --help shows defaults as a user types them (`mse`, `1.4,1`), not as JSON (`"mse"`, `[1.4,1]`). */
+function readableDefaults(command: Command): void {
+  for (const option of command.options) {
+    const value: unknown = option.defaultValue;
+    if (option.defaultValueDescription !== undefined) continue;
+    if (typeof value === 'string') option.defaultValueDescription = value;
+    if (Array.isArray(value)) option.defaultValueDescription = value.length === 0 ? 'none' : value.join(',');
+  }
+  for (const sub of command.commands) readableDefaults(sub);
 }
 
 /** A bug in mnext rather than bad input: distinct from 1 (a check failed) so scripts can tell them apart. */

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckFailedError, UsageError } from '../errors.js';
 import type { Interpolation } from '../data/transforms.js';
-import { type LogitDifference, argmaxRows, compareLogits, randomInputBatch } from '../runtimes/compare.js';
+import { type LogitDifference, compareLogits, randomInputBatch } from '../runtimes/compare.js';
+import { argmaxRows } from '../util/metrics.js';
 import type { ModelRunner } from '../runtimes/runner.js';
 import { openEvalData } from '../data/eval-data.js';
 import { loadLiteRtRuntime, loadTfliteRunner } from '../runtimes/litert.js';
@@ -11,7 +12,9 @@ import { loadOnnxRunner, loadOnnxRuntime } from '../runtimes/onnx.js';
 import { loadTfjsGraphRunner } from '../runtimes/tfjs.js';
 import { type OutputKind, type OutputOptions, checkOutputPath, writeOutput } from '../util/output-path.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
-import type { ModelSource } from '../io/model-source.js';
+import { ensureBackend } from '../backend/index.js';
+import type { ModelSource, SourceOptions } from '../io/model-source.js';
+import { type Model, modelSourceOf } from '../runtimes/model.js';
 import { InferenceModel } from '../models/executor.js';
 import { type InferenceGraph } from '../models/fold.js';
 import { buildGraph } from '../models/registry.js';
@@ -20,7 +23,7 @@ import type { ModelFileMeta } from '../formats/meta.js';
 import { ONNX_MODEL_FILE } from '../formats/onnx/messages.js';
 import { writeOnnx } from '../formats/onnx/writer.js';
 import { TFJS_MODEL_FOLDER, TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from '../formats/tfjs/writer.js';
-import { type CalibrationBatch, type RangeMethod, TFLITE_MODEL_FILE, calibrateRanges, writeTflite } from '../formats/tflite/index.js';
+import { type CalibrationBatch, RANGE_METHODS, type RangeMethod, TFLITE_MODEL_FILE, calibrateRanges, writeTflite } from '../formats/tflite/index.js';
 
 export { CONVERT_TARGETS, type ConvertTarget } from '../formats/index.js';
 
@@ -269,4 +272,29 @@ async function verifySaved(converted: ConvertedModel, path: string, source: Mode
   } finally {
     await runner.dispose();
   }
+}
+
+/** convert()'s options: the conversion's, plus how to load a model given by path or name. */
+export interface ConvertModelOptions extends ConvertOptions, SourceOptions {
+  readonly backend?: string;
+}
+
+/** The option combinations convert refuses, each with the one sentence that says why. */
+function checkConvertOptions(options: ConvertOptions): void {
+  if (options.quantize !== undefined && options.quantize !== 'int8') throw new UsageError(`--quantize: expected int8, got '${String(options.quantize)}'`);
+  if (options.calibrationRanges !== undefined && !RANGE_METHODS.includes(options.calibrationRanges)) {
+    throw new UsageError(`--calibration-ranges: expected one of ${RANGE_METHODS.join(', ')}, got '${String(options.calibrationRanges)}'`);
+  }
+  if (options.quantize && !options.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
+  if (!options.quantize && (options.calibration || options.int8Io)) throw new UsageError('--calibration and --int8-io only apply with --quantize int8');
+}
+
+/**
+ * `mnext convert`: a model (path, name or loaded Model with mnext weights) to a TFLite, ONNX or TF.js file,
+ * verified in its runtime. `inputSize` re-sizes checkpoints too (the networks are fully convolutional).
+ */
+export async function convert(model: string | Model, options: ConvertModelOptions): Promise<ConvertReport> {
+  checkConvertOptions(options);
+  await ensureBackend(options.backend);
+  return convertModel(await modelSourceOf(model, options, 'convert'), options);
 }

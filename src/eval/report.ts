@@ -1,6 +1,6 @@
 import { type FileOutputKind, type OutputOptions, checkOutputPath, readFirstLine, readHead, writeOutputFile } from '../util/output-path.js';
 import { CHART_PNG, writeChartPng } from '../util/png.js';
-import type { EvalResult } from './evaluate.js';
+import type { EvalResult, Evaluation } from './evaluate.js';
 
 const escapeXml = (text: string): string => text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
@@ -68,12 +68,12 @@ export interface ResultsRow {
   runtime: string;
 }
 
-export function resultsRow(model: string, result: EvalResult, transform: { imageSize: number; cropPct: number; interpolation: string }): ResultsRow {
+export function resultsRow(result: Evaluation): ResultsRow {
   const round = (v: number, digits: number) => Number(v.toFixed(digits));
   return {
-    model, top1: round(result.top1, 3), top1_err: round(100 - result.top1, 3), top5: round(result.top5, 3), top5_err: round(100 - result.top5, 3),
-    loss: round(result.loss, 4), images: result.images, img_per_sec: round(result.imgPerSec, 2), img_size: transform.imageSize, crop_pct: transform.cropPct,
-    interpolation: transform.interpolation, runtime: result.runtime,
+    model: result.model, top1: round(result.top1, 3), top1_err: round(100 - result.top1, 3), top5: round(result.top5, 3), top5_err: round(100 - result.top5, 3),
+    loss: round(result.loss, 4), images: result.images, img_per_sec: round(result.imgPerSec, 2), img_size: result.imageSize, crop_pct: result.cropPct,
+    interpolation: result.interpolation, runtime: result.runtime,
   };
 }
 

@@ -21,7 +21,7 @@ import { runCli, tempDir } from '../helpers.js';
 const work = tempDir('mnext-outputs-');
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const SMALL_MODEL = ['--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--num-classes', '3'];
+const SMALL_MODEL = ['--model', 'mobilenext', '--width', '0.35', '--img-size', '32', '--num-classes', '3'];
 
 /** A user's folder: a file and a sub-folder with a file. */
 function foreignFolder(path: string): void {
@@ -107,11 +107,11 @@ describe('convert', () => {
 describe('data', () => {
   test('synthetic: refuses a foreign folder and a file, replaces its own dataset, --force replaces; counts add up', async () => {
     const out = join(work, 'synthetic');
-    const made = await runCli('data', 'synthetic', '--out', out, '--classes', '3', '--per-class', '4', '--size', '16');
+    const made = await runCli('data', 'synthetic', '--out', out, '--classes', '3', '--per-class', '4', '--img-size', '16');
     assert.equal(made.code, 0, made.stderr);
     assert.match(made.stderr, /synthetic: 15\/15 images \(100%\)/);
     assert.match(made.stdout, /wrote 12 training and 3 validation images/);
-    const again = await runCli('data', 'synthetic', '--out', out, '--classes', '2', '--per-class', '2', '--size', '16');
+    const again = await runCli('data', 'synthetic', '--out', out, '--classes', '2', '--per-class', '2', '--img-size', '16');
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /warning: no validation images: 2 per class x --val-fraction 0\.2 rounds to 0/);
     assertOnly(out, ['train', OUTPUT_MARKER]);
@@ -124,7 +124,7 @@ describe('data', () => {
     writeFileSync(png, 'my photo');
     assertRefused(await runCli('data', 'synthetic', '--out', png, '--classes', '2', '--per-class', '5'), png);
     assert.equal(readFileSync(png, 'utf8'), 'my photo');
-    assert.equal((await runCli('data', 'synthetic', '--out', png, '--classes', '2', '--per-class', '5', '--size', '16', '--force')).code, 0);
+    assert.equal((await runCli('data', 'synthetic', '--out', png, '--classes', '2', '--per-class', '5', '--img-size', '16', '--force')).code, 0);
     assertOnly(png, ['train', 'val', OUTPUT_MARKER]);
   });
 
@@ -177,7 +177,7 @@ describe('import / export', () => {
   test('import: creates and replaces its own checkpoint (also one written before markers), refuses others, --force replaces', async () => {
     const pth = join(dir, 'import-me.pth');
     assert.equal((await runCli('export', checkpoint, '--to', 'pytorch', '--out', pth)).code, 0);
-    const importTo = (out: string, ...extra: string[]) => runCli('import', pth, '--width', '0.35', '--input-size', '32', '--out', out, ...extra);
+    const importTo = (out: string, ...extra: string[]) => runCli('import', pth, '--width', '0.35', '--img-size', '32', '--out', out, ...extra);
     const out = join(dir, 'imported');
     assert.equal((await importTo(out)).code, 0);
     assertOnly(out, ['model.json', 'weights.bin', OUTPUT_MARKER]);
@@ -208,7 +208,7 @@ describe('eval', () => {
     saveCheckpoint(checkpoint, { spec: graph.spec, weights: initStateDict(graph, 3), classes: ['0-circle', '1-square', '2-triangle'] });
     await generateSyntheticDataset(data, { classes: 3, perClass: 2, size: 32, seed: 0, valFraction: 1 });
   });
-  const evaluate = (...extra: string[]) => runCli('eval', '--model', checkpoint, '--data', join(data, 'val'), '--batch', '3', ...extra);
+  const evaluate = (...extra: string[]) => runCli('eval', '--model', checkpoint, '--data', join(data, 'val'), '-b', '3', ...extra);
 
   test('--results-file and --confusion: own files replaced, others refused before evaluating, --force replaces', async () => {
     const csv = join(dir, 'results.csv');
@@ -241,7 +241,7 @@ describe('eval', () => {
   });
 
   test('a bare architecture name warns that the weights are random', async () => {
-    const { code, stderr } = await runCli('eval', '--model', 'mobilenext_035', '--data', join(data, 'val'), '--batch', '3');
+    const { code, stderr } = await runCli('eval', '--model', 'mobilenext_035', '--data', join(data, 'val'), '-b', '3');
     assert.equal(code, 0, stderr);
     assert.match(stderr, /warning: mobilenext_035 is an architecture name, so its weights are random \(fresh\)/);
     const trained = await evaluate();
@@ -253,7 +253,7 @@ describe('profile --plot', () => {
   test('creates and replaces its own chart, refuses another PNG before profiling, --force replaces', async () => {
     const dir = join(work, 'profile');
     mkdirSync(dir);
-    const profile = (plot: string, ...extra: string[]) => runCli('profile', '--models', 'mobilenext', '--widths', '0.35', '--input-size', '32',
+    const profile = (plot: string, ...extra: string[]) => runCli('profile', '--models', 'mobilenext', '--widths', '0.35', '--img-size', '32',
       '--runs', '1', '--warmup', '0', '--plot', plot, ...extra);
     const own = join(dir, 'latency.png');
     assert.equal((await profile(own)).code, 0);

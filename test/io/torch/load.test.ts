@@ -16,9 +16,8 @@ import { importTorchWeights } from '../../../src/io/torch/source.js';
 import { TorchTensor } from '../../../src/io/torch/tensor.js';
 import { TfjsModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph } from '../../../src/models/registry.js';
-import { FIXTURES, SKIP_NO_FIXTURES, SKIP_NO_TORCH, maxAbsDiff, runTorchPython } from './python.js';
-
-const FIXTURE_JSON = join(FIXTURES, 'mnext_050_64_c10.json');
+import { referenceFixture, referenceFixturesMissing, referenceTorchFile } from '../../reference-fixtures.js';
+import { SKIP_NO_TORCH, maxAbsDiff, runTorchPython } from './python.js';
 
 function assertSameWeights(actual: StateDict, expected: StateDict): void {
   assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
@@ -39,17 +38,17 @@ function logitsOf(source: { spec: Parameters<typeof buildGraph>[0]; weights: Sta
   }
 }
 
-describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () => {
+describe('torch.save readers on the reference fixtures', { skip: referenceFixturesMissing }, () => {
   before(async () => {
     await initBackend();
   });
 
-  for (const file of ['mnext_050_64_c10.pth', 'mnext_050_64_c10.ckpt.pth.tar']) {
-    for (const useEma of file.endsWith('.tar') ? [false, true] : [false]) {
-      it(`${file}${useEma ? ' --use-ema' : ''}: equals the .weights.bin tensors and gives the fixture logits`, async () => {
-        const fixture = loadFixture(FIXTURE_JSON);
+  for (const suffix of ['.pth', '.ckpt.pth.tar'] as const) {
+    for (const useEma of suffix.endsWith('.tar') ? [false, true] : [false]) {
+      it(`mnext_050_64_c10${suffix}${useEma ? ' --use-ema' : ''}: equals the .weights.bin tensors and gives the fixture logits`, async () => {
+        const fixture = loadFixture(referenceFixture('mnext_050_64_c10'));
         const before = tf.memory().numTensors;
-        const source = await loadModelSource(join(FIXTURES, file), { useEma, width: 0.5 });
+        const source = await loadModelSource(referenceTorchFile(suffix), { useEma, width: 0.5 });
         assert.deepEqual(source.spec, { ...fixture.spec, inputSize: 224 });
         assertSameWeights(source.weights, fixture.weights);
         const logits = logitsOf(source, fixture.input, [...fixture.inputShape]);
@@ -60,7 +59,7 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
   }
 
   it('reads the legacy training checkpoint\'s scalars and strips module. prefixes', () => {
-    const file = readTorchFile(join(FIXTURES, 'mnext_050_64_c10.ckpt.pth.tar'));
+    const file = readTorchFile(referenceTorchFile('.ckpt.pth.tar'));
     assert.equal(file.format, 'legacy');
     const picked = extractStateDict(file.root, { source: 'ckpt' });
     assert.equal(picked.entry, 'state_dict');
@@ -69,9 +68,9 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
   });
 
   it('a wrong width fails with missing/wrong-shape keys and names the width that fits', () => {
-    assert.throws(() => importTorchWeights(join(FIXTURES, 'mnext_050_64_c10.pth'), { width: 0.75 }),
+    assert.throws(() => importTorchWeights(referenceTorchFile('.pth'), { width: 0.75 }),
       (e: unknown) => e instanceof InputError && /wrong shape/.test(e.message) && /matches --arch mobilenext --width 0.5 --num-classes 10/.test(e.message));
-    assert.throws(() => importTorchWeights(join(FIXTURES, 'mnext_050_64_c10.pth'), { width: 0.5, numClasses: 1000 }),
+    assert.throws(() => importTorchWeights(referenceTorchFile('.pth'), { width: 0.5, numClasses: 1000 }),
       (e: unknown) => e instanceof InputError && /10 classes, the model 1000/.test(e.message));
   });
 
@@ -79,8 +78,8 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
     const dir = mkdtempSync(join(tmpdir(), 'mnext-torch-bad-'));
     try {
       const cases: [string, Uint8Array, RegExp][] = [];
-      const zip = readFileSync(join(FIXTURES, 'mnext_050_64_c10.pth'));
-      const legacy = readFileSync(join(FIXTURES, 'mnext_050_64_c10.ckpt.pth.tar'));
+      const zip = readFileSync(referenceTorchFile('.pth'));
+      const legacy = readFileSync(referenceTorchFile('.ckpt.pth.tar'));
       cases.push(['zip-truncated.pth', zip.subarray(0, zip.length - 100), /truncated or corrupt/]);
       cases.push(['legacy-truncated.pth.tar', legacy.subarray(0, legacy.length - 1000), /storage \d+ is truncated/]);
       cases.push(['legacy-cut-pickle.pth.tar', legacy.subarray(0, 5000), /unexpected end of data/]);

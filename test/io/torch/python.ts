@@ -1,11 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Shared by the PyTorch interop tests: the fixtures folder and a python3 that can `import torch`. */
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
-export const HAVE_FIXTURES = existsSync(FIXTURES);
+// Shared by the PyTorch interop tests: a python3 that can `import torch`, with the twin's package importable.
 /** The PyTorch twin's package folder (python/mnext_torch), put on PYTHONPATH for every script run here. */
 export const PYTHON_PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '../../../python');
 /** Strict-loads mnext exports into the twin's models and runs them (see the script's docstring). */
@@ -23,7 +20,6 @@ export const TORCH_PYTHON: string | undefined = [process.env.MNEXT_PYTHON, 'pyth
   .find(canImportTorch);
 
 export const SKIP_NO_TORCH = TORCH_PYTHON ? false : 'python3-torch / python3-torchvision / python3-yaml not installed (apt-get install python3-torch python3-torchvision python3-yaml)';
-export const SKIP_NO_FIXTURES = HAVE_FIXTURES ? false : `fixtures folder ${FIXTURES} is absent`;
 
 /** Runs a python script with torch; returns stdout, throws with stderr on failure. */
 export function runTorchPython(script: string, args: readonly string[] = []): string {

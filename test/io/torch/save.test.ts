@@ -15,7 +15,8 @@ import { crc32 } from '../../../src/io/torch/zip.js';
 import { TfjsModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
 import { initStateDict } from '../../../src/models/weights.js';
-import { FIXTURES, RUN_TWIN, SKIP_NO_FIXTURES, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } from './python.js';
+import { type ReferenceFixtureName, referenceFixture, referenceFixturesMissing } from '../../reference-fixtures.js';
+import { RUN_TWIN, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } from './python.js';
 
 /** Local file headers of a zip: name and where its data starts. */
 function zipEntries(bytes: Uint8Array): { name: string; dataOffset: number; size: number }[] {
@@ -66,16 +67,16 @@ describe('state_dict export (zip torch.save)', () => {
   });
 });
 
-const REFERENCES: readonly string[] = ['mnext_050_64_c10', 'mnext_100_64_c10_tm2', 'mobilenetv2_100_224', 'mnext_s_224'];
+const REFERENCES: readonly ReferenceFixtureName[] = ['mnext_050_64_c10', 'mnext_100_64_c10_tm2', 'mobilenetv2_100_224', 'mnext_s_224'];
 
 /**
- * Exports each official fixture's weights with mnext, then has PyTorch (one python start: importing torch takes
+ * Exports each reference fixture's weights with mnext, then has PyTorch (one python start: importing torch takes
  * seconds) torch.load + load_state_dict(strict=True) them into the twin's models (python/mnext_torch) and run the
  * fixture input.
  */
 function exportAndRunInTorch(dir: string): Map<string, { fixture: Fixture; logits: number[] }> {
   const requests = REFERENCES.map((name) => {
-    const fixture = loadFixture(join(FIXTURES, `${name}.json`));
+    const fixture = loadFixture(referenceFixture(name));
     const weightsPath = join(dir, `${name}.pth`);
     saveTorchStateDict(weightsPath, buildGraph(fixture.spec), fixture.weights);
     const inputPath = join(dir, `${name}.input.bin`);
@@ -92,7 +93,7 @@ function exportAndRunInTorch(dir: string): Map<string, { fixture: Fixture; logit
   return new Map(requests.map((r, i) => [r.name, { fixture: r.fixture, logits: results[i].logits.flat() }]));
 }
 
-describe('export round trip through PyTorch (strict load_state_dict)', { skip: SKIP_NO_TORCH || SKIP_NO_FIXTURES }, () => {
+describe('export round trip through PyTorch (strict load_state_dict)', { skip: SKIP_NO_TORCH || referenceFixturesMissing }, () => {
   let dir = '';
   let torchResults = new Map<string, { fixture: Fixture; logits: number[] }>();
   before(async () => {
