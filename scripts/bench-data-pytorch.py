@@ -9,7 +9,7 @@ usage: scripts/bench-data-pytorch.py --data DIR [--workers N] [--batch-size B] [
 import argparse
 import json
 import os
-import random
+import sys
 import time
 
 import numpy as np
@@ -17,14 +17,8 @@ import torch
 from PIL import Image
 from torchvision import datasets, transforms
 
-
-class RandomResizedCropRandomInterpolation(transforms.RandomResizedCrop):
-    """timm's RandomResizedCropAndInterpolation with interpolation='random': bilinear or bicubic per image."""
-
-    def forward(self, img):
-        i, j, h, w = self.get_params(img, self.scale, self.ratio)
-        interpolation = random.choice([Image.BILINEAR, Image.BICUBIC])
-        return img.resize((self.size[1], self.size[0]), interpolation, box=(j, i, j + w, i + h))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
+from mnext_torch.data import RandomResizedCropAndInterpolation  # noqa: E402
 
 
 def to_uint8_chw(img):
@@ -62,7 +56,7 @@ def main():
 
     root = os.path.join(args.data, 'train') if os.path.isdir(os.path.join(args.data, 'train')) else args.data
     transform = transforms.Compose([
-        RandomResizedCropRandomInterpolation(args.image_size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)),
+        RandomResizedCropAndInterpolation(args.image_size, (0.08, 1.0), (3 / 4, 4 / 3), 'random'),
         transforms.RandomHorizontalFlip(0.5),
         transforms.ColorJitter(0.4, 0.4, 0.4),
         to_uint8_chw,

@@ -1,21 +1,17 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { execute } from '../src/cli/main.js';
 import type { Output } from '../src/cli/output.js';
 
-/** The parity fixtures made with the official PyTorch code (../shared/fixtures beside the repo). */
-export const FIXTURES_DIR = resolve(import.meta.dirname, '..', '..', 'shared', 'fixtures');
-export const SPEC_DIR = resolve(import.meta.dirname, '..', '..', 'shared', 'spec');
-export const fixturesMissing = existsSync(FIXTURES_DIR) ? false : `parity fixtures not found at ${FIXTURES_DIR}`;
-export const specMissing = existsSync(SPEC_DIR) ? false : `reference spec not found at ${SPEC_DIR}`;
-
 /** Debian's python3 (python3-torch lives there, not in a pyenv interpreter that may shadow it on PATH). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
+/** Whether a top-level module is installed; finding it is instant where importing torch takes seconds. */
 export function pythonHas(module: string): boolean {
-  return spawnSync(SYSTEM_PYTHON, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
+  const script = `import importlib.util, sys; sys.exit(importlib.util.find_spec(${JSON.stringify(module)}) is None)`;
+  return spawnSync(SYSTEM_PYTHON, ['-c', script], { stdio: 'ignore' }).status === 0;
 }
 
 export function tempDir(prefix = 'mnext-test-'): string {

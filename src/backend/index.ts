@@ -70,6 +70,26 @@ export async function initBackend(requested?: string): Promise<BackendName> {
   throw new UsageError('no tfjs backend could be loaded; reinstall dependencies with `npm ci`');
 }
 
+/** The backend whose set-up hooks ran last (see `ensureBackend`). */
+let ensured: BackendName | undefined;
+
+/**
+ * The library's lazy set-up, run by every API call that computes: the requested backend; else the one in use
+ * (one the caller chose with tf.setBackend keeps being used, with mnext's kernels added); else `initBackend`'s pick.
+ */
+export async function ensureBackend(requested?: string): Promise<BackendName> {
+  const current = tf.getBackend() as BackendName | null;
+  if (requested !== undefined || current === null || !BACKENDS.includes(current)) {
+    ensured = await initBackend(requested);
+    return ensured;
+  }
+  if (current !== ensured) {
+    for (const hook of setupHooks) await hook(current);
+    ensured = current;
+  }
+  return current;
+}
+
 export function currentBackend(): string {
   return tf.getBackend();
 }

@@ -1,6 +1,7 @@
 /** `mnext bench train --workers N`: the model-bench workload through the data-parallel trainer. */
 
-import { type ModelBenchOptions, type ModelBenchResult, peakRssMb } from './model-bench.js';
+import { UsageError } from '../errors.js';
+import { type ModelBenchOptions, type ModelBenchResult, benchModel, peakRssMb } from './model-bench.js';
 import { createModelGraph } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { Rng } from '../util/random.js';
@@ -50,3 +51,9 @@ export async function benchParallelTraining(options: ModelBenchOptions): Promise
   }
 }
 
+
+/** `mnext bench train|infer`: one engine on the main thread, or `workers` data-parallel replicas for training. */
+export function benchmarkModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
+  if (options.mode === 'infer' && options.workers !== 1) throw new UsageError('--replicas: inference benchmarks run in one engine; drop --replicas');
+  return options.workers > 1 ? benchParallelTraining(options) : benchModel(options);
+}

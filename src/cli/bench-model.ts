@@ -1,19 +1,18 @@
-import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { type BenchMode, type ModelBenchResult, benchModel } from '../bench/model-bench.js';
-import { benchParallelTraining } from '../bench/parallel-bench.js';
-import { UsageError } from '../errors.js';
-import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
+import { type Command, Option } from 'commander';
+import type { BenchMode, ModelBenchResult } from '../bench/model-bench.js';
+import { benchmarkModel } from '../bench/parallel-bench.js';
+import { addBatchSize, examples, addImgSize, addOption, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import { type Output, formatTable, printJson } from './output.js';
+import { reportedProgress } from './progress.js';
 
 interface BenchModelOptions {
   model: string;
   width: number;
-  inputSize: number;
-  batch: number;
+  imgSize: number;
+  batchSize: number;
   numClasses: number;
   backend?: string;
-  workers: number;
+  replicas: number;
   steps: number;
   warmup: number;
   json?: boolean;
@@ -25,39 +24,39 @@ function printResult(output: Output, result: ModelBenchResult): void {
 }
 
 async function run(mode: BenchMode, options: BenchModelOptions, output: Output): Promise<void> {
-  if (mode === 'infer' && options.workers !== 1) throw new UsageError('--workers: inference benchmarks run in one engine; drop --workers');
-  const bar = new cliProgress.SingleBar({ format: `bench ${mode} [{bar}] {value}/{total} steps`, stream: process.stderr }, cliProgress.Presets.shades_classic);
-  const total = options.warmup + options.steps;
-  if (!options.json) bar.start(total, 0);
-  const request = { ...options, mode, onStep: (done: number) => { if (!options.json) bar.update(done); } };
-  try {
-    const result = options.workers > 1 ? await benchParallelTraining(request) : await benchModel(request);
-    if (!options.json) bar.stop();
-    if (options.json) printJson(output, result);
-    else printResult(output, result);
-  } finally {
-    bar.stop();
-  }
+  const progress = reportedProgress({ label: `bench ${mode}`, unit: 'steps', output, enabled: !options.json });
+  const result = await benchmarkModel({
+    mode, model: options.model, width: options.width, inputSize: options.imgSize, batch: options.batchSize, numClasses: options.numClasses,
+    backend: options.backend, workers: options.replicas, steps: options.steps, warmup: options.warmup, onStep: progress.onProgress,
+  }).finally(() => progress.stop());
+  if (options.json) printJson(output, result);
+  else printResult(output, result);
 }
 
 /** `mnext bench train|infer`: throughput, peak RSS and tensor-leak check of one model on a tfjs backend. */
 export function registerBenchModel(bench: Command, output: Output): void {
   for (const mode of ['train', 'infer'] as const) {
-    bench
+    const command = bench
       .command(mode)
       .description(mode === 'train'
         ? 'training throughput: forward + backward + SGD-momentum step per batch (random data)'
         : 'inference throughput of the folded model (BN folded, fused conv+bias+ReLU6)')
       .option('--model <name>', 'model name (mobilenext, mobilenetv2, ...)', 'mobilenext')
-      .option('--width <w>', 'width multiplier', positiveNumber, 1.0)
-      .option('--input-size <px>', 'input resolution', positiveInt, mode === 'train' ? 64 : 224)
-      .option('--batch <n>', 'batch size', positiveInt, mode === 'train' ? 16 : 1)
+      .option('--width <w>', 'width multiplier', positiveNumber, 1.0);
+    addImgSize(command, 'square input size', mode === 'train' ? 64 : 224);
+    addBatchSize(command, mode === 'train' ? 16 : 1)
       .option('--num-classes <n>', 'classifier outputs', positiveInt, 1000)
-      .option('--backend <name>', 'tensorflow | wasm | cpu (default: the fastest that loads)')
-      .option('--workers <n>', 'data-parallel training workers (worker_threads, one engine each)', positiveInt, 1)
+      .option('--backend <name>', 'tensorflow | wasm | cpu (default: the first that loads)');
+    // Inference runs in one engine: the flag stays accepted (and checked) but is not offered.
+    const replicas = new Option('--replicas <n>', 'data-parallel training replicas (worker threads, one engine each)').argParser(positiveInt).default(1);
+    addOption(command, mode === 'train' ? replicas : replicas.hideHelp(), '--workers');
+    command
       .option('--steps <n>', 'timed steps', positiveInt, mode === 'train' ? 10 : 50)
       .option('--warmup <n>', 'untimed warm-up steps', nonNegativeInt, mode === 'train' ? 2 : 5)
-      .option('--json', 'print one JSON object')
-      .action((options: BenchModelOptions) => run(mode, options, output));
+      .option('--json', 'print one JSON object');
+    command.addHelpText('after', examples(...(mode === 'train'
+      ? ['mnext bench train --model mobilenext --width 1.0 --img-size 64 -b 16', 'mnext bench train --replicas 2 --steps 500 --json']
+      : ['mnext bench infer --model mobilenetv2 --width 0.75', 'mnext bench infer --img-size 160 -b 8 --backend cpu --json'])));
+    command.action((options: BenchModelOptions) => run(mode, options, output));
   }
 }

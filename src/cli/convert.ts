@@ -1,19 +1,17 @@
 import type { Command } from 'commander';
-import { initBackend } from '../backend/index.js';
-import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, DEFAULT_CALIBRATION_IMAGES, convertModel } from '../convert/index.js';
+import { DEFAULT_CALIBRATION_IMAGES } from '../convert/index.js';
+import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convert } from '../index.js';
 import { RANGE_METHODS, type RangeMethod } from '../formats/tflite/index.js';
-import { type ModelSource, loadModelSource } from '../io/model-source.js';
-import { resolveModelSpec } from '../models/registry.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
-import { interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, addImgSize, examples, interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ConvertCliOptions {
   model: string;
   to: string;
   out?: string;
-  inputSize?: number;
+  imgSize?: number;
   numClasses?: number;
   width?: number;
   tensorMultiplier?: number;
@@ -29,17 +27,12 @@ interface ConvertCliOptions {
   threads?: number;
   backend?: string;
   json?: boolean;
+  force?: boolean;
 }
 
 function parseTarget(to: string): ConvertTarget {
   if (!CONVERT_TARGETS.includes(to as ConvertTarget)) throw new UsageError(`--to: expected one of ${CONVERT_TARGETS.join(', ')}, got '${to}'`);
   return to as ConvertTarget;
-}
-
-/** --input-size applies to checkpoints too: the networks are fully convolutional up to the global pool. */
-function withInputSize(source: ModelSource, inputSize: number | undefined): ModelSource {
-  if (inputSize === undefined || inputSize === source.spec.inputSize) return source;
-  return { ...source, spec: resolveModelSpec(source.spec.arch, { ...source.spec, inputSize }) };
 }
 
 function describeReport(r: ConvertReport): string {
@@ -52,13 +45,13 @@ function describeReport(r: ConvertReport): string {
 }
 
 export function register(program: Command, output: Output): void {
-  program
+  const command = program
     .command('convert')
     .description('convert a model to TFLite, ONNX or TF.js, then re-load the file in its runtime and compare logits')
     .requiredOption('--model <path>', 'checkpoint dir, fixture .json, .pth or model name (fresh weights)')
     .requiredOption('--to <format>', `target: ${CONVERT_TARGETS.join(' | ')}`)
-    .option('--out <path>', 'output file (.tflite / .onnx) or folder (tfjs)')
-    .option('--input-size <n>', 'square input size', positiveInt)
+    .option('--out <path>', 'output file (.tflite / .onnx) or folder (tfjs) (default: <arch>_<width>.<format>)');
+  addImgSize(command, 'square input size (default: the model\'s)')
     .option('--num-classes <n>', 'classes (model names and .pth files)', positiveInt)
     .option('--width <w>', 'width multiplier (model names and .pth files)', positiveNumber)
     .option('--tensor-multiplier <k>', 'partial identity divisor k (model names and .pth files)', positiveInt)
@@ -72,26 +65,22 @@ export function register(program: Command, output: Output): void {
     .option('--calibration-ranges <method>', `int8 activation ranges: ${RANGE_METHODS.join(' | ')} (mse: least-error clipping)`, 'mse')
     .option('--int8-io', 'int8 input/output tensors instead of float32 with QUANTIZE/DEQUANTIZE')
     .option('--threads <n>', 'onnxruntime threads for the verification run', positiveInt)
-    .option('--backend <name>', 'tfjs backend for the reference run: tensorflow | wasm | cpu')
-    .option('--json', 'machine-readable report')
-    .action(async (opts: ConvertCliOptions) => {
-      const target = parseTarget(opts.to);
-      if (opts.quantize !== undefined && opts.quantize !== 'int8') throw new UsageError(`--quantize: expected int8, got '${opts.quantize}'`);
-      if (!RANGE_METHODS.includes(opts.calibrationRanges as RangeMethod)) {
-        throw new UsageError(`--calibration-ranges: expected one of ${RANGE_METHODS.join(', ')}, got '${opts.calibrationRanges}'`);
-      }
-      if (opts.quantize && !opts.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
-      if (!opts.quantize && (opts.calibration || opts.int8Io)) throw new UsageError('--calibration and --int8-io only apply with --quantize int8');
-      await initBackend(opts.backend);
-      const loaded = await loadModelSource(opts.model, {
-        arch: opts.arch, width: opts.width, numClasses: opts.numClasses, inputSize: opts.inputSize, tensorMultiplier: opts.tensorMultiplier, useEma: opts.useEma,
-      });
-      const report = await convertModel(withInputSize(loaded, opts.inputSize), {
-        target, out: opts.out, threads: opts.threads, quantize: opts.quantize === 'int8' ? 'int8' : undefined,
-        calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod,
-        calibrationCropPct: opts.cropPct, calibrationInterpolation: opts.interpolation, int8Io: opts.int8Io,
-      });
-      if (opts.json) printJson(output, report);
-      else output.out(describeReport(report));
+    .option('--backend <name>', 'tfjs backend for the reference run: tensorflow | wasm | cpu (default: the first that loads)')
+    .option(...FORCE_OPTION)
+    .option('--json', 'machine-readable report');
+  command.addHelpText('after', examples(
+    'mnext convert --model output/<run>/best --to tflite --out model.tflite',
+    'mnext convert --model output/<run>/best --to tflite --quantize int8 --calibration data/train --out model_int8.tflite',
+    'mnext convert --model mobilenext --width 0.75 --img-size 160 --to onnx'));
+  command.action(async (opts: ConvertCliOptions) => {
+    const report = await convert(opts.model, {
+      target: parseTarget(opts.to), out: opts.out, threads: opts.threads, quantize: opts.quantize as 'int8' | undefined,
+      calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod,
+      calibrationCropPct: opts.cropPct, calibrationInterpolation: opts.interpolation, int8Io: opts.int8Io,
+      arch: opts.arch, width: opts.width, numClasses: opts.numClasses, inputSize: opts.imgSize, tensorMultiplier: opts.tensorMultiplier,
+      useEma: opts.useEma, backend: opts.backend, force: opts.force,
     });
+    if (opts.json) printJson(output, report);
+    else output.out(describeReport(report));
+  });
 }

@@ -1,18 +1,18 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { DEFAULT_FASHION_MNIST_DIR, convertFashionMnist } from '../data/fashion-mnist.js';
 import { type SplitReport, inspectDataset } from '../data/inspect.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import { CheckFailedError, UsageError } from '../errors.js';
-import { nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
+import { FORCE_OPTION, aliasOf, examples, nonNegativeInt, nonNegativeNumber, positiveInt } from './options.js';
 import { type Output, colour, formatTable, printJson } from './output.js';
-import { type Progress, startProgress } from './progress.js';
+import { type Progress, reportedProgress, startProgress } from './progress.js';
 
 /** "64" -> 64x64, "500x375" -> 500 wide, 375 high. */
 function parseImageSize(value: string): { width: number; height: number } {
   const match = /^(\d+)(?:x(\d+))?$/.exec(value.trim());
   const width = match === null ? NaN : Number(match[1]);
   const height = match?.[2] === undefined ? width : Number(match[2]);
-  if (!(width > 0 && height > 0)) throw new UsageError(`--size: expected a positive integer or WIDTHxHEIGHT, got "${value}".`);
+  if (!(width > 0 && height > 0)) throw new UsageError(`--img-size: expected a positive integer or WIDTHxHEIGHT, got "${value}".`);
   return { width, height };
 }
 
@@ -24,11 +24,13 @@ function registerFashionMnist(data: Command, output: Output): void {
     .option('--from <dir>', 'folder with the IDX files (plain or .gz)', DEFAULT_FASHION_MNIST_DIR)
     .option('--limit-train <n>', 'class-balanced first N training images', positiveInt)
     .option('--limit-val <n>', 'class-balanced first N validation images', positiveInt)
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { out: string; from: string; limitTrain?: number; limitVal?: number; json?: boolean }) => {
-      const progress = startProgress({ label: 'fashion-mnist', total: (opts.limitTrain ?? 60000) + (opts.limitVal ?? 10000), unit: 'images', output });
+    .addHelpText('after', examples('mnext data fashion-mnist --out data/fashion-mnist --limit-train 10000', 'mnext data fashion-mnist --out data/fmnist --from ~/fashion-mnist'))
+    .action(async (opts: { out: string; from: string; limitTrain?: number; limitVal?: number; force?: boolean; json?: boolean }) => {
+      const progress = reportedProgress({ label: 'fashion-mnist', unit: 'images', output });
       const counts = await convertFashionMnist(opts.from, opts.out, {
-        limitTrain: opts.limitTrain, limitVal: opts.limitVal, onProgress: (done) => progress.update(done),
+        limitTrain: opts.limitTrain, limitVal: opts.limitVal, force: opts.force, onProgress: progress.onProgress,
       }).finally(() => progress.stop());
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images to ${opts.out}`);
@@ -36,25 +38,32 @@ function registerFashionMnist(data: Command, output: Output): void {
 }
 
 function registerSynthetic(data: Command, output: Output): void {
+  const imgSize = new Option('--img-size <n|WxH>', 'image side, or WIDTHxHEIGHT').default('64');
   data
     .command('synthetic')
     .description('draw a small learnable colour dataset (shapes, colours, textures, noise) with train/ and val/')
     .requiredOption('--out <dir>', 'output dataset folder (replaced atomically)')
     .option('--classes <n>', 'number of classes', positiveInt, 10)
     .option('--per-class <n>', 'training images per class', positiveInt, 100)
-    .option('--size <n|WxH>', 'image side, or WIDTHxHEIGHT', '64')
+    .addOption(imgSize)
+    .addOption(aliasOf('--size', imgSize))
     .option('--val-fraction <f>', 'validation images per class as a fraction of --per-class', nonNegativeNumber, 0.2)
     .option('--seed <n>', 'random seed', nonNegativeInt, 0)
     .option('--format <png|jpeg>', 'image format', 'png')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { out: string; classes: number; perClass: number; size: string; valFraction: number; seed: number; format: string; json?: boolean }) => {
+    .addHelpText('after', examples('mnext data synthetic --out data/synthetic', 'mnext data synthetic --out data/shapes --classes 5 --per-class 200 --img-size 96x64 --format jpeg'))
+    .action(async (opts: { out: string; classes: number; perClass: number; imgSize: string; valFraction: number; seed: number; format: string; force?: boolean; json?: boolean }) => {
       if (opts.format !== 'png' && opts.format !== 'jpeg') throw new UsageError(`--format: expected png or jpeg, got "${opts.format}".`);
-      const { width, height } = parseImageSize(opts.size);
-      const progress = startProgress({ label: 'synthetic', total: Math.round(opts.classes * opts.perClass * (1 + opts.valFraction)), unit: 'images', output });
+      const { width, height } = parseImageSize(opts.imgSize);
+      const progress = reportedProgress({ label: 'synthetic', unit: 'images', output });
       const counts = await generateSyntheticDataset(opts.out, {
         classes: opts.classes, perClass: opts.perClass, size: width, width, height, seed: opts.seed,
-        valFraction: opts.valFraction, format: opts.format, onProgress: (done) => progress.update(done),
+        valFraction: opts.valFraction, format: opts.format, force: opts.force, onProgress: progress.onProgress,
       }).finally(() => progress.stop());
+      if (counts.val === 0) {
+        output.err(`${colour.yellow('warning:')} no validation images: ${opts.perClass} per class x --val-fraction ${opts.valFraction} rounds to 0, so ${opts.out} has no val/ (raise --per-class or --val-fraction)`);
+      }
       if (opts.json) return printJson(output, { out: opts.out, ...counts });
       output.out(`wrote ${counts.train} training and ${counts.val} validation images (${opts.classes} classes, ${width}x${height}) to ${opts.out}`);
     });
@@ -78,6 +87,7 @@ function registerInspect(data: Command, output: Output): void {
     .description('class counts, image size stats and the files that fail to decode (exit 1 if any do)')
     .option('--workers <n>', 'decodes in flight', positiveInt, 4)
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('mnext data inspect data/fashion-mnist', 'mnext data inspect data/imagenet/val --workers 8 --json'))
     .action(async (dir: string, opts: { workers: number; json?: boolean }) => {
       let progress: { split: string; bar: Progress } | undefined;
       const reports = await inspectDataset(dir, {

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
-import { loadModelSource } from '../io/model-source.js';
-import { saveTorchStateDict } from '../io/torch/save.js';
-import { buildGraph } from '../models/registry.js';
+import { exportCheckpoint } from '../io/torch/export.js';
 import { UsageError } from '../errors.js';
+import { FORCE_OPTION, examples } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ExportOptions {
   to: string;
   out: string;
   useEma?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -22,14 +22,13 @@ export function register(program: Command, output: Output): void {
     .requiredOption('--to <format>', `target format: ${FORMATS.join(' | ')}`)
     .requiredOption('--out <file>', 'file to write (model.pth)')
     .option('--use-ema', 'export the checkpoint\'s EMA weights')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
+    .addHelpText('after', examples('mnext export output/<run>/best --to pytorch --out model.pth', 'mnext export output/<run>/best --to pytorch --use-ema --out model_ema.pth'))
     .action(async (model: string, opts: ExportOptions) => {
       if (!(FORMATS as readonly string[]).includes(opts.to)) throw new UsageError(`--to: expected one of ${FORMATS.join(', ')}, got '${opts.to}'`);
-      const source = await loadModelSource(model, { useEma: opts.useEma });
-      const graph = buildGraph(source.spec);
-      saveTorchStateDict(opts.out, graph, source.weights);
-      const { arch, width, numClasses, tensorMultiplier } = source.spec;
-      const summary = { source: source.origin, out: opts.out, format: opts.to, arch, width, numClasses, tensorMultiplier, tensors: graph.params.length, ema: opts.useEma ?? false };
+      const summary = await exportCheckpoint(model, opts.out, { useEma: opts.useEma, force: opts.force });
+      const { arch, width, numClasses, tensorMultiplier } = summary;
       if (opts.json) return printJson(output, summary);
       output.out(`${colour.green('exported')} ${summary.source}${summary.ema ? ' (EMA)' : ''} → ${summary.out}: PyTorch state_dict of ${arch} ` +
         `width ${width}, ${numClasses} classes${tensorMultiplier > 1 ? `, tensor multiplier ${tensorMultiplier} (build the PyTorch model with identity_div=${tensorMultiplier})` : ''}`);

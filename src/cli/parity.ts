@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
-import { initBackend } from '../backend/index.js';
-import { runParity } from '../eval/parity.js';
-import { loadFixture } from '../io/fixture.js';
-import { loadModelSource } from '../io/model-source.js';
+import { DEFAULT_PARITY_TOLERANCE } from '../eval/parity.js';
+import { parity } from '../index.js';
 import { CheckFailedError } from '../errors.js';
-import { positiveNumber } from './options.js';
+import { examples, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
-interface ParityOptions {
+interface ParityCliOptions {
   backend?: string;
   json?: boolean;
   tolerance: number;
@@ -16,35 +14,28 @@ interface ParityOptions {
 }
 
 export function register(program: Command, output: Output): void {
-  program
+  const command = program
     .command('parity')
     .description('run a PyTorch parity fixture (json + weights.bin) and compare with its reference logits')
     .argument('<fixture>', 'fixture .json (the .weights.bin beside it holds weights and input)')
-    .option('--backend <name>', 'tensorflow | wasm | cpu (default: best available)')
-    .option('--tolerance <x>', 'largest allowed max |Δ| of the logits', positiveNumber, 1e-3)
+    .option('--backend <name>', 'tensorflow | wasm | cpu (default: the first that loads)')
+    .option('--tolerance <x>', 'largest allowed max |Δ| of the logits', positiveNumber, DEFAULT_PARITY_TOLERANCE)
     .option('--weights <path>', 'use these weights instead of the fixture\'s (.pth, .pth.tar, checkpoint dir)')
     .option('--use-ema', 'with --weights: take the EMA weights of a checkpoint')
-    .option('--json', 'machine-readable output')
-    .action(async (fixturePath: string, opts: ParityOptions) => {
-      const backend = await initBackend(opts.backend);
-      const fixture = loadFixture(fixturePath);
-      const { spec } = fixture;
-      const weights = opts.weights
-        ? (await loadModelSource(opts.weights, {
-          arch: spec.arch, width: spec.width, numClasses: spec.numClasses, inputSize: spec.inputSize,
-          tensorMultiplier: spec.tensorMultiplier, useEma: opts.useEma,
-        })).weights
-        : fixture.weights;
-      const result = runParity(fixture, weights);
-      const pass = result.maxAbsDiff <= opts.tolerance && result.foldedMaxAbsDiff <= opts.tolerance && result.argmaxAgree;
-      if (opts.json) {
-        printJson(output, { ...result, backend, tolerance: opts.tolerance, pass });
-      } else {
-        const verdict = pass ? colour.green('PASS') : colour.red('FAIL');
-        output.out(`${verdict} ${result.model} on ${backend}: max |Δ| ${result.maxAbsDiff.toExponential(2)} ` +
-          `(folded BN ${result.foldedMaxAbsDiff.toExponential(2)}; logit scale ${result.logitScale.toFixed(2)}), ` +
-          `argmax ${result.argmaxAgree ? 'agrees' : 'DIFFERS'} on ${result.batch} rows, tolerance ${opts.tolerance}`);
-      }
-      if (!pass) throw new CheckFailedError(`parity failed: max |Δ| ${result.maxAbsDiff.toExponential(2)} > ${opts.tolerance} or argmax differs`);
-    });
+    .option('--json', 'machine-readable output');
+  command.addHelpText('after', examples(
+    'mnext parity fixtures/mnext_050_64_c10.json',
+    'mnext parity fixtures/mnext_100_224_c1000.json --weights mnext.pth.tar --use-ema --backend cpu'));
+  command.action(async (fixturePath: string, opts: ParityCliOptions) => {
+    const result = await parity(fixturePath, { backend: opts.backend, tolerance: opts.tolerance, weights: opts.weights, useEma: opts.useEma });
+    if (opts.json) {
+      printJson(output, result);
+    } else {
+      const verdict = result.pass ? colour.green('PASS') : colour.red('FAIL');
+      output.out(`${verdict} ${result.model} on ${result.backend}: max |Δ| ${result.maxAbsDiff.toExponential(2)} ` +
+        `(folded BN ${result.foldedMaxAbsDiff.toExponential(2)}; logit scale ${result.logitScale.toFixed(2)}), ` +
+        `argmax ${result.argmaxAgree ? 'agrees' : 'DIFFERS'} on ${result.batch} rows, tolerance ${result.tolerance}`);
+    }
+    if (!result.pass) throw new CheckFailedError(`parity failed: max |Δ| ${result.maxAbsDiff.toExponential(2)} > ${result.tolerance} or argmax differs`);
+  });
 }

@@ -1,23 +1,23 @@
 import type { Command } from 'commander';
-import { initBackend } from '../backend/index.js';
 import { PAPER_WIDTHS } from '../models/registry.js';
 import { backendThreads } from '../profile/latency.js';
 import { writeLatencyPlot } from '../profile/plot.js';
-import { loadModelSource } from '../io/model-source.js';
-import { buildGraph } from '../models/registry.js';
-import { type ProfileRequest, type ProfileRow, differsFromPaper, profileGraph, profileModels } from '../profile/profile.js';
-import { LATENCY_RUNTIMES, type LatencyRuntime } from '../profile/runtimes.js';
+import { checkOutputPath } from '../util/output-path.js';
+import { CHART_PNG } from '../util/png.js';
+import { differsFromPaper } from '../profile/profile.js';
+import { type ProfileRow, profile } from '../index.js';
+import { LATENCY_RUNTIMES } from '../profile/runtimes.js';
 import { UsageError } from '../errors.js';
-import { nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
+import { FORCE_OPTION, addBatchSize, addImgSize, examples, nonNegativeInt, numberList, positiveInt, positiveNumber, stringList } from './options.js';
 import { type Output, colour, formatMarkdownTable, formatTable, printJson } from './output.js';
 
-interface ProfileOptions {
-  models: string[];
-  widths: number[];
+interface ProfileCliOptions {
+  models?: string[];
+  widths?: number[];
   tensorMultiplier?: number[];
-  inputSize?: number;
+  imgSize?: number;
   numClasses?: number;
-  batch: number;
+  batchSize: number;
   runs: number;
   warmup: number;
   latency: boolean;
@@ -32,22 +32,7 @@ interface ProfileOptions {
   plot?: string;
   model?: string;
   useEma?: boolean;
-}
-
-/** `--model <checkpoint | .pth | fixture | name>`: one row for that model with its own weights and input size. */
-async function profileSource(options: ProfileOptions, request: ProfileRequest, backend: string): Promise<ProfileRow[]> {
-  const source = await loadModelSource(options.model!, {
-    useEma: options.useEma, width: options.width, numClasses: options.numClasses, tensorMultiplier: options.tensorMultiplier?.[0],
-  });
-  const inputSize = options.inputSize ?? source.spec.inputSize;
-  const graph = buildGraph({ ...source.spec, inputSize });
-  return [await profileGraph(graph, source.weights, { ...request, inputSize }, backend)];
-}
-
-function checkRuntimes(names: readonly string[]): LatencyRuntime[] {
-  const unknown = names.filter((n) => !LATENCY_RUNTIMES.includes(n as LatencyRuntime));
-  if (unknown.length) throw new UsageError(`--runtime: expected a list of ${LATENCY_RUNTIMES.join(', ')}, got '${unknown.join(',')}'`);
-  return names as LatencyRuntime[];
+  force?: boolean;
 }
 
 const runtimeCell = (row: ProfileRow, runtime: string): string => {
@@ -57,7 +42,7 @@ const runtimeCell = (row: ProfileRow, runtime: string): string => {
 
 const millions = (n: number, digits = 2) => (n / 1e6).toFixed(digits);
 
-function rowCells(row: ProfileRow, options: ProfileOptions, showK: boolean): string[] {
+function rowCells(row: ProfileRow, options: ProfileCliOptions, showK: boolean): string[] {
   const paper = row.paper ? `${row.paper.params} / ${row.paper.madds}${differsFromPaper(row) ? ' ≠' : ''}` : '-';
   return [
     row.model,
@@ -72,7 +57,7 @@ function rowCells(row: ProfileRow, options: ProfileOptions, showK: boolean): str
   ];
 }
 
-function headers(options: ProfileOptions, showK: boolean): string[] {
+function headers(options: ProfileCliOptions, showK: boolean): string[] {
   return [
     'Model', 'Width', ...(showK ? ['k'] : []), 'Params (M)', 'MAdds (M)',
     ...(options.countAll ? ['Elem ops (M)', 'All ops (M)'] : []), 'Paper P/MAdds (M)', 'Latency (ms)',
@@ -80,14 +65,14 @@ function headers(options: ProfileOptions, showK: boolean): string[] {
   ];
 }
 
-function printTables(output: Output, rows: ProfileRow[], options: ProfileOptions, backend: string): void {
+function printTables(output: Output, rows: ProfileRow[], options: ProfileCliOptions, backend: string): void {
   const showK = rows.some((r) => r.tensorMultiplier !== 1);
   const format = options.markdown ? formatMarkdownTable : formatTable;
   output.out(format(headers(options, showK), rows.map((r) => rowCells(r, options, showK))));
   const latency = options.latency
-    ? `latency: backend ${backend}, ${backendThreads()} thread(s), batch ${options.batch}, median of ${options.runs} runs after ${options.warmup} warm-up, BN folded`
+    ? `latency: backend ${backend}, ${backendThreads()} thread(s), batch ${options.batchSize}, median of ${options.runs} runs after ${options.warmup} warm-up, BN folded`
     : 'latency: not measured (--no-latency)';
-  const runtimeNotes = rows[0]?.runtimes.map((r) => `${r.runtime}: ${r.threads} thread(s), batch ${options.batch}, ${r.runs} runs after ${r.warmup} warm-up, converted file (BN folded)`) ?? [];
+  const runtimeNotes = rows[0]?.runtimes.map((r) => `${r.runtime}: ${r.threads} thread(s), batch ${options.batchSize}, ${r.runs} runs after ${r.warmup} warm-up, converted file (BN folded)`) ?? [];
   output.out(`\ninput ${rows[0].inputSize}x${rows[0].inputSize}, ${rows[0].numClasses} classes; MAdds = conv + linear multiply-adds` +
     `${options.countAll ? '; elem ops = BN, activation, pool, add and mul element operations' : ''}\n${[latency, ...runtimeNotes].join('\n')}`);
   if (rows.some(differsFromPaper)) output.out(`${colour.yellow('≠')} differs from the paper by more than 5% (see spec: the paper's table does not match its own code)`);
@@ -100,54 +85,56 @@ function printTables(output: Output, rows: ProfileRow[], options: ProfileOptions
 }
 
 export function register(program: Command, output: Output): void {
-  program
+  const command = program
     .command('profile')
     .description('params, MAdds and latency tables like the paper\'s (MobileNeXt beside MobileNetV2 per width)')
-    .option('--models <list>', 'comma-separated model names', stringList, ['mobilenext', 'mobilenetv2'])
-    .option('--widths <list>', 'comma-separated width multipliers', numberList(positiveNumber), [...PAPER_WIDTHS])
+    .option('--models <list>', 'comma-separated model names (default: mobilenext,mobilenetv2)', stringList)
+    .option('--widths <list>', `comma-separated width multipliers (default: ${PAPER_WIDTHS.join(',')})`, numberList(positiveNumber))
     .option('--width <w>', 'a single width (same as --widths w)', positiveNumber)
-    .option('--tensor-multiplier <list>', 'partial identity divisors k, e.g. 1,2,3,4,6 (default 1)', numberList(positiveInt))
-    .option('--input-size <n>', 'square input size (default 224, or the --model\'s)', positiveInt)
-    .option('--num-classes <n>', 'classifier outputs (default 1000)', positiveInt)
+    .option('--tensor-multiplier <list>', 'partial identity divisors k, e.g. 1,2,3,4,6 (default: 1)', numberList(positiveInt));
+  addImgSize(command, 'square input size (default: 224, or the --model\'s)')
+    .option('--num-classes <n>', 'classifier outputs (default: 1000, or the --model\'s)', positiveInt)
     .option('--model <path>', 'profile this model instead of the table: checkpoint dir, .pth, fixture .json or model name')
-    .option('--use-ema', 'with --model: a checkpoint\'s EMA weights')
-    .option('--batch <n>', 'batch size for latency', positiveInt, 1)
+    .option('--use-ema', 'with --model: a checkpoint\'s EMA weights');
+  addBatchSize(command, 1, 'images per latency run')
     .option('--runs <n>', 'timed forward passes (median reported)', positiveInt, 20)
     .option('--warmup <n>', 'untimed forward passes first', nonNegativeInt, 5)
     .option('--no-latency', 'skip latency measurement')
     .option('--per-block', 'params, MAdds and output shape per block')
     .option('--count-all', 'also count BN / activation / pool / add element ops')
-    .option('--backend <name>', 'tensorflow | wasm | cpu (default: best available)')
+    .option('--backend <name>', 'tensorflow | wasm | cpu (default: the first that loads)')
     .option('--runtime <list>', `also time the converted model in these runtimes: ${LATENCY_RUNTIMES.join(', ')}`, stringList, [])
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
     .option('--plot <file.png>', 'write a PNG of latency vs MAdds per model family')
+    .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output (array of rows)')
-    .option('--markdown', 'markdown tables')
-    .action(async (options: ProfileOptions) => {
-      const resolved = { ...options, widths: options.width !== undefined ? [options.width] : options.widths };
-      const backend = await initBackend(options.backend);
-      const request: ProfileRequest = {
-        models: resolved.models, widths: resolved.widths, tensorMultipliers: resolved.tensorMultiplier ?? [1],
-        inputSize: resolved.inputSize ?? 224, numClasses: resolved.numClasses ?? 1000, batch: resolved.batch,
-        runs: resolved.runs, warmup: resolved.warmup, latency: resolved.latency,
-        runtimes: checkRuntimes(resolved.runtime), threads: resolved.threads,
-      };
-      if (resolved.plot && !resolved.latency && resolved.runtime.length === 0) throw new UsageError('--plot needs latency: drop --no-latency or add --runtime');
-      const rows = resolved.model
-        ? await profileSource(resolved, request, backend)
-        : await profileModels(request, backend, (row) => {
-          if (resolved.latency) output.err(`profiled ${row.model} w${row.width} k${row.tensorMultiplier}: ${row.latencyMs?.toFixed(1)} ms`);
-        });
-      if (resolved.plot) {
-        await writeLatencyPlot(resolved.plot, plotPoints(rows, backend), `Latency vs MAdds, ${rows[0].inputSize}x${rows[0].inputSize}, batch ${resolved.batch}`);
-        output.err(`wrote ${resolved.plot}`);
-      }
-      if (resolved.json) {
-        printJson(output, rows.map(({ blocks, ...row }) => ({ ...row, ...(resolved.perBlock ? { blocks } : {}) })));
-        return;
-      }
-      printTables(output, rows, resolved, backend);
+    .option('--markdown', 'markdown tables');
+  command.addHelpText('after', examples(
+    'mnext profile --width 0.75',
+    'mnext profile --models mobilenext --tensor-multiplier 1,2,3,4,6 --no-latency --markdown',
+    'mnext profile --model output/<run>/best --runtime onnx,tflite --json'));
+  command.action(async (options: ProfileCliOptions) => {
+    if (options.plot && !options.latency && options.runtime.length === 0) throw new UsageError('--plot needs latency: drop --no-latency or add --runtime');
+    if (options.plot) checkOutputPath(options.plot, CHART_PNG, { force: options.force });
+    const rows = await profile({
+      models: options.models, widths: options.width !== undefined ? [options.width] : options.widths, tensorMultipliers: options.tensorMultiplier,
+      inputSize: options.imgSize, numClasses: options.numClasses, batch: options.batchSize, runs: options.runs, warmup: options.warmup,
+      latency: options.latency, runtimes: options.runtime, threads: options.threads, model: options.model, useEma: options.useEma, backend: options.backend,
+      onRow: (row) => {
+        if (options.latency) output.err(`profiled ${row.model} w${row.width} k${row.tensorMultiplier}: ${row.latencyMs?.toFixed(1)} ms`);
+      },
     });
+    const backend = rows[0].backend;
+    if (options.plot) {
+      await writeLatencyPlot(options.plot, plotPoints(rows, backend), `Latency vs MAdds, ${rows[0].inputSize}x${rows[0].inputSize}, batch ${options.batchSize}`, { force: options.force });
+      output.err(`wrote ${options.plot}`);
+    }
+    if (options.json) {
+      printJson(output, rows.map(({ blocks, ...row }) => ({ ...row, ...(options.perBlock ? { blocks } : {}) })));
+      return;
+    }
+    printTables(output, rows, options, backend);
+  });
 }
 
 /** One series per model family and runtime: the tfjs executor's latency and each --runtime's. */

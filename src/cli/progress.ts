@@ -20,6 +20,8 @@ export interface ProgressOptions {
   enabled?: boolean;
   /** Plain-line period in ms. */
   intervalMs?: number;
+  /** Bar mode: erase the bar when it stops (train keeps only its epoch summaries on screen). */
+  transient?: boolean;
 }
 
 export type ProgressStatus = Record<string, string | number>;
@@ -27,6 +29,8 @@ export type ProgressStatus = Record<string, string | number>;
 export interface Progress {
   increment(amount?: number, status?: ProgressStatus): void;
   update(value: number, status?: ProgressStatus): void;
+  /** A message line (a warning, a note) printed without tearing the bar. */
+  log(message: string): void;
   /** Final line (plain mode) or bar teardown; safe to call twice. */
   stop(): void;
 }
@@ -66,6 +70,10 @@ class PlainProgress implements Progress {
     if (performance.now() - this.lastLine >= this.options.intervalMs) this.print();
   }
 
+  log(message: string): void {
+    this.options.output.err(message);
+  }
+
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
@@ -89,19 +97,22 @@ class PlainProgress implements Progress {
 }
 
 class BarProgress implements Progress {
+  /** A MultiBar holding one bar: it can print message lines above the bar. */
+  private readonly bars: cliProgress.MultiBar;
   private readonly bar: cliProgress.SingleBar;
   private readonly started = performance.now();
   private value = 0;
   private stopped = false;
 
   constructor(options: ProgressOptions & { unit: string }) {
-    this.bar = new cliProgress.SingleBar({
+    this.bars = new cliProgress.MultiBar({
       format: `${options.label} [{bar}] {value}/{total} ${options.unit} | {rate} ${options.unit}/s | eta {eta_formatted} {status}`,
       stream: process.stderr,
       hideCursor: true,
       etaBuffer: 50,
+      clearOnComplete: options.transient ?? false,
     }, cliProgress.Presets.shades_classic);
-    this.bar.start(options.total, 0, { status: '', rate: '0.0' });
+    this.bar = this.bars.create(options.total, 0, { status: '', rate: '0.0' });
   }
 
   increment(amount = 1, status?: ProgressStatus): void {
@@ -120,24 +131,49 @@ class BarProgress implements Progress {
     return payload;
   }
 
+  log(message: string): void {
+    this.bars.log(`${message}\n`);
+  }
+
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.bar.stop();
+    this.bars.stop();
   }
 }
 
+/** No progress lines at all; messages still reach stderr. */
 class SilentProgress implements Progress {
+  constructor(private readonly output: Output) {}
   increment(): void {}
   update(): void {}
+  log(message: string): void {
+    this.output.err(message);
+  }
+
   stop(): void {}
 }
 
 export function startProgress(options: ProgressOptions): Progress {
-  if (options.enabled === false) return new SilentProgress();
+  if (options.enabled === false) return new SilentProgress(options.output);
   const unit = options.unit ?? 'items';
   if (options.tty ?? process.stderr.isTTY === true) return new BarProgress({ ...options, unit });
   return new PlainProgress({ ...options, unit, intervalMs: options.intervalMs ?? 10_000 });
+}
+
+/**
+ * Progress for a library call that reports `(done, total)` as it goes (evaluate, the benchmarks, the dataset
+ * makers): the display starts with the first report, so the caller does not need the total in advance.
+ */
+export function reportedProgress(options: Omit<ProgressOptions, 'total'>): { readonly onProgress: (done: number, total: number) => void; stop(): void } {
+  let progress: Progress | undefined;
+  return {
+    onProgress: (done, total) => {
+      progress ??= startProgress({ ...options, total });
+      progress.update(done);
+    },
+    stop: () => progress?.stop(),
+  };
 }
 
 /**

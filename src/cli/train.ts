@@ -1,13 +1,13 @@
 import { relative } from 'node:path';
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
-import { initBackend } from '../backend/index.js';
-import { CONFIG_KEYS, CONFIG_SCHEMA, type TrainConfig, kebab, resolveConfig } from '../train/config.js';
-import { type TrainEvents, type TrainResult, train } from '../train/engine.js';
+import { type Command, Option } from 'commander';
+import { CONFIG_KEYS, CONFIG_SCHEMA, type ConfigKey, type TrainConfig, kebab } from '../train/config.js';
+import { type TrainOptions, type TrainResult, listRecipes, train } from '../index.js';
+import { BATCH_SIZE_ALIASES, FORCE_OPTION, IMG_SIZE_ALIASES, addOption, examples } from './options.js';
 import { type Output, colour, printJson } from './output.js';
+import { type Progress, startProgress } from './progress.js';
 
 /** Options commander collected: config keys in camelCase (commander's naming) plus the command's own. */
-type TrainFlags = Record<string, unknown> & { config?: string; json?: boolean; progress?: boolean };
+type TrainFlags = Record<string, unknown> & { config?: string; json?: boolean; progress?: boolean; force?: boolean };
 
 function camel(key: string): string {
   return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -18,39 +18,29 @@ function givenFlags(flags: TrainFlags): Record<string, unknown> {
   return Object.fromEntries(CONFIG_KEYS.filter((k) => flags[camel(k)] !== undefined).map((k) => [k, flags[camel(k)]]));
 }
 
-/** Progress bars on stderr (epoch bar + batch bar) and one summary line per epoch. */
-function progressEvents(output: Output, enabled: boolean): { events: TrainEvents; stop: () => void } {
-  const bars = enabled ? new MultiBar({
-    format: '{label} [{bar}] {value}/{total} {info} | ETA {eta_formatted}',
-    hideCursor: true, clearOnComplete: true, stream: process.stderr, etaBuffer: 20,
-  }, Presets.shades_classic) : undefined;
-  let epochBar: SingleBar | undefined;
-  let batchBar: SingleBar | undefined;
-  const events: TrainEvents = {
-    log: (message) => (bars ? bars.log(`${message}\n`) : output.err(message)),
-    onEpochStart: (epoch, epochs, steps) => {
-      epochBar ??= bars?.create(epochs, epoch, { label: 'epochs', info: '' });
-      batchBar?.stop();
-      if (batchBar) bars?.remove(batchBar);
-      batchBar = bars?.create(steps, 0, { label: `epoch ${epoch}`, info: '' });
-    },
-    onBatch: (p) => batchBar?.update(p.step, { info: `loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(3)} ${p.imagesPerSecond.toFixed(1)} img/s` }),
-    onEvalStart: (epoch, batches) => {
-      if (batchBar) bars?.remove(batchBar);
-      batchBar = bars?.create(batches, 0, { label: `eval ${epoch}`, info: '' });
-    },
-    onEvalBatch: (done) => batchBar?.update(done),
-    onEpochEnd: (row, info) => {
-      epochBar?.update(row.epoch + 1);
+/** Progress on stderr: a bar per epoch's steps and per validation (erased when done), one summary line per epoch. */
+function progressHooks(output: Output, bars: boolean): { hooks: TrainOptions; stop: () => void } {
+  let progress: Progress | undefined;
+  const show = (label: string, total: number, unit: string) => {
+    progress?.stop();
+    progress = startProgress({ label, total, unit, output, enabled: bars, transient: true });
+  };
+  const hooks: TrainOptions = {
+    onLog: (message) => (progress ? progress.log(message) : output.err(message)),
+    onEpochStart: (epoch, epochs, steps) => show(`epoch ${epoch}/${epochs - 1}`, steps, 'steps'),
+    onStep: (p) => progress?.update(p.step, { loss: p.loss.toFixed(4), lr: p.lr.toExponential(3), 'img/s': p.imagesPerSecond.toFixed(1) }),
+    onEvalStart: (epoch, batches) => show(`eval ${epoch}`, batches, 'batches'),
+    onEvalBatch: (done) => progress?.update(done),
+    onEpoch: (row, info) => {
+      progress?.stop();
+      progress = undefined;
       const ema = info.emaUsed ? ` (raw top-1 ${info.raw.top1.toFixed(2)})` : '';
-      const line = `epoch ${row.epoch}/${info.epochs - 1}: train_loss ${row.train_loss.toFixed(4)} eval_loss ${row.eval_loss.toFixed(4)} ` +
+      output.err(`epoch ${row.epoch}/${info.epochs - 1}: train_loss ${row.train_loss.toFixed(4)} eval_loss ${row.eval_loss.toFixed(4)} ` +
         `top-1 ${row.eval_top1.toFixed(2)} top-5 ${row.eval_top5.toFixed(2)}${info.emaUsed ? ' [EMA]' : ''}${ema} lr ${row.lr.toExponential(3)} ` +
-        `${row.img_per_sec.toFixed(1)} img/s${info.isBest ? colour.green(' *best') : ''}`;
-      if (bars) bars.log(`${line}\n`);
-      else output.err(line);
+        `${row.img_per_sec.toFixed(1)} img/s${info.isBest ? colour.green(' *best') : ''}`);
     },
   };
-  return { events, stop: () => bars?.stop() };
+  return { hooks, stop: () => progress?.stop() };
 }
 
 function printResult(output: Output, result: TrainResult, config: TrainConfig): void {
@@ -72,27 +62,39 @@ function printResult(output: Output, result: TrainResult, config: TrainConfig): 
   ].join('\n'));
 }
 
+/** The short flag and the older names of config keys (one vocabulary across commands; see options.ts). */
+const SHORT_FLAGS: Partial<Record<ConfigKey, string>> = { batch_size: '-b' };
+const FLAG_ALIASES: Partial<Record<ConfigKey, readonly string[]>> = { img_size: IMG_SIZE_ALIASES, batch_size: BATCH_SIZE_ALIASES };
+
+/** " (default: x)" for a key's help, unless the help already says what its default is. */
+function defaultNote(help: string, value: unknown): string {
+  if (help.includes('(default')) return '';
+  if (value === null || value === '') return ' (default: none)';
+  return ` (default: ${Array.isArray(value) ? value.map((v: number) => Number(v.toPrecision(4))).join(',') : String(value)})`;
+}
+
 export function register(program: Command, output: Output): void {
   const command = program
     .command('train')
     .description('train a model from a YAML recipe (timm train.py keys); every key is also a --kebab-case flag')
-    .option('--config <file>', 'YAML config: sets defaults that flags override')
+    .option('--config <file|recipe>', `YAML config, or a bundled recipe by name (${listRecipes().join(', ')}): sets defaults that flags override`)
     .option('--json', 'print the result (run directory, rows, best) as JSON')
-    .option('--no-progress', 'no progress bars (epoch summaries only)');
+    .option('--no-progress', 'no progress bars (epoch summaries only)')
+    .option(...FORCE_OPTION);
   for (const key of CONFIG_KEYS) {
     const spec = CONFIG_SCHEMA[key];
     const value = typeof spec.defaultValue === 'boolean' ? '[value]' : '<value>';
-    const shown = Array.isArray(spec.defaultValue) ? spec.defaultValue.map((v) => Number(v.toPrecision(4))).join(',') : String(spec.defaultValue);
-    command.option(`--${kebab(key)} ${value}`, `${spec.help} (default: ${shown === '' ? 'none' : shown})`);
+    const short = SHORT_FLAGS[key] === undefined ? '' : `${SHORT_FLAGS[key]}, `;
+    addOption(command, new Option(`${short}--${kebab(key)} ${value}`, `${spec.help}${defaultNote(spec.help, spec.defaultValue)}`), ...(FLAG_ALIASES[key] ?? []));
   }
+  command.addHelpText('after', examples(
+    'mnext train --config quickstart',
+    'mnext train --config mnext_mbv2 --data /data/imagenet --model-ema --replicas 2',
+    'mnext train --model mobilenext_035 --data data/synthetic --img-size 32 -b 16 --epochs 5 --warmup-epochs 0'));
   command.action(async (flags: TrainFlags) => {
     const given = givenFlags(flags);
     // `--model-ema` alone means true.
     for (const [key, raw] of Object.entries(given)) if (raw === true) given[key] = 'true';
-    const config = resolveConfig({ file: flags.config, flags: given });
-    const backend = await initBackend(config.backend || undefined);
-    const replicas = config.replicas === 1 ? '1 replica (main thread)' : `${config.replicas} replicas (worker threads)`;
-    output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${backend}, ${replicas}`);
     const controller = new AbortController();
     const onSigint = () => {
       output.err('\nInterrupted: finishing the current step and saving a recovery checkpoint (Ctrl-C again to abort now)...');
@@ -100,12 +102,20 @@ export function register(program: Command, output: Output): void {
       controller.abort();
     };
     process.on('SIGINT', onSigint);
-    const progress = progressEvents(output, flags.progress !== false && process.stderr.isTTY === true && !flags.json);
+    const progress = progressHooks(output, flags.progress !== false && process.stderr.isTTY === true && !flags.json);
+    let config: TrainConfig | undefined;
     try {
-      const result = await train(config, { events: progress.events, signal: controller.signal });
+      const result = await train(flags.config ?? {}, {
+        ...progress.hooks, overrides: given, signal: controller.signal, force: flags.force,
+        onStart: (run) => {
+          config = run.config;
+          const replicas = config.replicas === 1 ? '1 replica (main thread)' : `${config.replicas} replicas (worker threads)`;
+          output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${run.backend}, ${replicas}`);
+        },
+      });
       progress.stop();
       if (flags.json) printJson(output, { runDir: result.runDir, best: result.best, lastDir: result.lastDir, bestDir: result.bestDir, curves: result.curves, summary: result.rows });
-      else printResult(output, result, config);
+      else printResult(output, result, config!);
     } finally {
       progress.stop();
       process.off('SIGINT', onSigint);

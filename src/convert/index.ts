@@ -1,25 +1,29 @@
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckFailedError, UsageError } from '../errors.js';
 import type { Interpolation } from '../data/transforms.js';
-import { type LogitDifference, argmaxRows, compareLogits, randomInputBatch } from '../runtimes/compare.js';
+import { type LogitDifference, compareLogits, randomInputBatch } from '../runtimes/compare.js';
+import { argmaxRows } from '../util/metrics.js';
 import type { ModelRunner } from '../runtimes/runner.js';
 import { openEvalData } from '../data/eval-data.js';
-import { loadTfliteRunner } from '../runtimes/litert.js';
-import { loadOnnxRunner } from '../runtimes/onnx.js';
+import { loadLiteRtRuntime, loadTfliteRunner } from '../runtimes/litert.js';
+import { loadOnnxRunner, loadOnnxRuntime } from '../runtimes/onnx.js';
 import { loadTfjsGraphRunner } from '../runtimes/tfjs.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
+import { type OutputKind, type OutputOptions, checkOutputPath, writeOutput } from '../util/output-path.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
-import type { ModelSource } from '../io/model-source.js';
+import { ensureBackend } from '../backend/index.js';
+import type { ModelSource, SourceOptions } from '../io/model-source.js';
+import { type Model, modelSourceOf } from '../runtimes/model.js';
 import { InferenceModel } from '../models/executor.js';
 import { type InferenceGraph } from '../models/fold.js';
 import { buildGraph } from '../models/registry.js';
 import type { ConvertTarget } from '../formats/index.js';
 import type { ModelFileMeta } from '../formats/meta.js';
+import { ONNX_MODEL_FILE } from '../formats/onnx/messages.js';
 import { writeOnnx } from '../formats/onnx/writer.js';
-import { TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from '../formats/tfjs/writer.js';
-import { type CalibrationBatch, type RangeMethod, calibrateRanges, writeTflite } from '../formats/tflite/index.js';
+import { TFJS_MODEL_FOLDER, TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from '../formats/tfjs/writer.js';
+import { type CalibrationBatch, RANGE_METHODS, type RangeMethod, TFLITE_MODEL_FILE, calibrateRanges, writeTflite } from '../formats/tflite/index.js';
 
 export { CONVERT_TARGETS, type ConvertTarget } from '../formats/index.js';
 
@@ -30,7 +34,7 @@ export { CONVERT_TARGETS, type ConvertTarget } from '../formats/index.js';
  */
 export const DEFAULT_CALIBRATION_IMAGES = 1000;
 
-export interface ConvertOptions {
+export interface ConvertOptions extends OutputOptions {
   readonly target: ConvertTarget;
   /** Output file (.onnx / .tflite) or folder (tfjs); default derived from the model. */
   readonly out?: string;
@@ -83,7 +87,8 @@ export interface ConvertReport {
 
 /** A target writer: the converted model in memory, plus how to save it and how to load it back. */
 export interface ConvertedModel {
-  save(out: string): number;
+  /** Writes the model at `path` (a new file, or an empty folder for a folder target); returns the bytes written. */
+  write(path: string): number;
   loadSaved(out: string): Promise<ModelRunner>;
   loadInMemory(): Promise<ModelRunner>;
 }
@@ -99,29 +104,26 @@ export function fileMetaOf(source: ModelSource): ModelFileMeta {
 function onnxModel(graph: InferenceGraph, meta: ModelFileMeta, options: ConvertOptions): ConvertedModel {
   const bytes = writeOnnx(graph, meta);
   return {
-    save: (out) => {
-      writeFileAtomic(out, bytes);
-      return bytes.length;
-    },
+    write: (path) => writeBytes(path, bytes),
     loadSaved: (out) => loadOnnxRunner(out, { threads: options.threads }),
     loadInMemory: () => loadOnnxRunner(bytes, { threads: options.threads }),
   };
 }
 
-/** Writes a graph-model folder (model.json + weights.bin) atomically; returns the bytes written. */
-export function saveTfjsGraphModel(dir: string, files: TfjsGraphModelFiles): number {
-  const json = JSON.stringify(files.modelJson);
-  writeDirAtomic(dir, (temp) => {
-    writeFileSync(join(temp, 'model.json'), json);
-    writeFileSync(join(temp, TFJS_WEIGHTS_FILE), files.weights);
-  });
-  return Buffer.byteLength(json) + files.weights.length;
+function writeBytes(path: string, bytes: Uint8Array): number {
+  writeFileSync(path, bytes);
+  return bytes.length;
+}
+
+/** Writes a graph-model folder's files (model.json + weights.bin) into `dir`; returns the bytes written. */
+function writeTfjsFiles(dir: string, files: TfjsGraphModelFiles): number {
+  return writeBytes(join(dir, 'model.json'), new TextEncoder().encode(JSON.stringify(files.modelJson))) + writeBytes(join(dir, TFJS_WEIGHTS_FILE), files.weights);
 }
 
 function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta): ConvertedModel {
   const files = writeTfjsGraphModel(graph, meta);
   return {
-    save: (out) => saveTfjsGraphModel(out, files),
+    write: (dir) => writeTfjsFiles(dir, files),
     loadSaved: (out) => loadTfjsGraphRunner(out),
     loadInMemory: () => loadTfjsGraphRunner(files),
   };
@@ -163,10 +165,7 @@ async function tfliteModel(source: ModelSource, graph: InferenceGraph, meta: Mod
   // int8 graph (same ranges, same weights) with QUANTIZE/DEQUANTIZE at the edges.
   const floatIoTwin = () => writeTflite(graph, { classes: meta.classes, mean: meta.mean, std: meta.std, quantize: quantize && { ...quantize, int8Io: false } });
   return {
-    save: (out) => {
-      writeFileAtomic(out, bytes);
-      return bytes.length;
-    },
+    write: (path) => writeBytes(path, bytes),
     loadSaved: (out) => loadTfliteRunner(quantize?.int8Io ? floatIoTwin() : out),
     loadInMemory: () => loadTfliteRunner(quantize?.int8Io ? floatIoTwin() : bytes),
   };
@@ -215,39 +214,87 @@ export function defaultOutputPath(source: ModelSource, target: ConvertTarget, qu
   return target === 'tfjs' ? `${base}_tfjs` : `${base}.${target}`;
 }
 
-function checkOutputPath(out: string, target: ConvertTarget): void {
-  const isDir = existsSync(out) && statSync(out).isDirectory();
-  if (target !== 'tfjs' && isDir) throw new UsageError(`--out ${out} is a directory; --to ${target} writes one file`);
-  if (target === 'tfjs' && existsSync(out) && !isDir) throw new UsageError(`--out ${out} is a file; --to tfjs writes a folder (model.json + weights.bin)`);
-}
+/** What each target writes (a file or a folder) and how mnext knows its own earlier output there. */
+const TARGET_OUTPUTS: Record<ConvertTarget, OutputKind> = { onnx: ONNX_MODEL_FILE, tflite: TFLITE_MODEL_FILE, tfjs: TFJS_MODEL_FOLDER };
 
 /**
- * Converts a model to a deployable file, writes it atomically, loads what was written in the target runtime
- * and compares its logits with mnext's tfjs model on a random batch. A float file over the tolerance is a
- * CheckFailedError (the file stays for inspection); int8 files report the difference and the top-1 agreement.
+ * The runtime each target's file is checked in. onnxruntime-node and LiteRT are optional packages, so they are
+ * loaded first: a missing one stops the conversion before the model is converted (and calibrated).
+ */
+const TARGET_RUNTIMES: Record<ConvertTarget, () => Promise<unknown>> = {
+  onnx: loadOnnxRuntime,
+  tflite: loadLiteRtRuntime,
+  tfjs: async () => undefined,
+};
+
+/**
+ * Converts a model to a deployable file, loads what was written in the target runtime and compares its logits
+ * with mnext's tfjs model on a random batch, then moves it into place by the output rules (util/output-path.ts:
+ * never over a file or folder mnext did not write unless `force`). A float file over the tolerance is a
+ * CheckFailedError and is not written (what was at `out` stays); int8 files report the difference and the
+ * top-1 agreement.
  */
 export async function convertModel(source: ModelSource, options: ConvertOptions): Promise<ConvertReport> {
   const out = options.out ?? defaultOutputPath(source, options.target, options.quantize);
-  checkOutputPath(out, options.target);
+  const kind = TARGET_OUTPUTS[options.target];
+  checkOutputPath(out, kind, options);
+  await TARGET_RUNTIMES[options.target]();
   const { converted } = await convertInMemory(source, options);
-  const bytes = converted.save(out);
-  const runner = await converted.loadSaved(out);
-  let verification: VerificationReport;
-  try {
-    verification = await verifyRunner(runner, source, { batch: options.verifyBatch, seed: options.seed, tolerance: options.tolerance });
-  } finally {
-    await runner.dispose();
-  }
-  if (!options.quantize && !(verification.relativeDiff <= verification.tolerance)) {
-    throw new CheckFailedError(
-      `${out} was written but its ${verification.runtime} logits differ from mnext's by ${verification.maxAbsDiff.toExponential(2)} ` +
-      `(logit scale ${verification.logitScale.toFixed(3)}, tolerance ${verification.tolerance} relative)`,
-    );
-  }
+  let bytes = 0;
+  let verification: VerificationReport | undefined;
+  await writeOutput(out, kind, (staged) => {
+    bytes = converted.write(staged);
+  }, {
+    force: options.force,
+    verify: async (staged) => {
+      verification = await verifySaved(converted, staged, source, options);
+      if (!options.quantize && !(verification.relativeDiff <= verification.tolerance)) {
+        throw new CheckFailedError(
+          `the converted ${verification.runtime} model's logits differ from mnext's by ${verification.maxAbsDiff.toExponential(2)} ` +
+          `(logit scale ${verification.logitScale.toFixed(3)}, tolerance ${verification.tolerance} relative), so ${out} was not written`,
+        );
+      }
+    },
+  });
   const { arch, width, tensorMultiplier, inputSize, numClasses } = source.spec;
   return {
     target: options.target, out, bytes, model: source.origin, arch, width, tensorMultiplier, inputSize, numClasses,
     ...(options.quantize ? { quantize: options.quantize } : {}),
-    verification,
+    verification: verification!,
   };
+}
+
+/** Loads the written model in its runtime and compares it with mnext's. */
+async function verifySaved(converted: ConvertedModel, path: string, source: ModelSource, options: ConvertOptions): Promise<VerificationReport> {
+  const runner = await converted.loadSaved(path);
+  try {
+    return await verifyRunner(runner, source, { batch: options.verifyBatch, seed: options.seed, tolerance: options.tolerance });
+  } finally {
+    await runner.dispose();
+  }
+}
+
+/** convert()'s options: the conversion's, plus how to load a model given by path or name. */
+export interface ConvertModelOptions extends ConvertOptions, SourceOptions {
+  readonly backend?: string;
+}
+
+/** The option combinations convert refuses, each with the one sentence that says why. */
+function checkConvertOptions(options: ConvertOptions): void {
+  if (options.quantize !== undefined && options.quantize !== 'int8') throw new UsageError(`--quantize: expected int8, got '${String(options.quantize)}'`);
+  if (options.calibrationRanges !== undefined && !RANGE_METHODS.includes(options.calibrationRanges)) {
+    throw new UsageError(`--calibration-ranges: expected one of ${RANGE_METHODS.join(', ')}, got '${String(options.calibrationRanges)}'`);
+  }
+  if (options.quantize && !options.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
+  if (!options.quantize && (options.calibration || options.int8Io)) throw new UsageError('--calibration and --int8-io only apply with --quantize int8');
+}
+
+/**
+ * `mnext convert`: a model (path, name or loaded Model with mnext weights) to a TFLite, ONNX or TF.js file,
+ * verified in its runtime. `inputSize` re-sizes checkpoints too (the networks are fully convolutional).
+ */
+export async function convert(model: string | Model, options: ConvertModelOptions): Promise<ConvertReport> {
+  checkConvertOptions(options);
+  await ensureBackend(options.backend);
+  return convertModel(await modelSourceOf(model, options, 'convert'), options);
 }

@@ -19,6 +19,16 @@ export function normalizeBatch(batch: ImageBatch, mean: readonly number[], std: 
   });
 }
 
+/** `normalizeBatch` read back as plain floats, for model runners outside tfjs (onnxruntime, LiteRT); frees the tensor. */
+export async function normalizedPixels(batch: ImageBatch, mean: readonly number[], std: readonly number[]): Promise<Float32Array> {
+  const normalised = normalizeBatch(batch, mean, std);
+  try {
+    return (await normalised.data()) as Float32Array;
+  } finally {
+    normalised.dispose();
+  }
+}
+
 export interface ErasingOptions {
   probability: number;
   mode: 'const' | 'rand' | 'pixel';

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { ImageDataset } from './dataset.js';
+import { type ImageDataset, openDataset } from './dataset.js';
 import { ImageLoader, type LoaderOptions } from './loader.js';
 
 /**
@@ -13,7 +13,8 @@ export interface DataBenchOptions {
   imageSize?: number;
   epochs?: number;
   seed?: number;
-  onBatch?: (images: number) => void;
+  /** After every batch: the images loaded so far and in the whole run (warm-up epoch included). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface DataBenchResult {
@@ -36,22 +37,30 @@ export function defaultWorkers(): number {
   return availableParallelism();
 }
 
-export async function benchmarkDataLoader(dataset: ImageDataset, options: DataBenchOptions = {}): Promise<DataBenchResult> {
+/** The train split of `data` (or the dataset itself) through the training loader; see DataBenchOptions. */
+export async function benchmarkDataLoader(data: string | ImageDataset, options: DataBenchOptions = {}): Promise<DataBenchResult> {
+  const dataset = typeof data === 'string' ? openDataset(data, 'train') : data;
   const workers = options.workers ?? defaultWorkers();
   const batchSize = Math.min(options.batchSize ?? 64, dataset.samples.length);
   const imageSize = options.imageSize ?? 224;
   const loaderOptions: LoaderOptions = { batchSize, imageSize, train: true, seed: options.seed ?? 0, workers };
   const loader = new ImageLoader(dataset, loaderOptions);
+  const epochs = options.epochs ?? 1;
+  const total = loader.imagesPerEpoch * (epochs + 1);
+  let done = 0;
+  const progress = (images: number) => {
+    done += images;
+    options.onProgress?.(done, total);
+  };
   try {
-    for await (const batch of loader.epoch(0)) options.onBatch?.(batch.labels.length);
-    const epochs = options.epochs ?? 1;
+    for await (const batch of loader.epoch(0)) progress(batch.labels.length);
     let images = 0;
     const start = performance.now();
     const cpuStart = process.cpuUsage();
     for (let epoch = 1; epoch <= epochs; epoch += 1) {
       for await (const batch of loader.epoch(epoch)) {
         images += batch.labels.length;
-        options.onBatch?.(batch.labels.length);
+        progress(batch.labels.length);
       }
     }
     const seconds = (performance.now() - start) / 1000;

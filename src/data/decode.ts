@@ -122,8 +122,19 @@ export function reducedDecodeFactor(crop: CropBox, size: number): number {
   return factor;
 }
 
-function openOriented(bytes: Buffer, header: ImageHeader, options: DecodeOptions): sharp.Sharp {
-  const image = sharp(bytes, { limitInputPixels: options.maxPixels });
+/** Raw 8-bit RGB pixels, row-major height x width x 3 (a tensor's values): only resized and cropped, never decoded. */
+export interface RawImage {
+  readonly pixels: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** What sharp reads: an encoded image, or raw pixels. */
+type SharpInput = Buffer | RawImage;
+
+function openOriented(input: SharpInput, header: ImageHeader, options: DecodeOptions): sharp.Sharp {
+  if (!Buffer.isBuffer(input)) return sharp(input.pixels, { raw: { width: input.width, height: input.height, channels: 3 }, limitInputPixels: options.maxPixels });
+  const image = sharp(input, { limitInputPixels: options.maxPixels });
   return header.needsOrient ? image.autoOrient() : image;
 }
 
@@ -157,7 +168,7 @@ function decodeCropNative(
  * A training crop. sharp only shrinks on load when a resize comes before any extract, so a large crop first
  * decodes the whole image at 1/factor (shrink-on-load), then crops the scaled box and resizes that.
  */
-async function decodeCrop(bytes: Buffer, plan: ImagePlan & { crop: CropBox }, oriented: ImageHeader, options: DecodeOptions): Promise<sharp.Sharp> {
+async function decodeCrop(bytes: SharpInput, plan: ImagePlan & { crop: CropBox }, oriented: ImageHeader, options: DecodeOptions): Promise<sharp.Sharp> {
   const kernel = KERNELS[plan.interpolation];
   const factor = reducedDecodeFactor(plan.crop, plan.size);
   let source = openOriented(bytes, oriented, options);
@@ -173,7 +184,7 @@ async function decodeCrop(bytes: Buffer, plan: ImagePlan & { crop: CropBox }, or
 }
 
 /** Eval: shorter side resize (sharp shrinks JPEGs on load here by itself) then a centre crop. */
-function decodeResizeCentre(bytes: Buffer, plan: ImagePlan & { resize: { width: number; height: number } }, header: ImageHeader, options: DecodeOptions): sharp.Sharp {
+function decodeResizeCentre(bytes: SharpInput, plan: ImagePlan & { resize: { width: number; height: number } }, header: ImageHeader, options: DecodeOptions): sharp.Sharp {
   const { width, height } = plan.resize;
   return openOriented(bytes, header, options)
     .resize(width, height, { fit: 'fill', kernel: KERNELS[plan.interpolation] })
@@ -197,6 +208,14 @@ export async function decodeImage(
   } catch (error) {
     throw new DecodeError(path, describeFsError(error));
   }
+  return decodeImageBytes(bytes, path, makePlan, options, onHeader);
+}
+
+/** `decodeImage` for an encoded image already in memory; `name` stands for its path in a DecodeError. */
+export async function decodeImageBytes(
+  bytes: Buffer, name: string, makePlan: (width: number, height: number) => ImagePlan, options: DecodeImageOptions,
+  onHeader?: (header: ImageHeader) => void,
+): Promise<Uint8Array> {
   try {
     if (bytes.length === 0) throw new Error('empty file (0 bytes)');
     const { header, plainJpeg } = await readCheckedHeader(bytes, options);
@@ -204,20 +223,36 @@ export async function decodeImage(
     const plan = makePlan(header.width, header.height);
     const native = plainJpeg && !header.needsOrient && plan.crop !== undefined ? nativeJpegDecoder() : undefined;
     if (native !== undefined && plan.crop !== undefined) return await decodeCropNative(native, bytes, { ...plan, crop: plan.crop }, header, options.into);
-    const pixels = await decodeWithSharp(bytes, plan, header, options);
-    // Flipping in JS rides along the jitter's last pass; libvips' flop would be one more operation per image.
-    const result = flipAndJitter(pixels, plan.size, plan.flip, plan.jitter);
-    if (options.into === undefined) return result;
-    options.into.set(result);
-    return options.into;
+    return finishPixels(await decodeWithSharp(bytes, plan, header, options), plan, options.into);
   } catch (error) {
     if (error instanceof DecodeError) throw error;
-    throw new DecodeError(path, describeDecodeError(error));
+    throw new DecodeError(name, describeDecodeError(error));
   }
 }
 
+/** Raw pixels through the same plan and the same sharp resize and crop as decoded images. */
+export async function transformRawImage(image: RawImage, name: string, makePlan: (width: number, height: number) => ImagePlan, options: DecodeImageOptions): Promise<Uint8Array> {
+  const header: ImageHeader = { width: image.width, height: image.height, format: 'raw', needsOrient: false, needsConversion: false };
+  try {
+    if (image.pixels.length !== image.width * image.height * 3) throw new Error(`expected ${image.width}x${image.height}x3 values, got ${image.pixels.length}`);
+    const plan = makePlan(header.width, header.height);
+    return finishPixels(await decodeWithSharp(image, plan, header, options), plan, options.into);
+  } catch (error) {
+    throw new DecodeError(name, describeDecodeError(error));
+  }
+}
+
+/** The plan's flip and jitter on the resized pixels, written into `into` when given. */
+function finishPixels(pixels: Uint8Array, plan: ImagePlan, into: Uint8Array | undefined): Uint8Array {
+  // Flipping in JS rides along the jitter's last pass; libvips' flop would be one more operation per image.
+  const result = flipAndJitter(pixels, plan.size, plan.flip, plan.jitter);
+  if (into === undefined) return result;
+  into.set(result);
+  return into;
+}
+
 /** Any image, any plan, through sharp (libvips). */
-async function decodeWithSharp(bytes: Buffer, plan: ImagePlan, header: ImageHeader, options: DecodeOptions): Promise<Uint8Array> {
+async function decodeWithSharp(bytes: SharpInput, plan: ImagePlan, header: ImageHeader, options: DecodeOptions): Promise<Uint8Array> {
   const pipeline = plan.crop !== undefined
     ? await decodeCrop(bytes, { ...plan, crop: plan.crop }, header, options)
     : decodeResizeCentre(bytes, { ...plan, resize: plan.resize ?? header }, header, options);

@@ -1,4 +1,5 @@
-import { ImageLoader, normalizeBatch, openDataset } from './index.js';
+import { normalizedPixels } from './batch-ops.js';
+import { ImageLoader, openDataset } from './index.js';
 import type { EvalTransform } from './transforms.js';
 
 /** One batch to score: normalised NHWC float32 images and their labels in the folder's class numbering. */
@@ -37,11 +38,7 @@ export function openEvalData(path: string, options: EvalDataOptions): EvalData {
   });
   async function* batches(): AsyncGenerator<EvalBatch> {
     for await (const batch of loader.epoch(0)) {
-      // Runners take plain arrays (onnxruntime and LiteRT live outside tfjs), so read the normalised batch back.
-      const normalised = normalizeBatch(batch, options.mean, options.std);
-      const images = (await normalised.data()) as Float32Array;
-      normalised.dispose();
-      yield { images, labels: batch.labels };
+      yield { images: await normalizedPixels(batch, options.mean, options.std), labels: batch.labels };
     }
   }
   return { root: dataset.root, classes: dataset.classes, images: dataset.samples.length, batches: batches(), skipped: () => loader.skipped };

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { InputError, UsageError } from '../errors.js';
-import { fillDirAtomic } from './output-dir.js';
+import type { OutputOptions } from '../util/output-path.js';
+import { writeDatasetFolder } from './output-dir.js';
 import { mapConcurrent } from './seed.js';
 
 /**
@@ -75,7 +76,7 @@ export function balancedSelection(labels: Uint8Array, limit: number | undefined,
   return chosen;
 }
 
-export interface FashionMnistOptions {
+export interface FashionMnistOptions extends OutputOptions {
   limitTrain?: number;
   limitVal?: number;
   /** Called after each image is written, counting both splits. */
@@ -109,9 +110,9 @@ export async function convertFashionMnist(fromDir: string, outDir: string, optio
     done += 1;
     options.onProgress?.(done, total);
   };
-  await fillDirAtomic(outDir, async (staging) => {
+  await writeDatasetFolder(outDir, async (staging) => {
     await writeSplit(staging, 'train', train.images, train.labels, trainIndices, written);
     await writeSplit(staging, 'val', val.images, val.labels, valIndices, written);
-  });
+  }, options);
   return { train: trainIndices.length, val: valIndices.length };
 }

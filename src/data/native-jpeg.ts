@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../util/package.js';
 import type { ColourJitterPlan } from './colour-jitter.js';
 import type { CropBox, Interpolation } from './transforms.js';
 
@@ -11,7 +11,7 @@ import type { CropBox, Interpolation } from './transforms.js';
  * resampling resizes it, then the flip and ColorJitter, all on libuv's thread pool, in well under half the CPU
  * time of sharp plus the JS jitter. Its output is what PIL gives for `img.crop(box).resize((size, size), filter)`
  * then torchvision's flip and ColorJitter. Optional: when it is not built, or MNEXT_NATIVE_JPEG=0, decode.ts uses
- * sharp and colour-jitter.ts for every image.
+ * sharp and colour-jitter.ts for every image. MNEXT_NATIVE_JPEG=<file.node> loads the addon from another path.
  */
 
 interface JpegCropAddon {
@@ -36,26 +36,39 @@ export interface NativeJpegDecoder {
   cropResize(jpeg: Uint8Array, job: NativeCropJob, out?: Uint8Array): Promise<Uint8Array>;
 }
 
-/** The package root: the nearest folder above this module with a package.json (works from src/ and dist/src/). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above src/data');
-    dir = parent;
-  }
-  return dir;
-}
+/** Where the package's `install` script (build.mjs) puts the addon, in the installed package. */
+export const NATIVE_JPEG_PATH = join(PACKAGE_ROOT, 'dist', 'native', 'jpeg-crop.node');
 
-export const NATIVE_JPEG_PATH = join(packageRoot(), 'dist', 'native', 'jpeg-crop.node');
+/** The code of the process warning a failed addon load emits. */
+export const NATIVE_JPEG_WARNING = 'MNEXT_NATIVE_JPEG';
 
 let cached: NativeJpegDecoder | undefined | null = null;
 
-/** The decoder, or undefined when the addon is not built (or disabled by MNEXT_NATIVE_JPEG=0). Loaded once. */
+/**
+ * The decoder, or undefined when the addon is not built, is disabled (MNEXT_NATIVE_JPEG=0) or does not load.
+ * Loaded once per process, whatever the outcome.
+ */
 export function nativeJpegDecoder(): NativeJpegDecoder | undefined {
   if (cached !== null) return cached;
-  cached = process.env.MNEXT_NATIVE_JPEG === '0' || !existsSync(NATIVE_JPEG_PATH) ? undefined : wrap(loadAddon(NATIVE_JPEG_PATH));
+  const setting = process.env.MNEXT_NATIVE_JPEG;
+  if (setting === '0') cached = undefined;
+  else if (setting !== undefined && setting !== '' && setting !== '1') cached = tryLoadAddon(setting);
+  else cached = existsSync(NATIVE_JPEG_PATH) ? tryLoadAddon(NATIVE_JPEG_PATH) : undefined;
   return cached;
+}
+
+/**
+ * An addon that is there but does not load (built for another CPU or Node.js, libjpeg missing) is reported once,
+ * as a process warning; sharp then decodes every image (the same crops, more slowly).
+ */
+function tryLoadAddon(path: string): NativeJpegDecoder | undefined {
+  try {
+    return wrap(loadAddon(path));
+  } catch (error) {
+    const reason = ((error as Error).message ?? String(error)).split('\n')[0];
+    process.emitWarning(`the native JPEG decoder ${path} does not load (${reason}); decoding every image with sharp instead`, { code: NATIVE_JPEG_WARNING });
+    return undefined;
+  }
 }
 
 function loadAddon(path: string): JpegCropAddon {

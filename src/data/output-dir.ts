@@ -1,21 +1,13 @@
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { writeDirAtomic } from '../util/atomic.js';
+import { type FolderOutputKind, type OutputOptions, writeOutput } from '../util/output-path.js';
+
+/** A dataset folder mnext made (`mnext data fashion-mnist`, `mnext data synthetic`): one kind, either may replace the other. */
+export const DATASET_FOLDER: FolderOutputKind = { type: 'folder', description: 'dataset folder', id: 'dataset' };
 
 /**
- * Builds a dataset folder asynchronously in a staging sibling, then swaps it into place with writeDirAtomic, so
- * an interrupted conversion never leaves a half-written dataset under the requested name.
+ * Builds a dataset folder asynchronously in a staging sibling, then moves it into place by the output rules
+ * (util/output-path.ts): an interrupted conversion never leaves a half-written dataset under the requested
+ * name, and a folder mnext did not write is never replaced unless `force`.
  */
-export async function fillDirAtomic(dir: string, fill: (staging: string) => Promise<void>): Promise<void> {
-  const target = resolve(dir);
-  mkdirSync(dirname(target), { recursive: true });
-  const staging = mkdtempSync(join(dirname(target), `.staging-${basename(target)}-`));
-  try {
-    await fill(staging);
-    writeDirAtomic(target, (temp) => {
-      for (const name of readdirSync(staging)) renameSync(join(staging, name), join(temp, name));
-    });
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
+export function writeDatasetFolder(dir: string, fill: (staging: string) => Promise<void>, options: OutputOptions = {}): Promise<void> {
+  return writeOutput(dir, DATASET_FOLDER, fill, options);
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { UsageError } from '../errors.js';
 import { Rng } from '../util/random.js';
-import { fillDirAtomic } from './output-dir.js';
+import type { OutputOptions } from '../util/output-path.js';
+import { writeDatasetFolder } from './output-dir.js';
 import { mapConcurrent, mixSeed } from './seed.js';
 
 /**
@@ -12,7 +13,7 @@ import { mapConcurrent, mixSeed } from './seed.js';
  * few epochs, but it needs shape and colour together, not a single pixel statistic.
  */
 
-export interface SyntheticOptions {
+export interface SyntheticOptions extends OutputOptions {
   classes: number;
   /** Training images per class; val gets round(perClass * valFraction) more per class. */
   perClass: number;
@@ -119,19 +120,32 @@ function checkOptions(options: SyntheticOptions): void {
   if (!(fraction >= 0 && fraction <= 1)) throw new UsageError(`valFraction: expected a number in [0, 1], got ${fraction}.`);
 }
 
-/** Writes `<outDir>/train|val/<class>/*.png` (or .jpg) atomically; returns the image counts per split. */
+/** Validation images per class: round(perClass * valFraction), which is 0 for a small perClass. */
+function valPerClass(options: Pick<SyntheticOptions, 'perClass' | 'valFraction'>): number {
+  return Math.round(options.perClass * (options.valFraction ?? 0.2));
+}
+
+/** The images generateSyntheticDataset writes per split (for a progress total before it starts). */
+export function syntheticImageCounts(options: Pick<SyntheticOptions, 'classes' | 'perClass' | 'valFraction'>): { train: number; val: number } {
+  return { train: options.classes * options.perClass, val: options.classes * valPerClass(options) };
+}
+
+/**
+ * Writes `<outDir>/train|val/<class>/*.png` (or .jpg) atomically, never over a folder mnext did not write unless
+ * `force`; returns the image counts per split (val is 0, and val/ absent, when round(perClass * valFraction) is).
+ */
 export async function generateSyntheticDataset(outDir: string, options: SyntheticOptions): Promise<{ train: number; val: number }> {
   checkOptions(options);
   const width = options.width ?? options.size;
   const height = options.height ?? options.size;
   const format = options.format ?? 'png';
-  const perVal = Math.round(options.perClass * (options.valFraction ?? 0.2));
+  const perVal = valPerClass(options);
   const jobs: { split: 'train' | 'val'; c: number; i: number }[] = [];
   for (let c = 0; c < options.classes; c += 1) {
     for (let i = 0; i < options.perClass; i += 1) jobs.push({ split: 'train', c, i });
     for (let i = 0; i < perVal; i += 1) jobs.push({ split: 'val', c, i });
   }
-  await fillDirAtomic(outDir, async (staging) => {
+  await writeDatasetFolder(outDir, async (staging) => {
     for (const split of perVal > 0 ? ['train', 'val'] : ['train']) {
       for (let c = 0; c < options.classes; c += 1) mkdirSync(join(staging, split, syntheticClassName(c, options.classes)), { recursive: true });
     }
@@ -146,6 +160,6 @@ export async function generateSyntheticDataset(outDir: string, options: Syntheti
       done += 1;
       options.onProgress?.(done, jobs.length);
     });
-  });
-  return { train: options.classes * options.perClass, val: options.classes * perVal };
+  }, options);
+  return syntheticImageCounts(options);
 }

@@ -1,6 +1,11 @@
+import { currentBackend } from '../backend/index.js';
 import { InputError } from '../errors.js';
-import type { EvalBatch } from '../data/eval-data.js';
+import type { Interpolation } from '../data/constants.js';
+import { type EvalBatch, openEvalData } from '../data/eval-data.js';
+import type { SkippedFile } from '../data/loader.js';
+import { type LoadModelOptions, type Model, usingModel } from '../runtimes/model.js';
 import type { ModelRunner } from '../runtimes/runner.js';
+import { scoreRow } from '../util/metrics.js';
 
 export interface ClassAccuracy {
   readonly name: string;
@@ -52,37 +57,14 @@ export function mapFolderClasses(folderClasses: readonly string[], modelClasses:
   return Int32Array.from(folderClasses, (name) => index.get(name)!);
 }
 
-/** Output indices sorted by logit, highest first (the first k of `output.topk(k)`). */
-function topK(row: Float32Array, k: number): number[] {
-  const best: number[] = [];
-  for (let c = 0; c < row.length; c += 1) {
-    let pos = best.length;
-    while (pos > 0 && row[c] > row[best[pos - 1]]) pos -= 1;
-    if (pos < k) {
-      best.splice(pos, 0, c);
-      if (best.length > k) best.pop();
-    }
-  }
-  return best;
-}
-
-/** -log softmax(row)[target], computed stably. */
-function crossEntropy(row: Float32Array, target: number): number {
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of row) sum += Math.exp(v - max);
-  return Math.log(sum) + max - row[target];
-}
-
-export interface EvaluateOptions {
+export interface RunnerEvalOptions {
   readonly folderClasses: readonly string[];
   /** Called after each batch with the images scored so far (progress bars). */
   readonly onBatch?: (done: number) => void;
 }
 
 /** Runs every batch through the runner; top-k as timm's validate.py (correct@k: the label is in the first k). */
-export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable<EvalBatch>, options: EvaluateOptions): Promise<EvalResult> {
+export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable<EvalBatch>, options: RunnerEvalOptions): Promise<EvalResult> {
   const { folderClasses } = options;
   const toModel = mapFolderClasses(folderClasses, runner.classes, runner.numClasses);
   const k = Math.min(5, runner.numClasses);
@@ -103,15 +85,15 @@ export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable
       const row = logits.subarray(i * runner.numClasses, (i + 1) * runner.numClasses);
       const folderLabel = batch.labels[i];
       const target = toModel[folderLabel];
-      const ranked = topK(row, k);
-      if (ranked[0] === target) {
+      const { top, loss } = scoreRow(row, target, k);
+      if (top[0] === target) {
         top1 += 1;
         correct[folderLabel] += 1;
       }
-      if (ranked.includes(target)) top5 += 1;
-      lossSum += crossEntropy(row, target);
+      if (top.includes(target)) top5 += 1;
+      lossSum += loss;
       totals[folderLabel] += 1;
-      confusion[folderLabel][ranked[0]] += 1;
+      confusion[folderLabel][top[0]] += 1;
     }
     images += n;
     options.onBatch?.(images);
@@ -129,4 +111,47 @@ export async function evaluateRunner(runner: ModelRunner, batches: AsyncIterable
     confusion,
     predictedClasses: runner.classes ? [...runner.classes] : Array.from({ length: runner.numClasses }, (_, i) => folderClasses[i] ?? String(i)),
   };
+}
+
+export interface EvaluateOptions extends LoadModelOptions {
+  /** Images per batch (default 64). */
+  readonly batchSize?: number;
+  /** Image decodes in flight (default 4). */
+  readonly workers?: number;
+  /** Called before the first batch (done 0) and after each one, with the folder's image count. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** An evaluation with what it ran: the model, the backend (tfjs runs) and the eval transform used. */
+export interface Evaluation extends EvalResult {
+  readonly model: string;
+  /** The tfjs backend, when the model ran on tfjs. */
+  readonly backend?: string;
+  readonly imageSize: number;
+  readonly cropPct: number;
+  readonly interpolation: Interpolation;
+  /** Files the loader could not decode (skipped, as timm's loader would fail on them). */
+  readonly skipped: readonly SkippedFile[];
+  /** The model's weights were random (a bare architecture name), so the numbers say nothing of a trained model. */
+  readonly freshWeights: boolean;
+}
+
+/**
+ * timm's validate.py: a model (path or loaded) over a validation folder through its eval transform (the one
+ * it records, or `cropPct` / `interpolation`), the folder's classes mapped onto the model's labels by name.
+ */
+export async function evaluate(model: string | Model, data: string, options: EvaluateOptions = {}): Promise<Evaluation> {
+  return usingModel(model, options, async (m) => {
+    const cropPct = options.cropPct ?? m.cropPct;
+    const interpolation = options.interpolation ?? m.interpolation;
+    const folder = openEvalData(data, {
+      batch: options.batchSize ?? 64, imageSize: m.inputSize, cropPct, interpolation, workers: options.workers, mean: m.mean, std: m.std,
+    });
+    options.onProgress?.(0, folder.images);
+    const result = await evaluateRunner(m.runner, folder.batches, { folderClasses: folder.classes, onBatch: (done) => options.onProgress?.(done, folder.images) });
+    return {
+      ...result, model: typeof model === 'string' ? model : m.source, backend: m.runtime === 'tfjs' ? currentBackend() : undefined,
+      imageSize: m.inputSize, cropPct, interpolation, skipped: folder.skipped(), freshWeights: m.freshWeights,
+    };
+  });
 }

@@ -1,8 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureBackend } from '../backend/index.js';
 import { InferenceModel, TfjsModel, nchwToNhwc } from '../models/executor.js';
 import { buildGraph } from '../models/registry.js';
-import type { Fixture } from '../io/fixture.js';
-import { argmaxRows, compareLogits } from '../runtimes/compare.js';
+import { type Fixture, loadFixture } from '../io/fixture.js';
+import { loadModelSource } from '../io/model-source.js';
+import { compareLogits } from '../runtimes/compare.js';
+import { argmaxRows } from '../util/metrics.js';
 import type { StateDict } from '../models/state-dict.js';
 
 export interface ParityResult {
@@ -60,4 +63,37 @@ export function runParity(fixture: Fixture, weights: StateDict = fixture.weights
     model.dispose();
     fast.dispose();
   }
+}
+
+export interface ParityOptions {
+  /** Largest allowed max |Δ| of the logits (default 1e-3). */
+  readonly tolerance?: number;
+  /** Run the fixture's input through these weights instead of its own (.pth, .pth.tar, checkpoint folder). */
+  readonly weights?: string;
+  /** With `weights`: a checkpoint's EMA weights. */
+  readonly useEma?: boolean;
+  readonly backend?: string;
+}
+
+export interface ParityCheck extends ParityResult {
+  readonly tolerance: number;
+  /** Both paths within the tolerance and every argmax the reference's. */
+  readonly pass: boolean;
+}
+
+export const DEFAULT_PARITY_TOLERANCE = 1e-3;
+
+/** `mnext parity`: a PyTorch fixture (or other weights for its model) against its reference logits. */
+export async function parity(fixturePath: string, options: ParityOptions = {}): Promise<ParityCheck> {
+  await ensureBackend(options.backend);
+  const fixture = loadFixture(fixturePath);
+  const { spec } = fixture;
+  const weights = options.weights
+    ? (await loadModelSource(options.weights, {
+      arch: spec.arch, width: spec.width, numClasses: spec.numClasses, inputSize: spec.inputSize, tensorMultiplier: spec.tensorMultiplier, useEma: options.useEma,
+    })).weights
+    : fixture.weights;
+  const result = runParity(fixture, weights);
+  const tolerance = options.tolerance ?? DEFAULT_PARITY_TOLERANCE;
+  return { ...result, tolerance, pass: result.maxAbsDiff <= tolerance && result.foldedMaxAbsDiff <= tolerance && result.argmaxAgree };
 }

@@ -1,6 +1,6 @@
-import sharp from 'sharp';
-import { writeFileAtomic } from '../util/atomic.js';
-import type { EvalResult } from './evaluate.js';
+import { type FileOutputKind, type OutputOptions, checkOutputPath, readFirstLine, readHead, writeOutputFile } from '../util/output-path.js';
+import { CHART_PNG, writeChartPng } from '../util/png.js';
+import type { EvalResult, Evaluation } from './evaluate.js';
 
 const escapeXml = (text: string): string => text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
@@ -48,8 +48,8 @@ export function confusionSvg(result: EvalResult): string {
   return parts.join('\n');
 }
 
-export async function writeConfusionPng(path: string, result: EvalResult): Promise<void> {
-  writeFileAtomic(path, await sharp(Buffer.from(confusionSvg(result))).png().toBuffer());
+export async function writeConfusionPng(path: string, result: EvalResult, options: OutputOptions = {}): Promise<void> {
+  await writeChartPng(path, confusionSvg(result), options);
 }
 
 /** One results row like timm's validate.py (`--results-file`), plus loss, throughput and runtime. */
@@ -68,12 +68,12 @@ export interface ResultsRow {
   runtime: string;
 }
 
-export function resultsRow(model: string, result: EvalResult, transform: { imageSize: number; cropPct: number; interpolation: string }): ResultsRow {
+export function resultsRow(result: Evaluation): ResultsRow {
   const round = (v: number, digits: number) => Number(v.toFixed(digits));
   return {
-    model, top1: round(result.top1, 3), top1_err: round(100 - result.top1, 3), top5: round(result.top5, 3), top5_err: round(100 - result.top5, 3),
-    loss: round(result.loss, 4), images: result.images, img_per_sec: round(result.imgPerSec, 2), img_size: transform.imageSize, crop_pct: transform.cropPct,
-    interpolation: transform.interpolation, runtime: result.runtime,
+    model: result.model, top1: round(result.top1, 3), top1_err: round(100 - result.top1, 3), top5: round(result.top5, 3), top5_err: round(100 - result.top5, 3),
+    loss: round(result.loss, 4), images: result.images, img_per_sec: round(result.imgPerSec, 2), img_size: result.imageSize, crop_pct: result.cropPct,
+    interpolation: result.interpolation, runtime: result.runtime,
   };
 }
 
@@ -82,12 +82,33 @@ const csvCell = (value: string | number): string => {
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
-/** Writes the row as .json or .csv (by extension), atomically. */
-export function writeResultsFile(path: string, row: ResultsRow): void {
-  if (path.toLowerCase().endsWith('.json')) {
-    writeFileAtomic(path, `${JSON.stringify([row], null, 2)}\n`);
-    return;
-  }
-  const keys = Object.keys(row) as (keyof ResultsRow)[];
-  writeFileAtomic(path, `${keys.join(',')}\n${keys.map((k) => csvCell(row[k])).join(',')}\n`);
+const RESULTS_COLUMNS: readonly (keyof ResultsRow)[] = [
+  'model', 'top1', 'top1_err', 'top5', 'top5_err', 'loss', 'images', 'img_per_sec', 'img_size', 'crop_pct', 'interpolation', 'runtime',
+];
+
+/** A results file mnext wrote: a CSV whose header row is exactly mnext's columns, or a JSON list of such rows. */
+function isResultsFile(path: string): boolean {
+  const sameColumns = (keys: readonly string[]) => keys.join(',') === RESULTS_COLUMNS.join(',');
+  if (!path.toLowerCase().endsWith('.json')) return sameColumns(readFirstLine(path).split(','));
+  const rows: unknown = JSON.parse(new TextDecoder().decode(readHead(path, 1 << 20)));
+  return Array.isArray(rows) && rows.length > 0 && rows.every((row) => typeof row === 'object' && row !== null && sameColumns(Object.keys(row)));
+}
+
+const RESULTS_FILE: FileOutputKind = { type: 'file', description: 'results file', recognise: isResultsFile };
+
+/**
+ * Fails before an evaluation when its --results-file or --confusion path may not be written (a file mnext did
+ * not write, a folder), so a long run does not end in a refusal.
+ */
+export function checkReportPaths(paths: { resultsFile?: string; confusion?: string }, options: OutputOptions = {}): void {
+  if (paths.resultsFile !== undefined) checkOutputPath(paths.resultsFile, RESULTS_FILE, options);
+  if (paths.confusion !== undefined) checkOutputPath(paths.confusion, CHART_PNG, options);
+}
+
+/** Writes the row as .json or .csv (by extension), by the output rules (util/output-path.ts). */
+export function writeResultsFile(path: string, row: ResultsRow, options: OutputOptions = {}): void {
+  const text = path.toLowerCase().endsWith('.json')
+    ? `${JSON.stringify([row], null, 2)}\n`
+    : `${RESULTS_COLUMNS.join(',')}\n${RESULTS_COLUMNS.map((k) => csvCell(row[k])).join(',')}\n`;
+  writeOutputFile(path, RESULTS_FILE, text, options);
 }

@@ -1,11 +1,11 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/constants.js';
 import { type EvalTransform, type Interpolation, recordedEvalTransform } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
 import { resolveModelSpec } from '../models/registry.js';
-import { writeDirAtomic } from '../util/atomic.js';
+import { type FolderOutputKind, type OutputOptions, writeOutputSync } from '../util/output-path.js';
 import { type StateDict, sizeOf } from '../models/state-dict.js';
 
 export const CHECKPOINT_FORMAT = 'mnext-checkpoint';
@@ -91,9 +91,23 @@ function unpackWeights(dir: string, group: ManifestGroup): StateDict {
   return weights;
 }
 
-/** Writes a checkpoint directory atomically (a complete new folder replaces the old one). */
-export function saveCheckpoint(dir: string, checkpoint: Checkpoint): void {
-  writeDirAtomic(dir, (temp) => {
+/**
+ * A checkpoint folder mnext wrote before output folders carried a marker: model.json with mnext's format field
+ * and nothing but the files saveCheckpoint writes (so a folder where a user keeps other files is not taken).
+ */
+function isUnmarkedCheckpoint(dir: string): boolean {
+  const meta = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as Partial<CheckpointMeta>;
+  return meta.format === CHECKPOINT_FORMAT && readdirSync(dir).every((name) => /^(model\.json|classes\.txt|[\w.-]+\.(bin|json))$/.test(name));
+}
+
+export const CHECKPOINT_FOLDER: FolderOutputKind = { type: 'folder', description: 'checkpoint folder', id: 'checkpoint', recogniseUnmarked: isUnmarkedCheckpoint };
+
+/**
+ * Writes a checkpoint directory atomically: a complete new folder that loads back replaces the old one, never a
+ * folder mnext did not write unless `force` (util/output-path.ts).
+ */
+export function saveCheckpoint(dir: string, checkpoint: Checkpoint, options: OutputOptions = {}): void {
+  writeOutputSync(dir, CHECKPOINT_FOLDER, (temp) => {
     const manifest: ManifestGroup[] = [];
     const write = (name: string, weights: StateDict) => {
       const { bytes, group } = packWeights(weights, name);
@@ -119,7 +133,7 @@ export function saveCheckpoint(dir: string, checkpoint: Checkpoint): void {
     };
     writeFileSync(join(temp, 'model.json'), JSON.stringify(meta, null, 1));
     if (checkpoint.classes) writeFileSync(join(temp, 'classes.txt'), `${checkpoint.classes.join('\n')}\n`);
-  });
+  }, { ...options, verify: (staged) => void loadCheckpoint(staged) });
 }
 
 export function isCheckpointDir(path: string): boolean {

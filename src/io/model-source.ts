@@ -18,6 +18,8 @@ export interface ModelSource extends EvalTransform {
   readonly std?: number[];
   /** What it was loaded from, for messages. */
   readonly origin: string;
+  /** Built from a bare architecture name: random initial weights, not trained ones. */
+  readonly freshWeights?: boolean;
 }
 
 export interface SourceOptions extends ModelRequest {
@@ -35,10 +37,21 @@ export type SourceLoader = (path: string, options: SourceOptions) => Promise<Mod
 const loaders: readonly SourceLoader[] = [torchSourceLoader];
 
 /**
- * `--model` resolution shared by eval, profile, convert and export: a checkpoint directory, a parity fixture
- * (.json), any registered file kind (.pth), or a model name from the registry (fresh weights, seeded).
+ * `--model` resolution shared by eval, profile, convert, export and the API's loadModel: a checkpoint directory,
+ * a parity fixture (.json), any registered file kind (.pth), or a model name from the registry (fresh weights,
+ * seeded). `inputSize` applies to files too: the networks are fully convolutional up to the global pool.
  */
 export async function loadModelSource(model: string, options: SourceOptions = {}): Promise<ModelSource> {
+  return withInputSize(await readModelSource(model, options), options.inputSize);
+}
+
+/** The same model at another square input size (same weights). */
+export function withInputSize(source: ModelSource, inputSize: number | undefined): ModelSource {
+  if (inputSize === undefined || inputSize === source.spec.inputSize) return source;
+  return { ...source, spec: resolveModelSpec(source.spec.arch, { ...source.spec, inputSize }) };
+}
+
+async function readModelSource(model: string, options: SourceOptions): Promise<ModelSource> {
   if (isCheckpointDir(model)) {
     const checkpoint = loadCheckpoint(model);
     if (options.useEma && !checkpoint.emaWeights) throw new InputError(`${model} has no EMA weights (--use-ema)`);
@@ -65,5 +78,5 @@ export async function loadModelSource(model: string, options: SourceOptions = {}
   if (/[/\\]/.test(model) || /\.(pth|pt|tar|json|onnx|tflite)$/.test(model)) throw new InputError(`${model}: no such file or directory`);
   const { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate } = options;
   const spec = resolveModelSpec(model, { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate });
-  return { spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), origin: `${model} (fresh weights)` };
+  return { spec, weights: initStateDict(buildGraph(spec), options.seed ?? 42), origin: `${model} (fresh weights)`, freshWeights: true };
 }

@@ -51,14 +51,25 @@ export function widthSuffix(width: number): string {
   return String(Math.round(width * 100)).padStart(3, '0');
 }
 
-/** Every registered model name: families plus `<family>_<width*100>` for the paper widths. */
-export function listModelNames(): string[] {
+/** A shell-style wildcard (`*`, `?`; case-insensitive) as a whole-name pattern, like timm's list_models filter. */
+function wildcard(pattern: string): RegExp {
+  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`, 'i');
+}
+
+/**
+ * Every registered model name: families plus `<family>_<width*100>` for the paper widths; with a pattern
+ * (`'mobilenext*'`, `'*_075'`), the names it matches.
+ */
+export function listModelNames(pattern?: string): string[] {
   const names: string[] = [];
   for (const family of families.values()) {
     if (family.anyWidth) names.push(...PAPER_WIDTHS.map((w) => `${family.arch}_${widthSuffix(w)}`));
     else names.push(family.arch);
   }
-  return names;
+  if (pattern === undefined) return names;
+  const matcher = wildcard(pattern);
+  return names.filter((name) => matcher.test(name));
 }
 
 export function listFamilies(): ArchFamily[] {

@@ -1,5 +1,5 @@
-import sharp from 'sharp';
-import { writeFileAtomic } from '../util/atomic.js';
+import type { OutputOptions } from '../util/output-path.js';
+import { writeChartPng } from '../util/png.js';
 
 /** One measured model on the latency-vs-MAdds chart. */
 export interface LatencyPoint {
@@ -59,8 +59,8 @@ export function latencyPlotSvg(points: readonly LatencyPoint[], title: string): 
   return parts.join('\n');
 }
 
-/** Writes the chart as a PNG (SVG rendered by sharp), atomically. */
-export async function writeLatencyPlot(path: string, points: readonly LatencyPoint[], title: string): Promise<void> {
+/** Writes the chart as a PNG by the output rules (never over a file mnext did not write, unless `force`). */
+export async function writeLatencyPlot(path: string, points: readonly LatencyPoint[], title: string, options: OutputOptions = {}): Promise<void> {
   if (points.length === 0) throw new Error('writeLatencyPlot: no measured points to plot');
-  writeFileAtomic(path, await sharp(Buffer.from(latencyPlotSvg(points, title))).png().toBuffer());
+  await writeChartPng(path, latencyPlotSvg(points, title), options);
 }

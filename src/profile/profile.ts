@@ -1,10 +1,13 @@
+import { ensureBackend } from '../backend/index.js';
+import { UsageError } from '../errors.js';
 import type { StateDict } from '../models/state-dict.js';
 import type { ModelGraph } from '../models/graph.js';
-import { buildGraph, resolveModelSpec } from '../models/registry.js';
+import { PAPER_WIDTHS, buildGraph, resolveModelSpec } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { type BlockStats, countModel } from '../models/count.js';
+import { type Model, modelSourceOf } from '../runtimes/model.js';
 import { measureTfjsLatency } from './latency.js';
-import { type LatencyRuntime, type RuntimeLatency, measureRuntimeLatency } from './runtimes.js';
+import { LATENCY_RUNTIMES, type LatencyRuntime, type RuntimeLatency, measureRuntimeLatency } from './runtimes.js';
 
 /**
  * Published params (M) and MAdds (M) from the MobileNeXt paper's width table; spec/mobilenext.md §2 shows
@@ -120,4 +123,54 @@ export async function profileModels(request: ProfileRequest, backend: string, on
     onRow?.(row);
   }
   return rows;
+}
+
+/** profile()'s options: ProfileRequest's fields, each with the paper table's default. */
+export interface ProfileOptions extends Partial<Omit<ProfileRequest, 'runtimes'>> {
+  /** Also time the converted model in these runtimes: tfjs, onnx, tflite. */
+  readonly runtimes?: readonly string[];
+  /** One row for this model (path, name or loaded Model) at its own input size, instead of the table. */
+  readonly model?: string | Model;
+  /** With `model`: a checkpoint's EMA weights. */
+  readonly useEma?: boolean;
+  readonly backend?: string;
+  /** Called as each row of the table is done (progress). */
+  readonly onRow?: (row: ProfileRow) => void;
+}
+
+function checkRuntimes(names: readonly string[]): LatencyRuntime[] {
+  const unknown = names.filter((n) => !LATENCY_RUNTIMES.includes(n as LatencyRuntime));
+  if (unknown.length) throw new UsageError(`--runtime: expected a list of ${LATENCY_RUNTIMES.join(', ')}, got '${unknown.join(',')}'`);
+  return names as LatencyRuntime[];
+}
+
+/** The request with the paper table's defaults: both families at the five widths, 224 px, 1000 classes, batch 1. */
+function requestOf(options: ProfileOptions): ProfileRequest {
+  return {
+    models: options.models ?? ['mobilenext', 'mobilenetv2'], widths: options.widths ?? [...PAPER_WIDTHS], tensorMultipliers: options.tensorMultipliers ?? [1],
+    inputSize: options.inputSize ?? 224, numClasses: options.numClasses ?? 1000, batch: options.batch ?? 1, runs: options.runs ?? 20,
+    warmup: options.warmup ?? 5, latency: options.latency ?? true, runtimes: checkRuntimes(options.runtimes ?? []), threads: options.threads, seed: options.seed,
+  };
+}
+
+/** One model's row with its own weights, at its own input size unless `inputSize` says otherwise. */
+async function profileOne(model: string | Model, options: ProfileOptions, request: ProfileRequest, backend: string): Promise<ProfileRow> {
+  if ((options.widths?.length ?? 0) > 1 || (options.tensorMultipliers?.length ?? 0) > 1) {
+    throw new UsageError('--model profiles one model: give at most one --width and one --tensor-multiplier');
+  }
+  const source = await modelSourceOf(model, {
+    useEma: options.useEma, width: options.widths?.[0], numClasses: options.numClasses, tensorMultiplier: options.tensorMultipliers?.[0], inputSize: options.inputSize,
+  }, 'profile');
+  return profileGraph(buildGraph(source.spec), source.weights, { ...request, inputSize: source.spec.inputSize }, backend);
+}
+
+/**
+ * `mnext profile`: params, MAdds and latency of the paper's width table (or of one model), on the tfjs
+ * backend and, with `runtimes`, of the converted file in each runtime.
+ */
+export async function profile(options: ProfileOptions = {}): Promise<ProfileRow[]> {
+  const request = requestOf(options);
+  const backend = await ensureBackend(options.backend);
+  if (options.model !== undefined) return [await profileOne(options.model, options, request, backend)];
+  return profileModels(request, backend, options.onRow);
 }

@@ -23,16 +23,6 @@ export function compareLogits(actual: ArrayLike<number>, expected: ArrayLike<num
   return { maxAbs, scale, relative: maxAbs / Math.max(scale, 1e-12) };
 }
 
-/** The top class of every row of a row-major [rows, classes] logit array. */
-export function argmaxRows(logits: ArrayLike<number>, classes: number): number[] {
-  const rows = logits.length / classes;
-  return Array.from({ length: rows }, (_, r) => {
-    let best = 0;
-    for (let c = 1; c < classes; c += 1) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
-    return best;
-  });
-}
-
 /** A seeded NHWC batch of standard-normal values (what a normalised image looks like to the network). */
 export function randomInputBatch(batch: number, size: number, seed = 1234): Float32Array {
   const rng = new Rng(seed);

@@ -7,6 +7,7 @@ import { InputError } from '../errors.js';
 import { readTfliteInfo } from '../formats/tflite/metadata.js';
 import { readTfliteShapes } from '../formats/tflite/read.js';
 import { TensorType } from '../formats/tflite/schema.js';
+import { loadOptionalPackage } from './optional-package.js';
 import type { ModelRunner } from './runner.js';
 
 /**
@@ -60,10 +61,11 @@ async function withQuietRuntimeLog<T>(load: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Loads the LiteRT wasm runtime once per process. */
+/** Loads the LiteRT wasm runtime once per process (an optional peer dependency). */
 export function loadLiteRtRuntime(): Promise<LiteRtModule> {
   loading ??= withQuietRuntimeLog(async () => {
-    const wasmDir = wasmDirectory();
+    // Locating the package's wasm folder is the first step that fails when LiteRT is not installed.
+    const wasmDir = await loadOptionalPackage('@litertjs/core', 'running .tflite models', async () => wasmDirectory());
     defineWorkerGlobals(wasmDir);
     const litert = await import('@litertjs/core');
     await litert.loadLiteRt(`${wasmDir}/`);

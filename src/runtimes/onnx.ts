@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 import { readModelMetadata } from '../formats/onnx/messages.js';
 import { recordedEvalTransform } from '../data/transforms.js';
 import type { ModelSpec } from '../models/graph.js';
+import { loadOptionalPackage } from './optional-package.js';
 import type { ModelRunner } from './runner.js';
 
 export interface OnnxRunnerOptions {
@@ -38,8 +39,16 @@ function parseJson<T>(text: string | undefined): T | undefined {
   }
 }
 
+let loading: Promise<typeof Ort> | undefined;
+
+/** onnxruntime-node, imported once per process (an optional peer dependency). */
+export function loadOnnxRuntime(): Promise<typeof Ort> {
+  loading ??= loadOptionalPackage('onnxruntime-node', 'running ONNX models', () => import('onnxruntime-node'));
+  return loading;
+}
+
 /** Static input/output sizes from the session when the file carries no mnext metadata. */
-function sessionSizes(session: ort.InferenceSession): { inputSize: number; channels: number; numClasses: number } {
+function sessionSizes(session: Ort.InferenceSession): { inputSize: number; channels: number; numClasses: number } {
   const input = session.inputMetadata[0];
   const output = session.outputMetadata[0];
   const dims = input.isTensor ? input.shape : [];
@@ -57,7 +66,8 @@ export async function loadOnnxRunner(pathOrBytes: string | Uint8Array, options: 
   const bytes = typeof pathOrBytes === 'string' ? new Uint8Array(readFileSync(pathOrBytes)) : pathOrBytes;
   const origin = typeof pathOrBytes === 'string' ? pathOrBytes : 'ONNX model';
   const threads = options.threads ?? availableParallelism();
-  let session: ort.InferenceSession;
+  const ort = await loadOnnxRuntime();
+  let session: Ort.InferenceSession;
   let metadata: Record<string, string>;
   try {
     metadata = readModelMetadata(bytes);

@@ -17,6 +17,8 @@ export interface ModelRunner extends EvalTransform {
   /** Square input size the model expects. */
   readonly inputSize: number;
   readonly numClasses: number;
+  /** The weights are a fresh random initialisation (the model was named by its architecture only). */
+  readonly freshWeights?: boolean;
   /** input: normalised NHWC float32 batch of `batch` images -> logits, row-major [batch, numClasses]. */
   run(input: Float32Array, batch: number): Promise<Float32Array>;
   dispose(): Promise<void> | void;

@@ -116,6 +116,7 @@ export function sourceRunner(source: ModelSource): ModelRunner {
     std: source.std,
     cropPct: source.cropPct,
     interpolation: source.interpolation,
+    freshWeights: source.freshWeights,
     async run(input, batch) {
       const logits = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, size, size, 3])));
       const data = (await logits.data()) as Float32Array;

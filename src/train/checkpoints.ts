@@ -7,6 +7,7 @@
 import { dirname } from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import type { StateDict } from '../models/state-dict.js';
+import type { OutputOptions } from '../util/output-path.js';
 import type { ModelSpec } from '../models/graph.js';
 import type { EvalTransform } from '../data/transforms.js';
 import { type TrainConfig, evalInterpolation } from './config.js';
@@ -43,7 +44,9 @@ export interface TrainingCheckpoint extends Required<EvalTransform> {
   state: TrainState;
 }
 
-export function saveTrainingCheckpoint(dir: string, checkpoint: TrainingCheckpoint, metric?: { epoch: number; top1: number; top5: number; loss: number }): void {
+export function saveTrainingCheckpoint(
+  dir: string, checkpoint: TrainingCheckpoint, metric?: { epoch: number; top1: number; top5: number; loss: number }, options: OutputOptions = {},
+): void {
   const { state } = checkpoint;
   const record: Checkpoint = {
     spec: checkpoint.spec,
@@ -58,7 +61,7 @@ export function saveTrainingCheckpoint(dir: string, checkpoint: TrainingCheckpoi
     extraJson: { [TRAIN_STATE_FILE]: state },
     extraWeights: { optimizer: checkpoint.optimizer },
   };
-  saveCheckpoint(dir, record);
+  saveCheckpoint(dir, record, options);
 }
 
 /**

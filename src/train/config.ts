@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { UsageError } from '../errors.js';
+import { type FileOutputKind, readHead } from '../util/output-path.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, IMAGENET_MEAN, IMAGENET_STD, type Interpolation } from '../data/constants.js';
 import { OPTIMIZERS, type OptimizerName } from './optim.js';
 import { SCHEDULES, type ScheduleName } from './scheduler.js';
@@ -295,6 +296,25 @@ function checkConsistency(config: TrainConfig): void {
     throw new UsageError(`warmup_epochs: expected fewer than epochs (${config.epochs}), got ${config.warmup_epochs}`);
   }
 }
+
+/** Whether args.yaml text is mnext's: a mapping of config keys in schema order from `data` (timm's is sorted by name). */
+function isOwnArgsYaml(text: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch {
+    return false;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false;
+  const order = Object.keys(parsed).map((key) => CONFIG_KEYS.indexOf(key as ConfigKey));
+  return order[0] === 0 && order.every((index, i) => index >= 0 && (i === 0 || index > order[i - 1]));
+}
+
+/** A run's args.yaml as an output (util/output-path.ts): a resumed run rewrites only its own. */
+export const ARGS_YAML: FileOutputKind = {
+  type: 'file', description: 'run configuration (args.yaml)',
+  recognise: (path) => isOwnArgsYaml(new TextDecoder().decode(readHead(path, 1 << 16))),
+};
 
 /** args.yaml text: every key in schema order. */
 export function configToYaml(config: TrainConfig): string {

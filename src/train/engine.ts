@@ -5,7 +5,7 @@
  * Every random choice is a function of (seed, epoch, step), so a resumed run repeats an uninterrupted one.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, statfsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CheckFailedError, InputError, InterruptedError, InvalidModelError, UsageError } from '../errors.js';
 import { checkSplitClasses, openDataset, type ImageDataset } from '../data/dataset.js';
@@ -14,12 +14,14 @@ import { mixupBatch, normalizeBatch, randomErasing } from '../data/batch-ops.js'
 import { mixSeed } from '../data/seed.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { CHECKPOINT_FOLDER } from '../io/checkpoint.js';
+import { type OutputOptions, checkOutputPath, createNewFolder, removeOwnOutput, writeOutputFile } from '../util/output-path.js';
 import { type StateDict, sizeOf } from '../models/state-dict.js';
 import { TfjsModel } from '../models/executor.js';
 import type { ModelGraph, ModelSpec } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
 import { Rng } from '../util/random.js';
-import { type TrainConfig, configToYaml, evalInterpolation } from './config.js';
+import { ARGS_YAML, type TrainConfig, configToYaml, evalInterpolation } from './config.js';
 import { ModelEma } from './ema.js';
 import { type EvalMetrics, evaluateModels } from './evaluate.js';
 import { createOptimizer } from './optim.js';
@@ -29,7 +31,7 @@ import { backboneParams, initialWeights } from './finetune.js';
 import { checkRunClasses, continuedConfig } from './resume.js';
 import { computeGradients, disposeGradientResult } from './step.js';
 import { ParallelTrainer } from './parallel/trainer.js';
-import { type SummaryRow, writeCurves, writeSummary } from './summary.js';
+import { type SummaryRow, checkRecordPaths, writeCurves, writeSummary } from './summary.js';
 
 export interface BatchProgress {
   epoch: number;
@@ -51,7 +53,8 @@ export interface TrainEvents {
   onEpochEnd?(row: SummaryRow, info: { isBest: boolean; emaUsed: boolean; raw: EvalMetrics; epochs: number }): void;
 }
 
-export interface TrainOptions {
+/** `force`: replace files and folders in a resumed run's folder that mnext did not write (util/output-path.ts). */
+export interface TrainOptions extends OutputOptions {
   readonly events?: TrainEvents;
   /** Aborting stops after the current step, saves recovery/ and throws InterruptedError. */
   readonly signal?: AbortSignal;
@@ -122,16 +125,18 @@ function runDirName(config: TrainConfig, now = new Date()): string {
   return `${date}-${config.model}-${config.img_size}`;
 }
 
-/** A fresh run directory under `output`, checked writable (and roomy enough) before any training starts. */
+/**
+ * A new run directory under `output` (never an existing folder: a taken name gets a -1, -2... suffix), checked
+ * roomy enough before any training starts.
+ */
 function createRunDir(config: TrainConfig, bytesPerCheckpoint: number): string {
   const base = resolve(config.output);
-  let dir = join(base, runDirName(config));
-  for (let i = 1; existsSync(dir); i += 1) dir = join(base, `${runDirName(config)}-${i}`);
+  if (existsSync(base) && !statSync(base).isDirectory()) throw new UsageError(`output: cannot write to ${base} (it is a file, not a folder)`);
+  let dir: string;
   try {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, '.write-test'), 'ok');
-    rmSync(join(dir, '.write-test'));
+    dir = createNewFolder(join(base, runDirName(config)));
   } catch (error) {
+    if (error instanceof InputError) throw error;
     throw new UsageError(`output: cannot write to ${base} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   checkFreeSpace(dir, bytesPerCheckpoint);
@@ -261,7 +266,17 @@ async function startingWeights(config: TrainConfig, graph: ModelGraph, classes: 
   return initial.weights;
 }
 
-async function openSession(config: TrainConfig, resumed: Resumed | undefined, events: TrainEvents): Promise<Session> {
+/**
+ * A resumed run's folder may hold files mnext did not write where it saves (a checkpoint copied into a folder of
+ * one's own): refused before anything is written rather than after an epoch.
+ */
+function checkRunOutputs(runDir: string, output: OutputOptions): void {
+  for (const name of ['last', 'best', 'recovery']) checkOutputPath(join(runDir, name), CHECKPOINT_FOLDER, output);
+  checkOutputPath(join(runDir, 'args.yaml'), ARGS_YAML, output);
+  checkRecordPaths(join(runDir, 'summary.csv'), join(runDir, 'curves.png'), output);
+}
+
+async function openSession(config: TrainConfig, resumed: Resumed | undefined, events: TrainEvents, output: OutputOptions): Promise<Session> {
   // Fail on an unavailable model before generating or reading any data.
   if (!resumed) modelSpecFor(config, config.num_classes ?? 1000);
   const data = await prepareData(config, events, resumed !== undefined);
@@ -299,8 +314,10 @@ async function openSession(config: TrainConfig, resumed: Resumed | undefined, ev
   if (state.stepsPerEpoch !== trainLoader.batchesPerEpoch) {
     throw new InputError(`resume: the dataset now gives ${trainLoader.batchesPerEpoch} batches per epoch, the run had ${state.stepsPerEpoch}`);
   }
+  // Before anything is written into a resumed run's folder: it may hold files mnext did not write.
+  checkRunOutputs(runDir, output);
   // A resumed run's args.yaml and checkpoints record what it now continues with (a longer schedule, moved data).
-  writeFileAtomic(join(runDir, 'args.yaml'), configToYaml(config));
+  writeOutputFile(join(runDir, 'args.yaml'), ARGS_YAML, configToYaml(config), output);
   // Last, so that nothing after it can fail with the workers running (train() closes them in its finally).
   const updater = await createUpdater(config, model, resumed?.checkpoint.optimizer);
   return { config, spec, classes: data.train.classes, model, ema, updater, state, runDir, trainLoader, valLoader };
@@ -378,7 +395,7 @@ async function optimizerStep(session: Session, input: StepInput): Promise<{ loss
   return result;
 }
 
-async function trainEpoch(session: Session, events: TrainEvents, epochs: number, signal?: AbortSignal): Promise<{ imagesPerSecond: number; lr: number }> {
+async function trainEpoch(session: Session, events: TrainEvents, epochs: number, signal: AbortSignal | undefined, output: OutputOptions): Promise<{ imagesPerSecond: number; lr: number }> {
   const { config, model, ema, state, trainLoader } = session;
   const schedule = scheduleOf(config);
   const steps = trainLoader.batchesPerEpoch;
@@ -416,7 +433,7 @@ async function trainEpoch(session: Session, events: TrainEvents, epochs: number,
     const imagesPerSecond = timedImages / ((performance.now() - started) / 1000);
     events.onBatch?.({ epoch, epochs, step, steps, loss: result.loss, lr, imagesPerSecond });
     if (signal?.aborted && step < steps) {
-      saveTrainingCheckpoint(join(session.runDir, 'recovery'), await checkpointOf(session));
+      saveTrainingCheckpoint(join(session.runDir, 'recovery'), await checkpointOf(session), undefined, output);
       throw new InterruptedError(`interrupted at epoch ${epoch}, step ${step}/${steps}; saved ${join(session.runDir, 'recovery')} (continue with --resume ${session.runDir})`);
     }
   }
@@ -443,14 +460,15 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     return resultOf(resumed.runDir, resumed.checkpoint.state, 0);
   }
   const fresh = { ...config, initial_checkpoint: config.initial_checkpoint && resolve(config.initial_checkpoint) };
-  const session = await openSession(resumed?.config ?? fresh, resumed, events);
+  const output = { force: options.force };
+  const session = await openSession(resumed?.config ?? fresh, resumed, events, output);
   const { state, runDir } = session;
   const epochs = totalEpochs(scheduleOf(session.config));
   const result = resultOf(runDir, state, 0);
   let ran = 0;
   try {
     while (state.epoch < epochs && (options.stopAfterEpochs === undefined || ran < options.stopAfterEpochs)) {
-      const { imagesPerSecond, lr } = await trainEpoch(session, events, epochs, options.signal);
+      const { imagesPerSecond, lr } = await trainEpoch(session, events, epochs, options.signal, output);
       syncModel(session);
       events.onEvalStart?.(state.epoch, session.valLoader.batchesPerEpoch);
       const evaluated = [session.model, ...(session.ema ? [session.ema.model] : [])];
@@ -469,11 +487,11 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       nextEpoch(state);
       const completed = await checkpointOf(session);
       const metric = { epoch: row.epoch, top1: reported.top1, top5: reported.top5, loss: reported.loss };
-      saveTrainingCheckpoint(join(runDir, 'last'), completed, metric);
-      if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric);
-      rmSync(join(runDir, 'recovery'), { recursive: true, force: true });
-      writeSummary(result.summary, state.rows);
-      await writeCurves(result.curves, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`);
+      saveTrainingCheckpoint(join(runDir, 'last'), completed, metric, output);
+      if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric, output);
+      removeOwnOutput(join(runDir, 'recovery'), CHECKPOINT_FOLDER);
+      writeSummary(result.summary, state.rows, output);
+      await writeCurves(result.curves, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`, output);
       events.onEpochEnd?.(row, { isBest, emaUsed: session.ema !== undefined, raw: metrics[0], epochs });
       ran += 1;
       if (options.signal?.aborted) {

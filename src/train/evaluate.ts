@@ -5,32 +5,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ImageBatch, ImageLoader } from '../data/loader.js';
 import type { TfjsModel } from '../models/executor.js';
+import { scoreBatch } from '../util/metrics.js';
 
 export interface EvalMetrics {
   loss: number;
   top1: number;
   top5: number;
   images: number;
-}
-
-/** Counts of correct@1 / correct@k and the summed CE of one batch of logits. */
-export function scoreLogits(logits: tf.Tensor2D, labels: Int32Array, k = 5): { correct1: number; correctK: number; lossSum: number } {
-  const classes = logits.shape[1];
-  const topK = Math.min(k, classes);
-  const [indices, lossSum] = tf.tidy(() => {
-    const { indices: top } = tf.topk(logits, topK);
-    const target = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
-    const ce = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits))));
-    return [top.dataSync() as Int32Array, ce.dataSync()[0]];
-  });
-  let correct1 = 0;
-  let correctK = 0;
-  for (let i = 0; i < labels.length; i += 1) {
-    const row = indices.subarray(i * topK, (i + 1) * topK);
-    if (row[0] === labels[i]) correct1 += 1;
-    if (row.includes(labels[i])) correctK += 1;
-  }
-  return { correct1, correctK, lossSum };
 }
 
 export type InputMaker = (batch: ImageBatch) => tf.Tensor4D;
@@ -42,14 +23,14 @@ export async function evaluateModels(models: readonly TfjsModel[], loader: Image
   let done = 0;
   for await (const batch of loader.epoch(0)) {
     const x = toInput(batch);
-    models.forEach((model, i) => {
+    for (const [i, model] of models.entries()) {
       const logits = tf.tidy(() => model.forward(x, { training: false }).logits);
-      const score = scoreLogits(logits, batch.labels);
+      const score = scoreBatch(await logits.data(), batch.labels, logits.shape[1]);
       logits.dispose();
       sums[i].correct1 += score.correct1;
       sums[i].correctK += score.correctK;
       sums[i].lossSum += score.lossSum;
-    });
+    }
     x.dispose();
     images += batch.labels.length;
     done += 1;

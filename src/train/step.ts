@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { StateDict } from '../models/state-dict.js';
 import type { BatchStats, TfjsModel } from '../models/executor.js';
+import { argmaxRows } from '../util/metrics.js';
 
 export interface GradientOptions {
   /** Label smoothing ε: targets become (1 − ε)·t + ε/K (timm's LabelSmoothingCrossEntropy for one-hot t). */
@@ -39,6 +40,13 @@ export function smoothedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D, 
   });
 }
 
+/** Rows whose top logit is the target's largest entry (soft mixup targets: the larger of the two labels). */
+function countCorrect(logits: tf.Tensor2D, targets: tf.Tensor2D): number {
+  const classes = logits.shape[1];
+  const expected = argmaxRows(targets.dataSync(), classes);
+  return argmaxRows(logits.dataSync(), classes).filter((top, row) => top === expected[row]).length;
+}
+
 /** Forward + backward on one batch (train mode). Allocates only what it returns. */
 export function computeGradients(model: TfjsModel, images: tf.Tensor4D, targets: tf.Tensor2D, options: GradientOptions): GradientResult {
   const params = model.trainableByName();
@@ -46,7 +54,7 @@ export function computeGradients(model: TfjsModel, images: tf.Tensor4D, targets:
   let correct = 0;
   const { value, grads } = tf.variableGrads(() => {
     const result = model.forward(images, { training: true, seed: options.seed });
-    correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(result.logits, 1), tf.argMax(targets, 1)), 'int32')).dataSync()[0]);
+    correct = countCorrect(result.logits, targets);
     // Kept past the gradient tidy: the caller folds them into the running statistics after the step.
     for (const stats of result.batchStats.values()) {
       tf.keep(stats.mean);

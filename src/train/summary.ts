@@ -3,8 +3,8 @@
  * chart of loss and top-1 per epoch (train vs eval) rendered to PNG with sharp. Both are rewritten atomically
  * from the full list of rows after every epoch, so a resumed run's files equal an uninterrupted run's.
  */
-import sharp from 'sharp';
-import { writeFileAtomic } from '../util/atomic.js';
+import { type FileOutputKind, type OutputOptions, checkOutputPath, readFirstLine, writeOutputFile } from '../util/output-path.js';
+import { CHART_PNG, writeChartPng } from '../util/png.js';
 
 export interface SummaryRow {
   epoch: number;
@@ -31,8 +31,17 @@ export function summaryCsv(rows: readonly SummaryRow[]): string {
   return `${[HEADER, ...rows.map((r) => COLUMNS.map((k) => cell(k, r[k])).join(','))].join('\n')}\n`;
 }
 
-export function writeSummary(path: string, rows: readonly SummaryRow[]): void {
-  writeFileAtomic(path, summaryCsv(rows));
+/** A summary.csv mnext wrote: its header row is exactly mnext's. */
+const SUMMARY_CSV: FileOutputKind = { type: 'file', description: 'training summary (summary.csv)', recognise: (path) => readFirstLine(path) === HEADER };
+
+/** Throws the refusal writing summary.csv or curves.png would end in (a file there that mnext did not write). */
+export function checkRecordPaths(summaryPath: string, curvesPath: string, options: OutputOptions = {}): void {
+  checkOutputPath(summaryPath, SUMMARY_CSV, options);
+  checkOutputPath(curvesPath, CHART_PNG, options);
+}
+
+export function writeSummary(path: string, rows: readonly SummaryRow[], options: OutputOptions = {}): void {
+  writeOutputFile(path, SUMMARY_CSV, summaryCsv(rows), options);
 }
 
 interface Series {
@@ -109,7 +118,6 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export async function writeCurves(path: string, rows: readonly SummaryRow[], title: string): Promise<void> {
-  const png = await sharp(Buffer.from(curvesSvg(rows, title))).png().toBuffer();
-  writeFileAtomic(path, png);
+export async function writeCurves(path: string, rows: readonly SummaryRow[], title: string, options: OutputOptions = {}): Promise<void> {
+  await writeChartPng(path, curvesSvg(rows, title), options);
 }

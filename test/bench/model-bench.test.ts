@@ -13,7 +13,7 @@ const KEYS = ['mode', 'model', 'width', 'inputSize', 'batch', 'backend', 'worker
 for (const mode of ['train', 'infer'] as const) {
   test(`mnext bench ${mode} --json prints one object with no leaked tensors`, async () => {
     const output = capture();
-    const code = await execute(['node', 'mnext', 'bench', mode, '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--batch', '2',
+    const code = await execute(['node', 'mnext', 'bench', mode, '--model', 'mobilenext', '--width', '0.35', '--img-size', '32', '-b', '2',
       '--num-classes', '10', '--backend', 'wasm', '--steps', '2', '--warmup', '1', '--json'], output);
     assert.equal(code, 0);
     const result = JSON.parse(output.text()) as Record<string, unknown>;
@@ -36,7 +36,7 @@ test('mnext bench with an unknown backend exits 2 naming the choices', async () 
 
 test('mnext bench train reports RSS at step 50 and at the end once a run reaches 50 steps', async () => {
   const output = capture();
-  const code = await execute(['node', 'mnext', 'bench', 'train', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--batch', '2',
+  const code = await execute(['node', 'mnext', 'bench', 'train', '--model', 'mobilenext', '--width', '0.35', '--img-size', '32', '-b', '2',
     '--num-classes', '10', '--backend', 'wasm', '--steps', '55', '--warmup', '5', '--json'], output);
   assert.equal(code, 0);
   const result = JSON.parse(output.text()) as Record<string, number>;

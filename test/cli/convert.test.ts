@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { readModelMetadata } from '../../src/formats/onnx/messages.js';
 import { generateSyntheticDataset } from '../../src/data/index.js';
-import { FIXTURES_DIR, fixturesMissing, runCli, tempDir } from '../helpers.js';
+import { runCli, tempDir } from '../helpers.js';
+import { referenceFixture, referenceFixturesMissing } from '../reference-fixtures.js';
 
 const work = tempDir('mnext-convert-');
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -12,7 +13,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 describe('mnext convert', () => {
   test('model name -> onnx with --json verification report', async () => {
     const out = join(work, 'small.onnx');
-    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--num-classes', '5',
+    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--img-size', '32', '--num-classes', '5',
       '--tensor-multiplier', '2', '--to', 'onnx', '--out', out, '--json');
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout);
@@ -25,18 +26,18 @@ describe('mnext convert', () => {
     assert.deepEqual(JSON.parse(metadata.mean), [0.485, 0.456, 0.406]);
   });
 
-  test('fixture -> tfjs folder, text report names the max |Δ|', { skip: fixturesMissing }, async () => {
+  test('fixture -> tfjs folder, text report names the max |Δ|', { skip: referenceFixturesMissing }, async () => {
     const out = join(work, 'fixture_tfjs');
-    const { code, stdout, stderr } = await runCli('convert', '--model', join(FIXTURES_DIR, 'mnext_050_64_c10.json'), '--to', 'tfjs', '--out', out);
+    const { code, stdout, stderr } = await runCli('convert', '--model', referenceFixture('mnext_050_64_c10'), '--to', 'tfjs', '--out', out);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /verified in tfjs .* max \|Δ\| /);
     assert.ok(existsSync(join(out, 'model.json')) && existsSync(join(out, 'weights.bin')));
     assert.ok(!existsSync(`${out}.tmp`));
   });
 
-  test('fixture -> float tflite verified in LiteRT', { skip: fixturesMissing }, async () => {
+  test('fixture -> float tflite verified in LiteRT', { skip: referenceFixturesMissing }, async () => {
     const out = join(work, 'tm2.tflite');
-    const { code, stdout, stderr } = await runCli('convert', '--model', join(FIXTURES_DIR, 'mnext_100_64_c10_tm2.json'), '--to', 'tflite', '--out', out, '--json');
+    const { code, stdout, stderr } = await runCli('convert', '--model', referenceFixture('mnext_100_64_c10_tm2'), '--to', 'tflite', '--out', out, '--json');
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout);
     assert.equal(report.verification.runtime, 'tflite');
@@ -48,7 +49,7 @@ describe('mnext convert', () => {
     const images = join(work, 'calib');
     await generateSyntheticDataset(images, { classes: 3, perClass: 4, size: 40, seed: 1, valFraction: 1 });
     const out = join(work, 'small_int8.tflite');
-    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--input-size', '32', '--num-classes', '3',
+    const { code, stdout, stderr } = await runCli('convert', '--model', 'mobilenext', '--width', '0.35', '--img-size', '32', '--num-classes', '3',
       '--to', 'tflite', '--quantize', 'int8', '--calibration', images, '--calibration-images', '8', '--out', out, '--json');
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout);

@@ -8,7 +8,7 @@ import { runCli, tempDir } from '../helpers.js';
 describe('mnext data / bench data', () => {
   it('makes a synthetic dataset, inspects it, and benchmarks the loader', async () => {
     const out = join(tempDir(), 'syn');
-    const made = await runCli('data', 'synthetic', '--out', out, '--classes', '3', '--per-class', '6', '--size', '40x30', '--format', 'jpeg', '--json');
+    const made = await runCli('data', 'synthetic', '--out', out, '--classes', '3', '--per-class', '6', '--img-size', '40x30', '--format', 'jpeg', '--json');
     assert.equal(made.code, 0, made.stderr);
     assert.deepEqual(JSON.parse(made.stdout), { out, train: 18, val: 3 });
     const inspected = await runCli('data', 'inspect', out, '--json');
@@ -20,7 +20,7 @@ describe('mnext data / bench data', () => {
     const failed = await runCli('data', 'inspect', out);
     assert.equal(failed.code, 1);
     assert.match(failed.stdout, /cannot decode .*broken\.jpg: not an image/);
-    const bench = await runCli('bench', 'data', '--data', out, '--workers', '2', '--batch-size', '4', '--image-size', '32', '--json');
+    const bench = await runCli('bench', 'data', '--data', out, '--workers', '2', '--batch-size', '4', '--img-size', '32', '--json');
     assert.equal(bench.code, 0, bench.stderr);
     const result = JSON.parse(bench.stdout) as { mode: string; images: number; imgPerSec: number; workers: number; skipped: number };
     assert.deepEqual([result.mode, result.workers, result.skipped], ['data', 2, 1]);
@@ -32,9 +32,9 @@ describe('mnext data / bench data', () => {
     const missing = await runCli('bench', 'data', '--data', join(tempDir(), 'nope'));
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /does not exist/);
-    const badSize = await runCli('data', 'synthetic', '--out', join(tempDir(), 'x'), '--size', '0x5');
+    const badSize = await runCli('data', 'synthetic', '--out', join(tempDir(), 'x'), '--img-size', '0x5');
     assert.equal(badSize.code, 2);
-    assert.match(badSize.stderr, /--size: expected/);
+    assert.match(badSize.stderr, /--img-size: expected/);
     const noIdx = await runCli('data', 'fashion-mnist', '--out', join(tempDir(), 'x'), '--from', tempDir());
     assert.equal(noIdx.code, 2);
     assert.match(noIdx.stderr, /no train-images-idx3-ubyte/);

@@ -61,7 +61,7 @@ describe('mnext eval', () => {
   test('checkpoint: known top-1, top-5, per-class, confusion PNG and results file', async () => {
     const png = join(work, 'confusion.png');
     const csv = join(work, 'results.csv');
-    const { code, stdout, stderr } = await runCli('eval', '--model', checkpoint, '--data', data, '--batch', '5', '--crop-pct', '1', '--json',
+    const { code, stdout, stderr } = await runCli('eval', '--model', checkpoint, '--data', data, '-b', '5', '--crop-pct', '1', '--json',
       '--confusion', png, '--results-file', csv);
     assert.equal(code, 0, stderr);
     const result = JSON.parse(stdout);
@@ -83,7 +83,7 @@ describe('mnext eval', () => {
     const cropped = join(work, 'ckpt-crop1');
     saveCheckpoint(cropped, { ...loadCheckpoint(checkpoint), cropPct: 1, interpolation: 'bilinear' });
     const csv = join(work, 'results-crop1.csv');
-    const { code, stdout, stderr } = await runCli('eval', '--model', cropped, '--data', data, '--batch', '5', '--json', '--results-file', csv);
+    const { code, stdout, stderr } = await runCli('eval', '--model', cropped, '--data', data, '-b', '5', '--json', '--results-file', csv);
     assert.equal(code, 0, stderr);
     assert.ok(Math.abs(JSON.parse(stdout).top1 - expectedTop1) < 1e-9, 'evaluated at crop 1.0 the known top-1 comes back');
     const [header, row] = readFileSync(csv, 'utf8').trim().split('\n');
@@ -98,7 +98,7 @@ describe('mnext eval', () => {
     for (const [to, path] of [['onnx', join(work, 'crop1.onnx')], ['tfjs', join(work, 'crop1_tfjs')]]) {
       assert.equal((await runCli('convert', '--model', cropped, '--to', to, '--out', path)).code, 0);
       const converted = join(work, `results-crop1-${to}.csv`);
-      const run = await runCli('eval', '--model', path, '--data', data, '--batch', '7', '--json', '--results-file', converted);
+      const run = await runCli('eval', '--model', path, '--data', data, '--batch-size', '7', '--json', '--results-file', converted);
       assert.equal(run.code, 0, run.stderr);
       assert.ok(Math.abs(JSON.parse(run.stdout).top1 - expectedTop1) < 1e-9, `${to}: evaluated at the recorded crop`);
       const [h, r] = readFileSync(converted, 'utf8').trim().split('\n');
@@ -115,7 +115,7 @@ describe('mnext eval', () => {
   test('the same model as .onnx, .tflite and a TF.js folder gives the same top-1', async () => {
     for (const [to, path] of [['onnx', join(work, 'm.onnx')], ['tflite', join(work, 'm.tflite')], ['tfjs', join(work, 'm_tfjs')]]) {
       assert.equal((await runCli('convert', '--model', checkpoint, '--to', to, '--out', path)).code, 0);
-      const { code, stdout, stderr } = await runCli('eval', '--model', path, '--data', data, '--batch', '7', '--crop-pct', '1', '--json');
+      const { code, stdout, stderr } = await runCli('eval', '--model', path, '--data', data, '--batch-size', '7', '--crop-pct', '1', '--json');
       assert.equal(code, 0, stderr);
       const result = JSON.parse(stdout);
       assert.equal(result.runtime, to);

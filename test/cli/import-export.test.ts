@@ -8,7 +8,7 @@ import type { Output } from '../../src/cli/output.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { loadFixture } from '../../src/io/fixture.js';
 import { importTorchWeights } from '../../src/io/torch/source.js';
-import { FIXTURES, SKIP_NO_FIXTURES } from '../io/torch/python.js';
+import { referenceFixture, referenceFixturesMissing, referenceTorchFile } from '../reference-fixtures.js';
 
 function capture(): Output & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
@@ -16,7 +16,7 @@ function capture(): Output & { stdout: string[]; stderr: string[] } {
   return { stdout, stderr, out: (s) => stdout.push(s), err: (s) => stderr.push(s) };
 }
 
-describe('mnext import / mnext export --to pytorch', { skip: SKIP_NO_FIXTURES }, () => {
+describe('mnext import / mnext export --to pytorch', { skip: referenceFixturesMissing }, () => {
   let dir = '';
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'mnext-cli-torch-'));
@@ -26,7 +26,7 @@ describe('mnext import / mnext export --to pytorch', { skip: SKIP_NO_FIXTURES },
   it('imports a legacy training checkpoint (raw weights + EMA) into a checkpoint directory', async () => {
     const out = join(dir, 'imported');
     const output = capture();
-    const code = await execute(['node', 'mnext', 'import', join(FIXTURES, 'mnext_050_64_c10.ckpt.pth.tar'), '--width', '0.5',
+    const code = await execute(['node', 'mnext', 'import', referenceTorchFile('.ckpt.pth.tar'), '--width', '0.5',
       '--tensor-multiplier', '1', '--out', out, '--json'], output);
     assert.equal(code, 0, output.stderr.join(''));
     const summary = JSON.parse(output.stdout.join('')) as Record<string, unknown>;
@@ -35,7 +35,7 @@ describe('mnext import / mnext export --to pytorch', { skip: SKIP_NO_FIXTURES },
     assert.equal(summary.numClasses, 10);
     assert.equal(summary.ema, true);
     const checkpoint = loadCheckpoint(out);
-    const fixture = loadFixture(join(FIXTURES, 'mnext_050_64_c10.json'));
+    const fixture = loadFixture(referenceFixture('mnext_050_64_c10'));
     assert.equal(checkpoint.spec.width, 0.5);
     assert.equal(checkpoint.spec.tensorMultiplier, 1);
     assert.ok(checkpoint.emaWeights);
@@ -48,11 +48,11 @@ describe('mnext import / mnext export --to pytorch', { skip: SKIP_NO_FIXTURES },
 
   it('records --tensor-multiplier (not stored in .pth files) in the checkpoint spec', async () => {
     const out = join(dir, 'tm3');
-    const code = await execute(['node', 'mnext', 'import', join(FIXTURES, 'mnext_050_64_c10.pth'), '--width', '0.5', '--tensor-multiplier', '3',
+    const code = await execute(['node', 'mnext', 'import', referenceTorchFile('.pth'), '--width', '0.5', '--tensor-multiplier', '3',
       '--use-ema', '--out', out], capture());
     assert.equal(code, 2); // a bare state_dict has no EMA weights
     const ok = capture();
-    assert.equal(await execute(['node', 'mnext', 'import', join(FIXTURES, 'mnext_050_64_c10.pth'), '--width', '0.5', '--tensor-multiplier', '3', '--out', out], ok), 0);
+    assert.equal(await execute(['node', 'mnext', 'import', referenceTorchFile('.pth'), '--width', '0.5', '--tensor-multiplier', '3', '--out', out], ok), 0);
     assert.match(ok.stdout.join(''), /tensor multiplier 3/);
     assert.equal(loadCheckpoint(out).spec.tensorMultiplier, 3);
   });
@@ -73,8 +73,8 @@ describe('mnext import / mnext export --to pytorch', { skip: SKIP_NO_FIXTURES },
     writeFileSync(bad, 'not a torch file at all');
     const cases: [string[], RegExp][] = [
       [['import', bad, '--out', join(dir, 'never')], /bad\.pth is not a readable PyTorch file/],
-      [['import', join(FIXTURES, 'mnext_050_64_c10.pth'), '--out', join(dir, 'never')], /matches --arch mobilenext --width 0.5/],
-      [['import', join(FIXTURES, 'mnext_050_64_c10.pth'), '--width', 'wide', '--out', join(dir, 'never')], /expected a positive number/],
+      [['import', referenceTorchFile('.pth'), '--out', join(dir, 'never')], /matches --arch mobilenext --width 0.5/],
+      [['import', referenceTorchFile('.pth'), '--width', 'wide', '--out', join(dir, 'never')], /expected a positive number/],
       [['export', join(dir, 'imported'), '--to', 'onnx', '--out', join(dir, 'never.pth')], /--to: expected one of pytorch, got 'onnx'/],
       [['export', join(dir, 'missing-dir'), '--to', 'pytorch', '--out', join(dir, 'never.pth')], /no such file or directory/],
     ];

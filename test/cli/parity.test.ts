@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { FIXTURES_DIR, fixturesMissing, runCli } from '../helpers.js';
+import { runCli } from '../helpers.js';
+import { referenceFixture, referenceFixturesMissing } from '../reference-fixtures.js';
 
-const fixture = join(FIXTURES_DIR, 'mnext_050_64_c10.json');
-
-test('mnext parity --json reports maxAbsDiff, argmaxAgree and backend', { skip: fixturesMissing }, async () => {
-  const { code, stdout } = await runCli('parity', fixture, '--backend', 'cpu', '--json');
+test('mnext parity --json reports maxAbsDiff, argmaxAgree and backend', { skip: referenceFixturesMissing }, async () => {
+  const { code, stdout } = await runCli('parity', referenceFixture('mnext_050_64_c10'), '--backend', 'cpu', '--json');
   assert.equal(code, 0);
   const result = JSON.parse(stdout) as { maxAbsDiff: number; argmaxAgree: boolean; backend: string };
   assert.ok(result.maxAbsDiff < 1e-3);
@@ -14,8 +12,8 @@ test('mnext parity --json reports maxAbsDiff, argmaxAgree and backend', { skip: 
   assert.equal(result.backend, 'cpu');
 });
 
-test('mnext parity exits 1 when over --tolerance', { skip: fixturesMissing }, async () => {
-  const { code, stdout } = await runCli('parity', fixture, '--backend', 'wasm', '--tolerance', '1e-9');
+test('mnext parity exits 1 when over --tolerance', { skip: referenceFixturesMissing }, async () => {
+  const { code, stdout } = await runCli('parity', referenceFixture('mnext_050_64_c10'), '--backend', 'wasm', '--tolerance', '1e-9');
   assert.equal(code, 1);
   assert.match(stdout, /FAIL/);
 });

@@ -21,7 +21,7 @@ test('profile --json --no-latency gives the paper width table with exact counts'
 });
 
 test('profile measures latency and states how', async () => {
-  const { code, stdout } = await runCli('profile', '--width', '0.5', '--models', 'mobilenext', '--input-size', '32',
+  const { code, stdout } = await runCli('profile', '--width', '0.5', '--models', 'mobilenext', '--img-size', '32',
     '--num-classes', '10', '--runs', '3', '--warmup', '1', '--backend', 'wasm', '--tensor-multiplier', '1,2');
   assert.equal(code, 0, stdout);
   assert.match(stdout, /mobilenext\s+0\.50\s+1\s+0\.884/);
@@ -36,7 +36,7 @@ test('profile --per-block --count-all --markdown shows per-block rows and elemen
 });
 
 test('profile rejects bad input with one sentence and exit code 2', async () => {
-  for (const args of [['--models', 'resnet50'], ['--width', '0'], ['--width', '-1'], ['--runs', 'abc'], ['--input-size', '3.5'], ['--input-size', '0'], ['--tensor-multiplier', '1,x']]) {
+  for (const args of [['--models', 'resnet50'], ['--width', '0'], ['--width', '-1'], ['--runs', 'abc'], ['--img-size', '3.5'], ['--img-size', '0'], ['--tensor-multiplier', '1,x']]) {
     const { code, stderr } = await runCli('profile', '--no-latency', ...args);
     assert.equal(code, 2, args.join(' '));
     assert.ok(!/\n\s+at /.test(stderr), `no stack trace for ${args.join(' ')}: ${stderr}`);
@@ -49,7 +49,7 @@ test('profile --runtime onnx,tflite adds per-runtime latency columns and --plot 
   const { readFileSync } = await import('node:fs');
   const { tempDir } = await import('../helpers.js');
   const plot = join(tempDir(), 'latency.png');
-  const { code, stdout, stderr } = await runCli('profile', '--widths', '0.35', '--input-size', '64', '--runs', '2', '--warmup', '1',
+  const { code, stdout, stderr } = await runCli('profile', '--widths', '0.35', '--img-size', '64', '--runs', '2', '--warmup', '1',
     '--backend', 'wasm', '--runtime', 'onnx,tflite', '--threads', '1', '--plot', plot, '--json');
   assert.equal(code, 0, stderr);
   const rows = JSON.parse(stdout) as { model: string; runtimes: { runtime: string; medianMs: number; threads: number }[] }[];

@@ -8,24 +8,7 @@ import { openDataset } from '../../src/data/dataset.js';
 import { DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, balancedSelection, convertFashionMnist } from '../../src/data/fashion-mnist.js';
 import { generateSyntheticDataset } from '../../src/data/synthetic.js';
 import { tempDir } from '../helpers.js';
-
-function idxImages(count: number, rows: number, cols: number, pixel: (i: number) => number): Buffer {
-  const header = Buffer.alloc(16);
-  header.writeUInt32BE(0x803, 0);
-  header.writeUInt32BE(count, 4);
-  header.writeUInt32BE(rows, 8);
-  header.writeUInt32BE(cols, 12);
-  const body = Buffer.alloc(count * rows * cols);
-  for (let i = 0; i < count; i += 1) body.fill(pixel(i), i * rows * cols, (i + 1) * rows * cols);
-  return Buffer.concat([header, body]);
-}
-
-function idxLabels(labels: number[]): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt32BE(0x801, 0);
-  header.writeUInt32BE(labels.length, 4);
-  return Buffer.concat([header, Buffer.from(labels)]);
-}
+import { idxImages, idxLabels } from './idx.js';
 
 describe('dataset makers', () => {
   it('draws a synthetic dataset that opens as train/val with the same classes', async () => {

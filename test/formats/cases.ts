@@ -9,3 +9,6 @@ export const CONVERSION_CASES = [
   { arch: 'mnext_s', width: 1.0, tensorMultiplier: 1 },
   { arch: 'mnext_l', width: 1.0, tensorMultiplier: 1 },
 ] as const;
+
+/** PyTorch fixtures every converter is checked against: 64 px with and without partial identity, each family at 224 with 1000 classes. */
+export const PARITY_FIXTURES = ['mnext_050_64_c10', 'mnext_100_64_c10_tm2', 'mobilenetv2_100_224', 'mnext_100_224', 'mnext_s_224'] as const;

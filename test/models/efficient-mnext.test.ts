@@ -1,11 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
-import { listModels } from '../../src/cli/models.js';
+import { describeModels } from '../../src/models/listing.js';
 import { runParity } from '../../src/eval/parity.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { loadFixture } from '../../src/io/fixture.js';
@@ -19,11 +18,10 @@ import { countModel } from '../../src/models/count.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { computeGradients, disposeGradientResult } from '../../src/train/step.js';
 import { Rng } from '../../src/util/random.js';
-import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, pythonHas, runCli, tempDir } from '../helpers.js';
+import { runCli, tempDir } from '../helpers.js';
+import { referenceFixture, referenceFixturesMissing } from '../reference-fixtures.js';
 
 const TOLERANCE = 1e-3;
-const torchMissing = pythonHas('torch') ? false : 'python3-torch not installed';
-const REFERENCE_SCRIPT = join(import.meta.dirname, 'efficient_mnext_ref.py');
 const CONFIGS = join(import.meta.dirname, '..', '..', 'configs');
 
 const convs = (graph: ModelGraph): ConvNode[] => graph.nodes.filter((n): n is ConvNode => n.op === 'conv');
@@ -63,8 +61,10 @@ describe('mnext_s / mnext_l descriptions', () => {
     assert.equal(rows[1].blocks.length, 30);
   });
 
-  test('parameter names and order are the official state_dict (mnext_s fixture)', { skip: fixturesMissing }, () => {
-    const meta = JSON.parse(readFileSync(join(FIXTURES_DIR, 'mnext_s_224.json'), 'utf8')) as { tensors: { name: string; shape: number[] }[] };
+  // The twin's mnext_s, which writes the fixture, has the official state_dict's names and order (checked against the
+  // official fixture with scripts/torch_reference.py check).
+  test('parameter names and order are the PyTorch state_dict (mnext_s fixture)', { skip: referenceFixturesMissing }, () => {
+    const meta = JSON.parse(readFileSync(referenceFixture('mnext_s_224'), 'utf8')) as { tensors: { name: string; shape: number[] }[] };
     const graph = createModelGraph('mnext_s');
     assert.deepEqual(graph.params.map((p) => [p.name, p.shape]), meta.tensors.map((t) => [t.name, t.shape]));
   });
@@ -124,18 +124,18 @@ describe('mnext_s / mnext_l descriptions', () => {
     const ten = createModelGraph('mnext_s', { numClasses: 10 });
     assert.deepEqual(ten.params.find((p) => p.name === '_fc.weight')?.shape, [10, 1280]);
     assert.throws(() => resolveModelSpec('mnext_s', { width: 0.5 }), /fixed width/);
-    const listed = listModels().filter((m) => m.arch.startsWith('mnext_'));
+    const listed = describeModels().filter((m) => m.arch.startsWith('mnext_'));
     assert.deepEqual(listed.map((m) => [m.name, m.params]), [['mnext_s', 3_937_011], ['mnext_l', 4_287_498]]);
     assert.ok(listed.every((m) => m.description.includes('--num-classes honoured')));
   });
 });
 
 for (const backend of ['wasm', 'cpu']) {
-  describe(`mnext_s parity with the official PyTorch model on ${backend}`, () => {
-    test('eval-mode and folded forward passes match the fixture logits', { skip: fixturesMissing }, async () => {
+  describe(`mnext_s parity with the PyTorch model on ${backend}`, () => {
+    test('eval-mode and folded forward passes match the fixture logits', { skip: referenceFixturesMissing }, async () => {
       assert.equal(await initBackend(backend), backend);
       const before = tf.memory().numTensors;
-      const result = runParity(loadFixture(join(FIXTURES_DIR, 'mnext_s_224.json')));
+      const result = runParity(loadFixture(referenceFixture('mnext_s_224')));
       assert.ok(result.maxAbsDiff <= TOLERANCE, `eval forward max |Δ| ${result.maxAbsDiff}`);
       assert.ok(result.foldedMaxAbsDiff <= TOLERANCE, `folded forward max |Δ| ${result.foldedMaxAbsDiff}`);
       assert.ok(result.argmaxAgree);
@@ -144,25 +144,12 @@ for (const backend of ['wasm', 'cpu']) {
   });
 }
 
-describe('mnext_l against an independent PyTorch definition (random weights)', { skip: torchMissing || fixturesMissing }, () => {
+describe('mnext_l against the PyTorch twin\'s definition (random weights)', { skip: referenceFixturesMissing }, () => {
   // 224 (how it was trained, with padding for 240) and 240 (an odd 15x15 map before the stage-6 stride-2 conv).
-  const cases: [size: number, classes: number][] = [[224, 1000], [240, 10]];
-  const dir = tempDir('mnext-efficient-');
-  let referenceVsOfficial = Number.NaN;
-
-  test('the PyTorch definition reproduces the official mnext_s fixture', () => {
-    const args = [REFERENCE_SCRIPT, dir, join(FIXTURES_DIR, 'mnext_s_224.json'), ...cases.map(([size, classes]) => `l:${size}:${classes}`)];
-    const run = spawnSync(SYSTEM_PYTHON, args, { encoding: 'utf8' });
-    assert.equal(run.status, 0, run.stderr);
-    referenceVsOfficial = (JSON.parse(run.stdout) as { maxAbsDiff: number }).maxAbsDiff;
-    assert.ok(referenceVsOfficial < 1e-5, `reference vs official ${referenceVsOfficial}`);
-  });
-
-  for (const [size, classes] of cases) {
-    test(`mnext_l at ${size} with ${classes} classes: eval and folded logits agree`, async () => {
-      assert.ok(referenceVsOfficial < 1e-5, 'the reference fixtures were made');
+  for (const name of ['mnext_l_224', 'mnext_l_240_c10'] as const) {
+    test(`${name}: eval and folded logits agree`, async () => {
       await initBackend('wasm');
-      const result = runParity(loadFixture(join(dir, `mnext_l_${size}.json`)));
+      const result = runParity(loadFixture(referenceFixture(name)));
       assert.ok(result.maxAbsDiff <= TOLERANCE && result.foldedMaxAbsDiff <= TOLERANCE, JSON.stringify(result));
       assert.ok(result.argmaxAgree);
       assert.ok(result.logitScale > 0.05, 'logits are not trivially small');
@@ -174,7 +161,7 @@ describe('mnext_l against an independent PyTorch definition (random weights)', {
   for (const target of ['onnx', 'tflite']) {
     test(`mnext_l (240, grouped convs) converts to ${target} and verifies in its runtime`, async () => {
       const out = join(tempDir(), `mnext_l.${target}`);
-      const run = await runCli('convert', '--model', join(dir, 'mnext_l_240.json'), '--to', target, '--out', out, '--json');
+      const run = await runCli('convert', '--model', referenceFixture('mnext_l_240_c10'), '--to', target, '--out', out, '--json');
       assert.equal(run.code, 0, run.stderr);
       const report = JSON.parse(run.stdout) as { arch: string; numClasses: number; verification: { runtime: string; relativeDiff: number; top1Agreement: number } };
       assert.deepEqual([report.arch, report.numClasses, report.verification.runtime], ['mnext_l', 10, target]);

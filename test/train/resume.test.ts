@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { parse } from 'yaml';
@@ -109,6 +109,21 @@ test('any other changed key is refused naming each one (exit 2), before anything
   const free = await train(resumeConfig(run.runDir, { epochs: '2', output: tempDir(), workers: '1', backend: 'cpu' }));
   assert.equal(free.runDir, run.runDir, 'the run continues in its own folder');
   assert.equal(free.rows.length, 2);
+});
+
+test('a resumed run rewrites its own args.yaml only: one mnext did not write (timm\'s, sorted by name) is refused naming --force', async () => {
+  const run = await train(tinyConfig(tempDir(), { epochs: '1' }));
+  const timmArgs = 'aa: null\namp: false\nbatch_size: 6\ndata: x\nepochs: 1\n';
+  writeFileSync(join(run.runDir, 'args.yaml'), timmArgs);
+  await assert.rejects(train(resumeConfig(run.runDir, { epochs: '2' })), (error: unknown) => {
+    assert.ok(error instanceof InputError && /args\.yaml.*--force/.test(error.message), String(error));
+    return true;
+  });
+  assert.equal(readFileSync(join(run.runDir, 'args.yaml'), 'utf8'), timmArgs);
+  assert.equal(readFileSync(run.summary, 'utf8').trim().split('\n').length, 2, 'nothing trained');
+  const forced = await train(resumeConfig(run.runDir, { epochs: '2' }), { force: true });
+  assert.equal(forced.rows.length, 2);
+  assert.equal(argsOf(run.runDir).epochs, 2);
 });
 
 test('--data may point at the moved dataset when its classes are the run\'s; other classes are exit 2 naming the difference', async () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,9 +10,8 @@ import { tfToTorch } from '../../src/models/layout.js';
 import { createModelGraph } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
 import { computeGradients, disposeGradientResult, smoothedCrossEntropy } from '../../src/train/step.js';
-import { SYSTEM_PYTHON, pythonHas, tempDir } from '../helpers.js';
-
-const torchMissing = pythonHas('torchvision') ? false : 'python3-torch / python3-torchvision not installed';
+import { tempDir } from '../helpers.js';
+import { SKIP_NO_TORCH, runPythonFile } from '../io/torch/python.js';
 
 test('label smoothing 0.1 equals 0.9 NLL + 0.1 mean(-log p)', async () => {
   await initBackend('cpu');
@@ -26,7 +24,7 @@ test('label smoothing 0.1 equals 0.9 NLL + 0.1 mean(-log p)', async () => {
   });
 });
 
-test('computeGradients matches PyTorch (torchvision MobileNetV2, train-mode BN, smoothing 0.1) and frees its tensors', { skip: torchMissing }, async () => {
+test('computeGradients matches PyTorch (torchvision MobileNetV2, train-mode BN, smoothing 0.1) and frees its tensors', { skip: SKIP_NO_TORCH }, async () => {
   await initBackend('cpu');
   const graph = createModelGraph('mobilenetv2', { width: 0.5, numClasses: 4, inputSize: 32, dropRate: 0 });
   const model = new TfjsModel(graph, initStateDict(graph, 1));
@@ -45,9 +43,8 @@ test('computeGradients matches PyTorch (torchvision MobileNetV2, train-mode BN, 
   assert.equal(tf.memory().numTensors, before);
   const file = join(tempDir(), 'grads.json');
   writeFileSync(file, JSON.stringify({ x: Array.from(x.dataSync()), labels, weights, grads }));
-  const run = spawnSync(SYSTEM_PYTHON, [join(import.meta.dirname, 'torch_grads_ref.py'), file], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-  const reference = JSON.parse(run.stdout.trim().split('\n').pop()!) as { loss: number; worst: number };
+  const output = runPythonFile(join(import.meta.dirname, 'torch_grads_ref.py'), [file]);
+  const reference = JSON.parse(output.trim().split('\n').pop()!) as { loss: number; worst: number };
   assert.ok(Math.abs(reference.loss - result.loss) < 1e-4, `loss ${result.loss} vs PyTorch ${reference.loss}`);
   // At init the 1x1-spatial BN layers make the loss sharp, so float32 rounding shows at the 1 % level.
   assert.ok(reference.worst < 0.05, `worst relative gradient error ${reference.worst}`);

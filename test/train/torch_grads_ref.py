@@ -1,8 +1,9 @@
-# Gradients of torchvision's MobileNetV2 (train mode, label-smoothed CE) for the weights/input in argv[1] (JSON);
-# prints the worst relative gradient error against the TS gradients stored there.
-import json, sys, torch, torchvision
+# Gradients of the twin's MobileNetV2 (torchvision's; train mode, label-smoothed CE) for the weights/input in argv[1]
+# (JSON); prints the worst relative gradient error against the TS gradients stored there. Needs python/ on PYTHONPATH.
+import json, sys, torch
+from mnext_torch import create_model
 d = json.load(open(sys.argv[1]))
-m = torchvision.models.mobilenet_v2(width_mult=0.5, num_classes=4, dropout=0.0)
+m = create_model('mobilenetv2', width=0.5, num_classes=4, drop_rate=0.0)
 sd = {k: torch.tensor(v['data']).reshape(v['shape']) for k, v in d['weights'].items()}
 m.load_state_dict(sd, strict=False)
 m.train()

@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // Builds the JPEG crop decoder (jpeg-crop.c) into dist/native/jpeg-crop.node with the system C compiler,
-// libjpeg-turbo (Debian: libjpeg-dev) and Node-API's headers. Plain JS so `npm run build` can run it before
-// anything is compiled. Without a compiler or the headers it says so and exits 0: the data loader then decodes
-// every image with sharp, which is slower but gives the same crops.
+// libjpeg-turbo (Debian: libjpeg-dev) and the Node-API headers installed with Node itself: no node-gyp, nothing
+// downloaded. It is the package's `install` script, so every install builds the addon for the machine it runs
+// on; plain JS, since nothing is compiled yet then. It never fails: without a compiler or the headers, or on any
+// other error, it says why and exits 0, and the data loader decodes every image with sharp, which is slower but
+// gives the same crops.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
 const source = join(here, 'jpeg-crop.c');
-const output = process.argv[2] ?? join(root, 'dist/native/jpeg-crop.node');
+const output = join(root, 'dist/native/jpeg-crop.node');
 
 /** Folders holding node_api.h: next to this node binary (official builds), then the distribution's. */
 function nodeIncludeDir() {
@@ -19,7 +21,7 @@ function nodeIncludeDir() {
   return candidates.find((dir) => existsSync(join(dir, 'node_api.h')));
 }
 
-function main() {
+function build() {
   const include = nodeIncludeDir();
   if (include === undefined) return skip('node_api.h not found (install Node.js headers)');
   const compiler = process.env.CC ?? 'cc';
@@ -28,6 +30,7 @@ function main() {
   try {
     execFileSync(compiler, ['-O3', '-shared', '-fPIC', '-fvisibility=hidden', `-I${include}`, source, '-ljpeg', '-lm', '-o', partial], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
+    rmSync(partial, { force: true });
     const detail = error.code === 'ENOENT' ? `no C compiler (${compiler})` : firstLine(String(error.stderr ?? error.message));
     return skip(`${detail}; libjpeg-dev and a C compiler are needed`);
   }
@@ -43,4 +46,8 @@ function skip(reason) {
   console.error(`mnext: not building the native JPEG decoder (${reason}); images will be decoded with sharp.`);
 }
 
-main();
+try {
+  build();
+} catch (error) {
+  skip(firstLine(String(error.message)));
+}

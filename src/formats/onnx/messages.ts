@@ -1,10 +1,14 @@
-import { ProtoWriter, readFields } from './proto.js';
+import { type FileOutputKind, readHead } from '../../util/output-path.js';
+import { ProtoWriter, fieldsOf, readFields } from './proto.js';
 
 /**
  * The ONNX messages mnext writes (field numbers from spec/onnx.proto, onnx 1.12): ModelProto, GraphProto,
  * NodeProto, AttributeProto, TensorProto, ValueInfoProto (with TypeProto/TensorShapeProto),
  * OperatorSetIdProto and StringStringEntryProto.
  */
+
+/** ModelProto.producer_name of every model mnext writes. */
+export const ONNX_PRODUCER = 'mnext';
 
 /** TensorProto.DataType */
 export const ONNX_FLOAT = 1;
@@ -134,3 +138,16 @@ export function readModelMetadata(bytes: Uint8Array): Record<string, string> {
   }
   return metadata;
 }
+
+/** ModelProto.producer_name, read from the first bytes of a file (encodeModel writes it second, after ir_version). */
+export function readProducerName(head: Uint8Array): string | undefined {
+  for (const { field, value } of fieldsOf(head)) if (field === 2 && value instanceof Uint8Array) return textDecoder.decode(value);
+  return undefined;
+}
+
+/** An ONNX model mnext converted: its producer_name is 'mnext' (other exporters write theirs, e.g. 'pytorch'). */
+export const ONNX_MODEL_FILE: FileOutputKind = {
+  type: 'file',
+  description: 'ONNX model',
+  recognise: (path) => readProducerName(readHead(path, 1024)) === ONNX_PRODUCER,
+};

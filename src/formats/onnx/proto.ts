@@ -92,7 +92,11 @@ export interface ProtoField {
 
 /** Reads the top-level fields of an encoded message (nested messages stay as bytes to decode on demand). */
 export function readFields(bytes: Uint8Array): ProtoField[] {
-  const fields: ProtoField[] = [];
+  return [...fieldsOf(bytes)];
+}
+
+/** The top-level fields one at a time: the leading fields of a message can be read from its first bytes. */
+export function* fieldsOf(bytes: Uint8Array): Generator<ProtoField> {
   let pos = 0;
   const varint = (): bigint => {
     let result = 0n;
@@ -115,11 +119,10 @@ export function readFields(bytes: Uint8Array): ProtoField[] {
     const key = Number(varint());
     const field = key >>> 3;
     const wire = key & 7;
-    if (wire === WIRE_VARINT) fields.push({ field, value: varint() });
-    else if (wire === WIRE_BYTES) fields.push({ field, value: take(Number(varint())) });
-    else if (wire === WIRE_FIXED32) fields.push({ field, value: take(4) });
-    else if (wire === WIRE_FIXED64) fields.push({ field, value: take(8) });
+    if (wire === WIRE_VARINT) yield { field, value: varint() };
+    else if (wire === WIRE_BYTES) yield { field, value: take(Number(varint())) };
+    else if (wire === WIRE_FIXED32) yield { field, value: take(4) };
+    else if (wire === WIRE_FIXED64) yield { field, value: take(8) };
     else throw new Error(`protobuf: unsupported wire type ${wire}`);
   }
-  return fields;
 }

@@ -2,7 +2,7 @@ import type { FusedConvNode, InferenceGraph, InferenceNode } from '../../models/
 import type { AddNode, LinearNode } from '../../models/graph.js';
 import { INPUT_ID } from '../../models/graph.js';
 import { MNEXT_VERSION, type ModelFileMeta, specRecord } from '../meta.js';
-import { type OnnxNode, type OnnxTensor, encodeModel } from './messages.js';
+import { ONNX_PRODUCER, type OnnxNode, type OnnxTensor, encodeModel } from './messages.js';
 
 /**
  * The folded inference graph as an ONNX model: NCHW, opset 13, batch axis symbolic. Each description node
@@ -142,7 +142,7 @@ export function writeOnnx(graph: InferenceGraph, meta: ModelFileMeta): Uint8Arra
   return encodeModel({
     irVersion: ONNX_IR_VERSION,
     opset: ONNX_OPSET,
-    producerName: 'mnext',
+    producerName: ONNX_PRODUCER,
     producerVersion: MNEXT_VERSION,
     graph: {
       name: graph.spec.arch,

@@ -1,8 +1,11 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FusedConvNode, InferenceGraph, InferenceNode } from '../../models/fold.js';
 import { isDepthwise, weightKinds } from '../../models/fold.js';
 import type { AddNode, LinearNode } from '../../models/graph.js';
 import { INPUT_ID } from '../../models/graph.js';
 import { tfShape, torchToTf } from '../../models/layout.js';
+import type { FolderOutputKind } from '../../util/output-path.js';
 import { MNEXT_VERSION, type ModelFileMeta } from '../meta.js';
 
 /**
@@ -15,6 +18,20 @@ import { MNEXT_VERSION, type ModelFileMeta } from '../meta.js';
 export const TFJS_INPUT = 'input';
 export const TFJS_OUTPUT = 'logits';
 export const TFJS_WEIGHTS_FILE = 'weights.bin';
+
+/**
+ * A TF.js graph-model folder mnext converted. Folders carry the output marker (util/output-path.ts); one written
+ * before markers is recognised by model.json's convertedBy and holding nothing but model.json and weights.bin.
+ */
+export const TFJS_MODEL_FOLDER: FolderOutputKind = {
+  type: 'folder',
+  description: 'TF.js model folder',
+  id: 'tfjs-graph-model',
+  recogniseUnmarked: (dir) => {
+    const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { convertedBy?: unknown };
+    return String(json.convertedBy).startsWith('mnext ') && readdirSync(dir).every((name) => name === 'model.json' || name === TFJS_WEIGHTS_FILE);
+  },
+};
 
 type AttrValue =
   | { type: string }

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { InferenceGraph } from '../../models/fold.js';
+import { type FileOutputKind, readHead } from '../../util/output-path.js';
 import { MNEXT_VERSION, type ModelFileMeta } from '../meta.js';
 import { lowerToTflite } from './lower.js';
-import { LABELS_FILE, appendAssociatedFiles, metadataEntries } from './metadata.js';
+import { LABELS_FILE, TFLITE_AUTHOR, appendAssociatedFiles, metadataEntries, readTfliteInfo } from './metadata.js';
 import { type ActivationRanges, quantizeGraph } from './quantize.js';
 import { serializeTflite } from './serialize.js';
 
@@ -10,6 +12,16 @@ export { readTfliteOps, readTfliteShapes } from './read.js';
 export {
   type ActivationRanges, type CalibrationBatch, type Observations, RANGE_METHODS, type RangeMethod, calibrateRanges, observeActivations, selectRanges,
 } from './quantize.js';
+
+/**
+ * A .tflite mnext converted: the flatbuffer identifier 'TFL3' (checked first, from the head, so a large foreign
+ * file is not read whole) and mnext as the metadata's author ('TFL3' alone would take any TFLite file).
+ */
+export const TFLITE_MODEL_FILE: FileOutputKind = {
+  type: 'file',
+  description: 'TFLite model',
+  recognise: (path) => new TextDecoder().decode(readHead(path, 8).subarray(4)) === 'TFL3' && readTfliteInfo(readFileSync(path)).author === TFLITE_AUTHOR,
+};
 
 export interface TfliteQuantizeOptions {
   /** Per-node activation ranges from calibration (calibrateRanges). */

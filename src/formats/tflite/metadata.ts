@@ -47,6 +47,8 @@ export interface ModelInfo {
 /** What a .tflite written by mnext says about itself. */
 export interface TfliteInfo {
   readonly name?: string;
+  /** 'mnext' in every file mnext writes (TFLITE_AUTHOR). */
+  readonly author?: string;
   readonly description?: string;
   readonly mean?: number[];
   readonly std?: number[];
@@ -93,6 +95,9 @@ function outputTensorMetadata(b: flatbuffers.Builder, info: ModelInfo): Offset {
   ]);
 }
 
+/** ModelMetadata.author of every .tflite mnext writes. */
+export const TFLITE_AUTHOR = 'mnext';
+
 /** The TFLITE_METADATA flatbuffer (`M001`). */
 export function buildModelMetadata(info: ModelInfo): Uint8Array {
   const b = newBuilder();
@@ -108,7 +113,7 @@ export function buildModelMetadata(info: ModelInfo): Uint8Array {
     [ModelMetadataSlot.description, offset(str(b, info.description))],
     [ModelMetadataSlot.version, offset(str(b, info.version))],
     [ModelMetadataSlot.subgraphMetadata, offset(offsetVector(b, [subgraph]))],
-    [ModelMetadataSlot.author, offset(str(b, 'mnext'))],
+    [ModelMetadataSlot.author, offset(str(b, TFLITE_AUTHOR))],
     [ModelMetadataSlot.minParserVersion, offset(str(b, METADATA_PARSER_VERSION))],
   ]);
   b.finish(root, METADATA_IDENTIFIER);
@@ -195,6 +200,7 @@ export function readTfliteInfo(file: Uint8Array): TfliteInfo {
   const output = subgraph?.tables(SubGraphMetadataSlot.outputTensorMetadata)[0];
   return {
     name: meta.string(ModelMetadataSlot.name),
+    author: meta.string(ModelMetadataSlot.author),
     description: meta.string(ModelMetadataSlot.description),
     ...normalization(input),
     classes: labels(file, output),

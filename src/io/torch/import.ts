@@ -1,9 +1,10 @@
+import type { OutputOptions } from '../../util/output-path.js';
 import { saveCheckpoint } from '../checkpoint.js';
 import { buildGraph } from '../../models/registry.js';
 import { countModel } from '../../models/count.js';
 import { importTorchWeights } from './source.js';
 
-export interface ImportOptions {
+export interface ImportOptions extends OutputOptions {
   arch?: string;
   width?: number;
   numClasses?: number;
@@ -37,7 +38,7 @@ export function importCheckpoint(file: string, opts: ImportOptions): ImportSumma
   });
   const { spec, weights } = imported.source;
   const info = { ...imported.info, importedFrom: file, entry: imported.entry };
-  saveCheckpoint(opts.out, { spec, weights, emaWeights: imported.emaWeights, info });
+  saveCheckpoint(opts.out, { spec, weights, emaWeights: imported.emaWeights, info }, { force: opts.force });
   return {
     source: file, out: opts.out, format: imported.format, entry: imported.entry, arch: spec.arch, width: spec.width,
     numClasses: spec.numClasses, tensorMultiplier: spec.tensorMultiplier, tensors: weights.size,

@@ -1,10 +1,12 @@
+import { writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { ModelGraph } from '../../models/graph.js';
 import { selectModelWeights } from '../../models/weights.js';
-import { writeFileAtomic } from '../../util/atomic.js';
+import { type FileOutputKind, type OutputOptions, readTail, writeOutputSync } from '../../util/output-path.js';
+import { readTorchFile } from './load.js';
 import type { StateDict } from '../../models/state-dict.js';
 import { FLOAT_STORAGE, LONG_STORAGE, type StorageType } from './tensor.js';
-import { type ZipRecord, writeAlignedZip } from './zip.js';
+import { type ZipRecord, writeAlignedZip, zipComment } from './zip.js';
 
 /** Protocol-2 pickle opcodes the writer uses. */
 const OP = {
@@ -124,12 +126,15 @@ function statePickle(entries: readonly TensorEntry[]): Uint8Array {
 
 /**
  * The model's weights as PyTorch's state_dict: the description's parameter order and names, float32 in PyTorch
- * layouts, plus an int64 `num_batches_tracked` (0) after each BatchNorm's buffers so `load_state_dict(strict=True)`
- * finds every key it expects.
+ * layouts, plus an int64 `num_batches_tracked` (0) after each BatchNorm's buffers — those of BN layers no node
+ * reads too (mnext_s's `_bn1`) — so `load_state_dict(strict=True)` finds every key it expects.
  */
 function stateEntries(graph: ModelGraph, weights: StateDict): TensorEntry[] {
   const checked = selectModelWeights(graph, weights);
-  const batchNorms = new Set(graph.nodes.flatMap((n) => (n.op === 'batchnorm' ? [n.param] : [])));
+  const batchNorms = new Set([
+    ...graph.nodes.flatMap((n) => (n.op === 'batchnorm' ? [n.param] : [])),
+    ...graph.unusedParams.map((name) => name.replace(/\.[a-z_]+$/, '')),
+  ]);
   const entries: TensorEntry[] = [];
   for (const p of graph.params) {
     const array = checked.get(p.name)!;
@@ -141,6 +146,19 @@ function stateEntries(graph: ModelGraph, weights: StateDict): TensorEntry[] {
   }
   return entries;
 }
+
+/**
+ * The zip archive comment of every .pth mnext exports: torch ignores it, and it tells a later export that the
+ * file at its path is one mnext wrote (a torch.save file from elsewhere has none).
+ */
+const EXPORT_COMMENT = 'state_dict written by mnext';
+
+/** A .pth mnext exported: a zip whose end record carries EXPORT_COMMENT. */
+export const TORCH_EXPORT_FILE: FileOutputKind = {
+  type: 'file',
+  description: 'PyTorch state_dict exported by mnext',
+  recognise: (path) => zipComment(readTail(path, 22 + EXPORT_COMMENT.length)) === EXPORT_COMMENT,
+};
 
 /** torch.save(state_dict) bytes in the zip container torch ≥ 1.6 writes (`archive/data.pkl`, `archive/data/<n>`). */
 export function torchStateDictBytes(graph: ModelGraph, weights: StateDict): Uint8Array {
@@ -154,10 +172,14 @@ export function torchStateDictBytes(graph: ModelGraph, weights: StateDict): Uint
     ...entries.map((e, i) => ({ name: `archive/data/${i}`, data: e.data })),
     { name: 'archive/version', data: text('3\n') },
   ];
-  return writeAlignedZip(records);
+  return writeAlignedZip(records, EXPORT_COMMENT);
 }
 
-/** Writes the state_dict atomically to `path` (model.pth). */
-export function saveTorchStateDict(path: string, graph: ModelGraph, weights: StateDict): void {
-  writeFileAtomic(path, torchStateDictBytes(graph, weights));
+/**
+ * Writes the state_dict to `path` (model.pth) atomically once it reads back, never over a file mnext did not
+ * write unless `force`.
+ */
+export function saveTorchStateDict(path: string, graph: ModelGraph, weights: StateDict, options: OutputOptions = {}): void {
+  const bytes = torchStateDictBytes(graph, weights);
+  writeOutputSync(path, TORCH_EXPORT_FILE, (staged) => writeFileSync(staged, bytes), { ...options, verify: (staged) => void readTorchFile(staged) });
 }

@@ -48,8 +48,19 @@ function paddingFor(offset: number, nameLength: number): number {
   return (ALIGNMENT - (dataStart % ALIGNMENT)) % ALIGNMENT;
 }
 
-/** The zip file bytes for `records`, in order. */
-export function writeAlignedZip(records: readonly ZipRecord[]): Uint8Array {
+/** The archive comment of a zip's end record, or undefined when `tail` (the file's last bytes) holds none. */
+export function zipComment(tail: Uint8Array): string | undefined {
+  const view = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
+  for (let at = tail.length - END_RECORD; at >= 0; at -= 1) {
+    if (view.getUint32(at, true) === 0x06054b50 && at + END_RECORD + view.getUint16(at + 20, true) === tail.length) {
+      return new TextDecoder().decode(tail.subarray(at + END_RECORD));
+    }
+  }
+  return undefined;
+}
+
+/** The zip file bytes for `records`, in order, with an optional archive comment (ASCII) in the end record. */
+export function writeAlignedZip(records: readonly ZipRecord[], comment = ''): Uint8Array {
   const encoder = new TextEncoder();
   const placed: Placed[] = [];
   let offset = 0;
@@ -61,7 +72,8 @@ export function writeAlignedZip(records: readonly ZipRecord[]): Uint8Array {
   }
   const centralStart = offset;
   const centralSize = placed.reduce((s, p) => s + CENTRAL_HEADER + p.name.length, 0);
-  const total = centralStart + centralSize + END_RECORD;
+  const commentBytes = encoder.encode(comment);
+  const total = centralStart + centralSize + END_RECORD + commentBytes.length;
   if (total > LIMIT || placed.length > 0xffff) throw new Error('torch zip: archive too large for a plain (non-zip64) zip');
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
@@ -106,5 +118,7 @@ export function writeAlignedZip(records: readonly ZipRecord[]): Uint8Array {
   view.setUint16(at + 10, placed.length, true);
   view.setUint32(at + 12, centralSize, true);
   view.setUint32(at + 16, centralStart, true);
+  view.setUint16(at + 20, commentBytes.length, true);
+  out.set(commentBytes, at + END_RECORD);
   return out;
 }

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../src/backend/index.js';
@@ -14,9 +12,9 @@ import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { foldBatchNorm } from '../../../src/models/fold.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
 import { livelyWeights } from '../../eval/helpers.js';
-import { CONVERSION_CASES } from '../cases.js';
+import { referenceFixture, referenceFixturesMissing } from '../../reference-fixtures.js';
+import { CONVERSION_CASES, PARITY_FIXTURES } from '../cases.js';
 
-const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures');
 const META = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes: Array.from({ length: 10 }, (_, i) => `class${i}`) };
 
 async function tfjsLogits(model: InferenceModel, input: Float32Array, batch: number, size: number): Promise<Float32Array> {
@@ -80,10 +78,10 @@ describe('ONNX writer vs mnext tfjs logits (onnxruntime-node)', () => {
   });
 });
 
-describe('ONNX parity with PyTorch fixtures', { skip: !existsSync(FIXTURES) && `fixtures not found at ${FIXTURES}` }, () => {
-  for (const name of ['mnext_050_64_c10', 'mnext_100_64_c10_tm2', 'mobilenetv2_100_224', 'mnext_100_224', 'mnext_s_224']) {
+describe('ONNX parity with PyTorch fixtures', { skip: referenceFixturesMissing }, () => {
+  for (const name of PARITY_FIXTURES) {
     test(name, async () => {
-      const fixture = loadFixture(join(FIXTURES, `${name}.json`));
+      const fixture = loadFixture(referenceFixture(name));
       const graph = buildGraph(fixture.spec);
       const runner = await loadOnnxRunner(writeOnnx(foldBatchNorm(graph, fixture.weights), META), { threads: 2 });
       const input = tf.tidy(() => nchwToNhwc(fixture.input, fixture.inputShape).dataSync() as Float32Array);

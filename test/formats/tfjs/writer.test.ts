@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,8 +12,8 @@ import { loadFixture } from '../../../src/io/fixture.js';
 import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { createModelGraph } from '../../../src/models/registry.js';
 import { livelyWeights } from '../../eval/helpers.js';
+import { referenceFixture, referenceFixturesMissing } from '../../reference-fixtures.js';
 
-const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures');
 const work = mkdtempSync(join(tmpdir(), 'mnext-tfjs-'));
 
 /** What an app without mnext does: read model.json and the weight files, hand them to tfjs-converter. */
@@ -74,10 +74,10 @@ describe('TF.js graph-model export runs in plain tfjs-converter', () => {
   }
 });
 
-describe('TF.js export parity with PyTorch fixtures', { skip: !existsSync(FIXTURES) && `fixtures not found at ${FIXTURES}` }, () => {
-  for (const name of ['mnext_100_64_c10_tm2', 'mnext_s_224']) {
+describe('TF.js export parity with PyTorch fixtures', { skip: referenceFixturesMissing }, () => {
+  for (const name of ['mnext_100_64_c10_tm2', 'mnext_s_224'] as const) {
     test(name, async () => {
-      const fixture = loadFixture(join(FIXTURES, `${name}.json`));
+      const fixture = loadFixture(referenceFixture(name));
       const out = join(work, name);
       await convertModel({ spec: fixture.spec, weights: fixture.weights, origin: name }, { target: 'tfjs', out });
       const model = await loadPlain(out);

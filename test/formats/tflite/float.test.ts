@@ -12,10 +12,11 @@ import { loadTfliteRunner } from '../../../src/runtimes/litert.js';
 import { loadFixture } from '../../../src/io/fixture.js';
 import { InferenceModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
-import { FIXTURES_DIR, SYSTEM_PYTHON, fixturesMissing, tempDir } from '../../helpers.js';
+import { SYSTEM_PYTHON, tempDir } from '../../helpers.js';
+import { referenceFixture, referenceFixturesMissing } from '../../reference-fixtures.js';
 import { META, armnnMissing, armnnOutputs, tfjsLogits } from './helpers.js';
 import { livelyWeights } from '../../eval/helpers.js';
-import { CONVERSION_CASES } from '../cases.js';
+import { CONVERSION_CASES, PARITY_FIXTURES } from '../cases.js';
 
 before(async () => {
   await initBackend();
@@ -108,10 +109,10 @@ describe('TFLite in Arm NN (ITfLiteParser on CpuRef): the same files load and ma
   }
 });
 
-describe('TFLite parity with PyTorch fixtures (LiteRT)', { skip: fixturesMissing }, () => {
-  for (const name of ['mnext_050_64_c10', 'mnext_100_64_c10_tm2', 'mobilenetv2_100_224', 'mnext_100_224', 'mnext_s_224']) {
+describe('TFLite parity with PyTorch fixtures (LiteRT)', { skip: referenceFixturesMissing }, () => {
+  for (const name of PARITY_FIXTURES) {
     test(name, async () => {
-      const fixture = loadFixture(join(FIXTURES_DIR, `${name}.json`));
+      const fixture = loadFixture(referenceFixture(name));
       const model = new InferenceModel(buildGraph(fixture.spec), fixture.weights);
       const runner = await loadTfliteRunner(writeTflite(model.graph, { mean: META.mean, std: META.std }));
       model.dispose();

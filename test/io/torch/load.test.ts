@@ -16,9 +16,8 @@ import { importTorchWeights } from '../../../src/io/torch/source.js';
 import { TorchTensor } from '../../../src/io/torch/tensor.js';
 import { TfjsModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph } from '../../../src/models/registry.js';
-import { FIXTURES, MXNET_REF, SKIP_NO_FIXTURES, SKIP_NO_TORCH, maxAbsDiff, runTorchPython } from './python.js';
-
-const FIXTURE_JSON = join(FIXTURES, 'mnext_050_64_c10.json');
+import { referenceFixture, referenceFixturesMissing, referenceTorchFile } from '../../reference-fixtures.js';
+import { SKIP_NO_TORCH, maxAbsDiff, runTorchPython } from './python.js';
 
 function assertSameWeights(actual: StateDict, expected: StateDict): void {
   assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
@@ -39,17 +38,17 @@ function logitsOf(source: { spec: Parameters<typeof buildGraph>[0]; weights: Sta
   }
 }
 
-describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () => {
+describe('torch.save readers on the reference fixtures', { skip: referenceFixturesMissing }, () => {
   before(async () => {
     await initBackend();
   });
 
-  for (const file of ['mnext_050_64_c10.pth', 'mnext_050_64_c10.ckpt.pth.tar']) {
-    for (const useEma of file.endsWith('.tar') ? [false, true] : [false]) {
-      it(`${file}${useEma ? ' --use-ema' : ''}: equals the .weights.bin tensors and gives the fixture logits`, async () => {
-        const fixture = loadFixture(FIXTURE_JSON);
+  for (const suffix of ['.pth', '.ckpt.pth.tar'] as const) {
+    for (const useEma of suffix.endsWith('.tar') ? [false, true] : [false]) {
+      it(`mnext_050_64_c10${suffix}${useEma ? ' --use-ema' : ''}: equals the .weights.bin tensors and gives the fixture logits`, async () => {
+        const fixture = loadFixture(referenceFixture('mnext_050_64_c10'));
         const before = tf.memory().numTensors;
-        const source = await loadModelSource(join(FIXTURES, file), { useEma, width: 0.5 });
+        const source = await loadModelSource(referenceTorchFile(suffix), { useEma, width: 0.5 });
         assert.deepEqual(source.spec, { ...fixture.spec, inputSize: 224 });
         assertSameWeights(source.weights, fixture.weights);
         const logits = logitsOf(source, fixture.input, [...fixture.inputShape]);
@@ -60,7 +59,7 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
   }
 
   it('reads the legacy training checkpoint\'s scalars and strips module. prefixes', () => {
-    const file = readTorchFile(join(FIXTURES, 'mnext_050_64_c10.ckpt.pth.tar'));
+    const file = readTorchFile(referenceTorchFile('.ckpt.pth.tar'));
     assert.equal(file.format, 'legacy');
     const picked = extractStateDict(file.root, { source: 'ckpt' });
     assert.equal(picked.entry, 'state_dict');
@@ -69,9 +68,9 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
   });
 
   it('a wrong width fails with missing/wrong-shape keys and names the width that fits', () => {
-    assert.throws(() => importTorchWeights(join(FIXTURES, 'mnext_050_64_c10.pth'), { width: 0.75 }),
+    assert.throws(() => importTorchWeights(referenceTorchFile('.pth'), { width: 0.75 }),
       (e: unknown) => e instanceof InputError && /wrong shape/.test(e.message) && /matches --arch mobilenext --width 0.5 --num-classes 10/.test(e.message));
-    assert.throws(() => importTorchWeights(join(FIXTURES, 'mnext_050_64_c10.pth'), { width: 0.5, numClasses: 1000 }),
+    assert.throws(() => importTorchWeights(referenceTorchFile('.pth'), { width: 0.5, numClasses: 1000 }),
       (e: unknown) => e instanceof InputError && /10 classes, the model 1000/.test(e.message));
   });
 
@@ -79,8 +78,8 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
     const dir = mkdtempSync(join(tmpdir(), 'mnext-torch-bad-'));
     try {
       const cases: [string, Uint8Array, RegExp][] = [];
-      const zip = readFileSync(join(FIXTURES, 'mnext_050_64_c10.pth'));
-      const legacy = readFileSync(join(FIXTURES, 'mnext_050_64_c10.ckpt.pth.tar'));
+      const zip = readFileSync(referenceTorchFile('.pth'));
+      const legacy = readFileSync(referenceTorchFile('.ckpt.pth.tar'));
       cases.push(['zip-truncated.pth', zip.subarray(0, zip.length - 100), /truncated or corrupt/]);
       cases.push(['legacy-truncated.pth.tar', legacy.subarray(0, legacy.length - 1000), /storage \d+ is truncated/]);
       cases.push(['legacy-cut-pickle.pth.tar', legacy.subarray(0, 5000), /unexpected end of data/]);
@@ -103,8 +102,7 @@ describe('torch.save readers on the fixtures', { skip: SKIP_NO_FIXTURES }, () =>
 /** Files only PyTorch itself can make: dtypes, strides, offsets, protocols, EMA checkpoints, TorchScript. */
 const MAKE_FILES = String.raw`
 import sys, json, argparse, collections, torch
-sys.path.insert(0, sys.argv[2])
-from mxnet_ref import MXNet
+from mnext_torch import create_model
 out = sys.argv[1]
 torch.manual_seed(0)
 expected = {}
@@ -118,12 +116,12 @@ torch.save(tensors, out + '/dtypes.pth')
 torch.save(tensors, out + '/dtypes_p4.pth', pickle_protocol=4)
 torch.save(tensors, out + '/dtypes_legacy.pth', _use_new_zipfile_serialization=False)
 
-model = MXNet(num_classes=7, width_mult=0.35).eval()
+model = create_model('mobilenext', num_classes=7, width=0.35).eval()
 with torch.no_grad():
     for p in model.state_dict().values():
         if p.dtype == torch.float32:
             p.copy_(torch.randn_like(p) * 0.2 + (1.0 if p.dim() == 1 else 0.0))
-ema = MXNet(num_classes=7, width_mult=0.35).eval()
+ema = create_model('mobilenext', num_classes=7, width=0.35).eval()
 with torch.no_grad():
     for (k, p), q in zip(model.state_dict().items(), ema.state_dict().values()):
         q.copy_(p * 0.9 if p.dtype == torch.float32 else p)
@@ -153,7 +151,7 @@ describe('torch.save files made by PyTorch 1.13', { skip: SKIP_NO_TORCH }, () =>
   before(async () => {
     await initBackend();
     dir = mkdtempSync(join(tmpdir(), 'mnext-torch-files-'));
-    runTorchPython(MAKE_FILES, [dir, join(MXNET_REF, '..')]);
+    runTorchPython(MAKE_FILES, [dir]);
     expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -197,7 +195,7 @@ describe('torch.save files made by PyTorch 1.13', { skip: SKIP_NO_TORCH }, () =>
 
   it('whole pickled models and TorchScript archives are refused with a hint, nothing executed', () => {
     assert.throws(() => importTorchWeights(join(dir, 'whole_model.pth'), { width: 0.35 }),
-      (e: unknown) => e instanceof InputError && /pickled torch_reference.MXNet object/.test(e.message) && /state_dict\(\)/.test(e.message));
+      (e: unknown) => e instanceof InputError && /pickled mnext_torch\.models\.mobilenext\.MXNet object/.test(e.message) && /state_dict\(\)/.test(e.message));
     assert.throws(() => importTorchWeights(join(dir, 'scripted.pt'), {}), (e: unknown) => e instanceof InputError && /TorchScript/.test(e.message));
   });
 });

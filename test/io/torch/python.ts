@@ -1,15 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Shared by the PyTorch interop tests: the fixtures folder and a python3 that can `import torch`. */
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
-export const HAVE_FIXTURES = existsSync(FIXTURES);
-export const MXNET_REF = join(dirname(fileURLToPath(import.meta.url)), 'mxnet_ref.py');
+// Shared by the PyTorch interop tests: a python3 that can `import torch`, with the twin's package importable.
+/** The PyTorch twin's package folder (python/mnext_torch), put on PYTHONPATH for every script run here. */
+export const PYTHON_PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '../../../python');
+/** Strict-loads mnext exports into the twin's models and runs them (see the script's docstring). */
+export const RUN_TWIN = join(dirname(fileURLToPath(import.meta.url)), 'run_twin.py');
+const PYTHON_ENV = { ...process.env, PYTHONPATH: [PYTHON_PACKAGE, process.env.PYTHONPATH].filter(Boolean).join(':') };
 
 function canImportTorch(python: string): boolean {
-  const result = spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  const result = spawnSync(python, ['-c', 'import torch, torchvision, yaml'], { encoding: 'utf8' });
   return result.status === 0;
 }
 
@@ -18,20 +19,19 @@ export const TORCH_PYTHON: string | undefined = [process.env.MNEXT_PYTHON, 'pyth
   .filter((p): p is string => p !== undefined && p !== '')
   .find(canImportTorch);
 
-export const SKIP_NO_TORCH = TORCH_PYTHON ? false : 'python3-torch / python3-torchvision not installed (apt-get install python3-torch python3-torchvision)';
-export const SKIP_NO_FIXTURES = HAVE_FIXTURES ? false : `fixtures folder ${FIXTURES} is absent`;
+export const SKIP_NO_TORCH = TORCH_PYTHON ? false : 'python3-torch / python3-torchvision / python3-yaml not installed (apt-get install python3-torch python3-torchvision python3-yaml)';
 
 /** Runs a python script with torch; returns stdout, throws with stderr on failure. */
 export function runTorchPython(script: string, args: readonly string[] = []): string {
   if (!TORCH_PYTHON) throw new Error('no python3 with torch');
-  const result = spawnSync(TORCH_PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(TORCH_PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: PYTHON_ENV });
   if (result.status !== 0) throw new Error(`python failed (${result.status}): ${result.stderr}`);
   return result.stdout;
 }
 
 export function runPythonFile(file: string, args: readonly string[]): string {
   if (!TORCH_PYTHON) throw new Error('no python3 with torch');
-  const result = spawnSync(TORCH_PYTHON, [file, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(TORCH_PYTHON, [file, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: PYTHON_ENV });
   if (result.status !== 0) throw new Error(`python ${file} failed (${result.status}): ${result.stderr}`);
   return result.stdout;
 }

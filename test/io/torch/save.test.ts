@@ -15,7 +15,8 @@ import { crc32 } from '../../../src/io/torch/zip.js';
 import { TfjsModel, nchwToNhwc } from '../../../src/models/executor.js';
 import { buildGraph, createModelGraph } from '../../../src/models/registry.js';
 import { initStateDict } from '../../../src/models/weights.js';
-import { FIXTURES, MXNET_REF, SKIP_NO_FIXTURES, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } from './python.js';
+import { type ReferenceFixtureName, referenceFixture, referenceFixturesMissing } from '../../reference-fixtures.js';
+import { RUN_TWIN, SKIP_NO_TORCH, maxAbsDiff, runPythonFile, runTorchPython } from './python.js';
 
 /** Local file headers of a zip: name and where its data starts. */
 function zipEntries(bytes: Uint8Array): { name: string; dataOffset: number; size: number }[] {
@@ -66,41 +67,33 @@ describe('state_dict export (zip torch.save)', () => {
   });
 });
 
-interface Reference {
-  readonly fixture: string;
-  readonly model: 'mnext' | 'mbv2';
-  readonly identityDiv: number;
-}
-
-const REFERENCES: readonly Reference[] = [
-  { fixture: 'mnext_050_64_c10', model: 'mnext', identityDiv: 1 },
-  { fixture: 'mnext_100_64_c10_tm2', model: 'mnext', identityDiv: 2 },
-  { fixture: 'mobilenetv2_100_224', model: 'mbv2', identityDiv: 1 },
-];
+const REFERENCES: readonly ReferenceFixtureName[] = ['mnext_050_64_c10', 'mnext_100_64_c10_tm2', 'mobilenetv2_100_224', 'mnext_s_224'];
 
 /**
- * Exports each fixture's weights with mnext, then has PyTorch (one python start: importing torch takes seconds)
- * torch.load + load_state_dict(strict=True) them into our MXNet / torchvision definition and run the fixture input.
+ * Exports each reference fixture's weights with mnext, then has PyTorch (one python start: importing torch takes
+ * seconds) torch.load + load_state_dict(strict=True) them into the twin's models (python/mnext_torch) and run the
+ * fixture input.
  */
 function exportAndRunInTorch(dir: string): Map<string, { fixture: Fixture; logits: number[] }> {
-  const requests = REFERENCES.map((ref) => {
-    const fixture = loadFixture(join(FIXTURES, `${ref.fixture}.json`));
-    const weightsPath = join(dir, `${ref.fixture}.pth`);
+  const requests = REFERENCES.map((name) => {
+    const fixture = loadFixture(referenceFixture(name));
+    const weightsPath = join(dir, `${name}.pth`);
     saveTorchStateDict(weightsPath, buildGraph(fixture.spec), fixture.weights);
-    const inputPath = join(dir, `${ref.fixture}.input.bin`);
+    const inputPath = join(dir, `${name}.input.bin`);
     writeFileSync(inputPath, fixture.input);
-    const requestPath = join(dir, `${ref.fixture}.request.json`);
+    const requestPath = join(dir, `${name}.request.json`);
+    const { arch, width, numClasses, tensorMultiplier } = fixture.spec;
     writeFileSync(requestPath, JSON.stringify({
-      weights: weightsPath, model: ref.model, width: fixture.spec.width, num_classes: fixture.spec.numClasses,
-      identity_div: ref.identityDiv, input: inputPath, input_shape: fixture.inputShape,
+      weights: weightsPath, model: arch, width, num_classes: numClasses, tensor_multiplier: tensorMultiplier,
+      input: inputPath, input_shape: fixture.inputShape,
     }));
-    return { ref, fixture, requestPath };
+    return { name, fixture, requestPath };
   });
-  const results = JSON.parse(runPythonFile(MXNET_REF, requests.map((r) => r.requestPath))) as { logits: number[][] }[];
-  return new Map(requests.map((r, i) => [r.ref.fixture, { fixture: r.fixture, logits: results[i].logits.flat() }]));
+  const results = JSON.parse(runPythonFile(RUN_TWIN, requests.map((r) => r.requestPath))) as { logits: number[][] }[];
+  return new Map(requests.map((r, i) => [r.name, { fixture: r.fixture, logits: results[i].logits.flat() }]));
 }
 
-describe('export round trip through PyTorch (strict load_state_dict)', { skip: SKIP_NO_TORCH || SKIP_NO_FIXTURES }, () => {
+describe('export round trip through PyTorch (strict load_state_dict)', { skip: SKIP_NO_TORCH || referenceFixturesMissing }, () => {
   let dir = '';
   let torchResults = new Map<string, { fixture: Fixture; logits: number[] }>();
   before(async () => {
@@ -110,9 +103,9 @@ describe('export round trip through PyTorch (strict load_state_dict)', { skip: S
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  for (const ref of REFERENCES) {
-    it(`${ref.fixture}: our ${ref.model === 'mnext' ? 'MXNet' : 'torchvision mobilenet_v2'} loads the export and gives the fixture logits`, () => {
-      const { fixture, logits } = torchResults.get(ref.fixture)!;
+  for (const name of REFERENCES) {
+    it(`${name}: the twin's model strict-loads the export and gives the fixture logits`, () => {
+      const { fixture, logits } = torchResults.get(name)!;
       assert.ok(maxAbsDiff(logits, fixture.logits.flat()) <= 1e-4, `max |Δ| ${maxAbsDiff(logits, fixture.logits.flat())}`);
     });
   }

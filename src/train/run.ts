@@ -1,0 +1,37 @@
+import { ensureBackend } from '../backend/index.js';
+import { type TrainConfig, resolveConfig } from './config.js';
+import { type TrainEvents, type TrainResult, train as runTraining } from './engine.js';
+import { findConfigFile } from './recipes.js';
+
+/** train()'s options: an abort signal, overrides, and progress hooks (all optional; the library prints nothing). */
+export interface TrainOptions extends Omit<TrainEvents, 'log' | 'onBatch' | 'onEpochEnd'> {
+  /** Aborting stops after the current step, saves recovery/ and rejects with an InterruptedError. */
+  readonly signal?: AbortSignal;
+  /** Keys set over the config or recipe: snake_case or kebab-case, typed values or strings as on a command line. */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+  /** Replace files and folders in a resumed run's folder that mnext did not write (util/output-path.ts). */
+  readonly force?: boolean;
+  /** Once the configuration is resolved and the backend set up, before any data is read. */
+  onStart?(run: { readonly config: TrainConfig; readonly backend: string }): void;
+  /** After every optimiser step. */
+  onStep?: TrainEvents['onBatch'];
+  /** After every epoch's validation and checkpoint, with its summary row. */
+  onEpoch?: TrainEvents['onEpochEnd'];
+  /** Notes and warnings (a skipped image, a generated dataset, a resumed run). */
+  onLog?: TrainEvents['log'];
+}
+
+/**
+ * timm's train.py as a call: `config` is a YAML file, a bundled recipe name (`'mnext_mbv2'`, `'quickstart'`) or
+ * the keys themselves (`{ model: 'mobilenext_035', data: 'data/x', epochs: 3 }`), over timm's defaults. Resolves
+ * to where the run directory, checkpoints, summary and curves were written.
+ */
+export async function train(config: string | Partial<TrainConfig>, options: TrainOptions = {}): Promise<TrainResult> {
+  const { signal, overrides, force, onStart, onStep, onEpoch, onLog, ...events } = options;
+  const resolved = typeof config === 'string'
+    ? resolveConfig({ file: findConfigFile(config), flags: overrides })
+    : resolveConfig({ flags: { ...config, ...overrides } });
+  const backend = await ensureBackend(resolved.backend || undefined);
+  onStart?.({ config: resolved, backend });
+  return runTraining(resolved, { signal, force, events: { ...events, log: onLog, onBatch: onStep, onEpochEnd: onEpoch } });
+}

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { generateSyntheticDataset } from '../../src/data/synthetic.js';
+import { PyDict } from '../../src/io/torch/pickle.js';
+import { readTorchFile } from '../../src/io/torch/load.js';
+import { importTorchWeights } from '../../src/io/torch/source.js';
+import { CONFIG_KEYS, defaultConfig, resolveConfig } from '../../src/train/config.js';
+import { type ScheduleOptions, stepLearningRate } from '../../src/train/scheduler.js';
+import { summaryCsv } from '../../src/train/summary.js';
+import { tempDir } from '../helpers.js';
+import { PYTHON_PACKAGE, SKIP_NO_TORCH, TORCH_PYTHON, runTorchPython } from '../io/torch/python.js';
+
+/**
+ * The PyTorch twin's trainer (python -m mnext_torch.train) reads mnext train's recipes as mnext does (same keys,
+ * defaults, errors, schedules) and writes mnext's run folder; a tiny synthetic run end to end, and a resumed run
+ * that repeats an uninterrupted one.
+ */
+const CONFIGS = join(import.meta.dirname, '..', '..', 'configs');
+
+/** `python -m mnext_torch.train args` with python/ on the path: exit code and output. */
+function runTrainer(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+  const env = { ...process.env, PYTHONPATH: PYTHON_PACKAGE };
+  const run = spawnSync(TORCH_PYTHON!, ['-m', 'mnext_torch.train', ...args], { encoding: 'utf8', env });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** Runs `body` (python, with `sys` and `json` imported) on the JSON of `input`; returns its printed JSON. */
+function python<T>(body: string, input: unknown): T {
+  return JSON.parse(runTorchPython(`import json, sys\ndata = json.loads(sys.argv[1])\n${body}`, [JSON.stringify(input)])) as T;
+}
+
+function errorOf(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return '(no error)';
+}
+
+describe('the twin reads mnext train\'s recipes as mnext does', { skip: SKIP_NO_TORCH }, () => {
+  it('the same keys, in the same order, with the same defaults', () => {
+    const twin = python<[string, unknown][]>('from mnext_torch.config import default_config\nprint(json.dumps(list(default_config().items())))', null);
+    const mnext = defaultConfig() as unknown as Record<string, unknown>;
+    assert.deepEqual(twin, CONFIG_KEYS.map((k) => [k, mnext[k]]));
+  });
+
+  it('every config in configs/ resolves to the same values', () => {
+    const files = readdirSync(CONFIGS).filter((f) => f.endsWith('.yaml')).map((f) => join(CONFIGS, f));
+    const twin = python<Record<string, unknown>[]>('from mnext_torch.config import resolve_config\nprint(json.dumps([resolve_config(f) for f in data]))', files);
+    assert.deepEqual(twin, files.map((file) => resolveConfig({ file })));
+  });
+
+  it('bad values and unknown keys fail with mnext\'s sentence', () => {
+    const dir = tempDir('mnext-twin-config-');
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'epochs: 0\n');
+    const cases: { file?: string; flags?: Record<string, string> }[] = [
+      { flags: { lr: '0.1x' } }, { flags: { opt: 'lion' } }, { flags: { scale: '0.5' } }, { flags: { lrr: '0.1' } },
+      { flags: { model_ema: 'maybe' } }, { flags: { 'warmup-epochs': '5', epochs: '5', sched: 'cosine' } }, { file },
+    ];
+    const twin = python<string[]>(`from mnext_torch.config import ConfigError, resolve_config
+def error(case):
+    try:
+        resolve_config(case.get('file'), case.get('flags'))
+    except ConfigError as e:
+        return str(e)
+    return '(no error)'
+print(json.dumps([error(c) for c in data]))`, cases);
+    assert.deepEqual(twin, cases.map((c) => errorOf(() => resolveConfig(c))));
+  });
+
+  it('learning rates: cosine and step, warmup, cooldown, per epoch and per update', () => {
+    const configs = [
+      resolveConfig({ file: join(CONFIGS, 'mnext_mbv2.yaml') }),
+      resolveConfig({ file: join(CONFIGS, 'mnext_efficient_s.yaml') }),
+      resolveConfig({ file: join(CONFIGS, 'fashion_mnist_full.yaml') }),
+    ];
+    const points = [[0, 0], [0, 7], [1, 3], [2, 9], [3, 0], [57, 5], [199, 9], [200, 0], [209, 9], [849, 4]];
+    const twin = python<number[][]>(`from mnext_torch.scheduler import step_learning_rate
+print(json.dumps([[step_learning_rate(c, e, s, 10) for e, s in data['points']] for c in data['configs']]))`, { configs, points });
+    const mnext = configs.map((c) => {
+      const schedule: ScheduleOptions = {
+        sched: c.sched, lr: c.lr, epochs: c.epochs, warmupEpochs: c.warmup_epochs, warmupLr: c.warmup_lr, minLr: c.min_lr,
+        decayEpochs: c.decay_epochs, decayRate: c.decay_rate, cooldownEpochs: c.cooldown_epochs,
+      };
+      return points.map(([epoch, step]) => stepLearningRate(schedule, epoch, step, 10, c.sched_on_updates));
+    });
+    // Within an ulp or two: Math.cos / Math.pow and libm differ in the last bit.
+    twin.flat().forEach((lr, i) => assert.ok(Math.abs(lr - mnext.flat()[i]) <= 1e-15 * mnext.flat()[i], `${lr} vs ${mnext.flat()[i]}`));
+  });
+
+  it('keys of mnext\'s own engine are refused, not ignored', () => {
+    const twin = python<string[]>(`from mnext_torch.config import ConfigError, resolve_config
+def error(flags):
+    try:
+        resolve_config(flags=flags)
+    except ConfigError as e:
+        return str(e)
+print(json.dumps([error(f) for f in data]))`, [{ replicas: '2' }, { backend: 'wasm' }, { initial_checkpoint: 'x.pth' }, { freeze_backbone: 'true' }]);
+    assert.match(twin[0], /^replicas: .*torchrun.*got 2$/);
+    assert.match(twin[1], /^backend: .*leave it unset, got "wasm"$/);
+    assert.match(twin[2], /^initial_checkpoint: fine-tuning is mnext train's.*leave it unset, got "x.pth"$/);
+    assert.equal(twin[3], errorOf(() => resolveConfig({ flags: { freeze_backbone: 'true' } })), 'the same sentence as mnext');
+  });
+});
+
+describe('python -m mnext_torch.train end to end', { skip: SKIP_NO_TORCH }, () => {
+  const dir = tempDir('mnext-twin-train-');
+  const data = join(dir, 'data');
+  before(async () => {
+    await generateSyntheticDataset(data, { classes: 3, perClass: 8, size: 36, seed: 1 });
+  });
+
+  it('one epoch of configs/fashion_mnist.yaml with overrides writes mnext\'s run folder', () => {
+    const output = join(dir, 'out');
+    const run = runTrainer(['--config', join(CONFIGS, 'fashion_mnist.yaml'), '--data', data, '--output', output, '--num-classes', '3',
+      '--width', '0.35', '--epochs', '1', '--batch-size', '8', '--workers', '1', '--model-ema', '--model-ema-decay', '0.5',
+      '--color-jitter', '0.4', '--interpolation', 'random', '--reprob', '0.5', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { runDir: string; summary: { train_loss: number; eval_top1: number }[] };
+    assert.match(result.runDir, /[/\\]\d{8}-\d{6}-mobilenext-32$/);
+    assert.ok(result.runDir.startsWith(output));
+    assert.match(run.stderr, /epoch 0\/0: train_loss \d+\.\d{4} .*\[EMA\]/);
+    const summary = readFileSync(join(result.runDir, 'summary.csv'), 'utf8').trim().split('\n');
+    assert.equal(summary[0], summaryCsv([]).trim(), 'the header of mnext train\'s summary.csv');
+    assert.equal(summary.length, 2);
+    assert.ok(Number.isFinite(result.summary[0].train_loss));
+    assert.equal(readFileSync(join(result.runDir, 'classes.txt'), 'utf8'), `${readdirSync(join(data, 'train')).sort().join('\n')}\n`);
+    // mnext reads the twin's args.yaml as a recipe and finds the same values.
+    const args = resolveConfig({ file: join(result.runDir, 'args.yaml') });
+    assert.deepEqual([args.width, args.num_classes, args.model_ema, args.reprob, args.lr, args.data], [0.35, 3, true, 0.5, 0.05, data]);
+    for (const folder of ['last', 'best']) {
+      const file = join(result.runDir, folder, 'checkpoint.pth.tar');
+      const root = readTorchFile(file).root;
+      assert.ok(root instanceof PyDict);
+      assert.deepEqual(['epoch', 'arch', 'state_dict', 'optimizer', 'args', 'version', 'state_dict_ema'].filter((k) => !root.map.has(k)), []);
+      // mnext import reads the timm-format checkpoint, raw and EMA weights.
+      const imported = importTorchWeights(file, { width: 0.35 });
+      assert.deepEqual([imported.source.spec.numClasses, imported.entry, imported.info.epoch, imported.emaWeights !== undefined], [3, 'state_dict', 0, true]);
+    }
+  });
+
+  it('a run resumed after its first epoch repeats the uninterrupted run', () => {
+    const config = resolveConfig({
+      file: join(CONFIGS, 'quickstart.yaml'),
+      flags: { data, output: join(dir, 'resume'), num_classes: '3', epochs: '2', batch_size: '8', workers: '1', model_ema: 'true', mixup: '0.4' },
+    });
+    const runs = python<{ rows: Record<string, number>[]; state: Record<string, number> }[]>(`import torch
+from mnext_torch.train import train
+def finished(result):
+    state = torch.load(result['lastDir'] + '/checkpoint.pth.tar')
+    tensors = {**state['state_dict'], **{'ema.' + k: v for k, v in state['state_dict_ema'].items()},
+               **{f'momentum.{i}': s['momentum_buffer'] for i, s in state['optimizer']['state'].items()}}
+    rows = [{k: v for k, v in row.items() if k != 'img_per_sec'} for row in result['summary']]
+    return {'rows': rows, 'state': {k: v.double().sum().item() for k, v in tensors.items()}}
+whole = train(data)
+first = train(data, stop_after_epochs=1)
+resumed = train(dict(data, resume=first['runDir']))
+print(json.dumps([finished(whole), finished(resumed)]))`, config);
+    assert.equal(runs[0].rows.length, 2);
+    assert.deepEqual(runs[1], runs[0]);
+  });
+
+  it('bad input: one sentence on stderr, exit 2, nothing trained', () => {
+    const cases: [string[], RegExp][] = [
+      [['--data', data, '--lrr', '0.1'], /^mnext_torch\.train: command line: unknown key 'lrr' \(did you mean 'lr'\?\)$/],
+      [['--data', join(dir, 'missing'), '--output', join(dir, 'bad')], /^mnext_torch\.train: dataset .*missing does not exist$/],
+      [['--data', data, '--model', 'resnet50', '--output', join(dir, 'bad')], /^mnext_torch\.train: model 'resnet50': unknown model 'resnet50'; known models: mobilenext_140, /],
+      [['--config', join(CONFIGS, 'quickstart.yaml'), '--data', join(dir, 'nowhere')], /npx mnext data synthetic --out .*nowhere --classes 10 --per-class 60 --size 40/],
+    ];
+    for (const [args, message] of cases) {
+      const run = runTrainer(args);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr.trim().split('\n').pop()!, message);
+    }
+    assert.ok(!existsSync(join(dir, 'bad')), 'no run folder for a run that could not start');
+  });
+});
