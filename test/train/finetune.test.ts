@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import { parse } from 'yaml';
-import { initBackend } from '../../src/backend/index.js';
-import { generateSyntheticDataset } from '../../src/data/synthetic.js';
 import { InputError, UsageError } from '../../src/errors.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
 import { saveTorchStateDict } from '../../src/io/torch/save.js';
@@ -14,26 +12,16 @@ import { initStateDict } from '../../src/models/weights.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/engine.js';
 import { runCli, tempDir } from '../helpers.js';
+import { TINY_RUN, tinyDataset } from './tiny.js';
 
-let data: string;
-
-before(async () => {
-  await initBackend('wasm');
-  data = join(tempDir(), 'synthetic');
-  await generateSyntheticDataset(data, { classes: 3, perClass: 6, size: 32, seed: 1, valFraction: 0.5 });
-});
+const dataset = tinyDataset();
 
 const CLASSIFIER = ['classifier.1.weight', 'classifier.1.bias'];
 const isClassifier = (name: string) => CLASSIFIER.includes(name);
 
-/** 18 train images in 3 batches of 6, 9 val images, MobileNeXt-0.35 at 32 px, no EMA. */
+/** Two epochs of the tiny run, no EMA. */
 function tinyConfig(output: string, extra: Record<string, string> = {}) {
-  return resolveConfig({
-    flags: {
-      data, output, model: 'mobilenext_035', img_size: '32', batch_size: '6', epochs: '2', sched: 'cosine', warmup_epochs: '0',
-      lr: '0.01', color_jitter: '0', workers: '2', ...extra,
-    },
-  });
+  return resolveConfig({ flags: { data: dataset(), output, ...TINY_RUN, epochs: '2', ...extra } });
 }
 
 /** The first epoch at LR 0 (warmup from 0): the weights it saves are the ones training started from. */
@@ -110,7 +98,7 @@ test('mnext train --initial-checkpoint reads .pth and .pth.tar files', async () 
     const file = join(tempDir(), name);
     saveTorchStateDict(file, createModelGraph('mobilenext_035', { numClasses: 4, inputSize: 32 }), pretrained.weights);
     const output = tempDir();
-    const cli = await runCli('train', '--data', data, '--output', output, '--model', 'mobilenext_035', '--img-size', '32', '--batch-size', '6',
+    const cli = await runCli('train', '--data', dataset(), '--output', output, '--model', 'mobilenext_035', '--img-size', '32', '--batch-size', '6',
       '--epochs', '2', '--sched', 'cosine', '--warmup-epochs', '1', '--warmup-lr', '0', '--color-jitter', '0', '--backend', 'wasm',
       '--initial-checkpoint', file, '--no-progress', '--json');
     assert.equal(cli.code, 0, cli.stderr);
@@ -155,7 +143,7 @@ test('weights that do not fit the model are exit 2 listing the keys, before a ru
   damaged.set('extra.weight', { shape: [1], data: new Float32Array(1) });
   const spec = loadCheckpoint(pretrained.dir).spec;
   saveCheckpoint(pretrained.dir, { spec, weights: damaged });
-  const cli = await runCli('train', '--data', data, '--output', output, '--model', 'mobilenext_035', '--img-size', '32', '--batch-size', '6',
+  const cli = await runCli('train', '--data', dataset(), '--output', output, '--model', 'mobilenext_035', '--img-size', '32', '--batch-size', '6',
     '--initial-checkpoint', pretrained.dir, '--no-progress');
   assert.equal(cli.code, 2);
   assert.match(cli.stderr, /missing \(1\): features\.1\.conv\.0\.weight\. unexpected \(1\): extra\.weight\./);

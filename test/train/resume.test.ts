@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import { parse } from 'yaml';
-import { initBackend } from '../../src/backend/index.js';
-import { generateSyntheticDataset } from '../../src/data/synthetic.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { InputError, UsageError } from '../../src/errors.js';
@@ -12,23 +10,13 @@ import { train } from '../../src/train/engine.js';
 import { readTrainState } from '../../src/train/run-state.js';
 import { learningRate } from '../../src/train/scheduler.js';
 import { runCli, tempDir } from '../helpers.js';
+import { TINY_RUN, tinyDataset } from './tiny.js';
 
-let data: string;
-
-before(async () => {
-  await initBackend('wasm');
-  data = join(tempDir(), 'synthetic');
-  await generateSyntheticDataset(data, { classes: 3, perClass: 6, size: 32, seed: 1, valFraction: 0.5 });
-});
-
-/** 18 train images in 3 batches of 6, 9 val images, MobileNeXt-0.35 at 32 px, cosine from 0.01 without warmup. */
-const TINY = {
-  model: 'mobilenext_035', img_size: '32', batch_size: '6', sched: 'cosine', warmup_epochs: '0', lr: '0.01', min_lr: '0.0001',
-  color_jitter: '0', workers: '2', backend: 'wasm',
-};
+const dataset = tinyDataset();
+const TINY = { ...TINY_RUN, min_lr: '0.0001', backend: 'wasm' };
 
 function tinyConfig(output: string, extra: Record<string, string> = {}) {
-  return resolveConfig({ flags: { data, output, ...TINY, epochs: '2', ...extra } });
+  return resolveConfig({ flags: { data: dataset(), output, ...TINY, epochs: '2', ...extra } });
 }
 
 /** A run's config as `mnext train --resume RUN --<key> <value> ...` resolves it. */
@@ -50,7 +38,7 @@ test('--resume with a larger --epochs extends the run: a 1-epoch cosine run take
   assert.equal(first.rows.length, 1);
   const config = resumeConfig(first.runDir, { epochs: '3' });
   assert.equal(config.model, 'mobilenext_035', 'the run\'s own config supplies every key not given');
-  assert.equal(config.data, data);
+  assert.equal(config.data, dataset());
   const resumed = await train(config);
   assert.equal(resumed.runDir, first.runDir);
   assert.equal(resumed.epochsRun, 2);
@@ -128,7 +116,7 @@ test('a resumed run rewrites its own args.yaml only: one mnext did not write (ti
 
 test('--data may point at the moved dataset when its classes are the run\'s; other classes are exit 2 naming the difference', async () => {
   const moved = join(tempDir(), 'moved');
-  cpSync(data, moved, { recursive: true });
+  cpSync(dataset(), moved, { recursive: true });
   const run = await train(resolveConfig({ flags: { data: moved, output: tempDir(), ...TINY, epochs: '1' } }));
   const elsewhere = join(tempDir(), 'elsewhere');
   renameSync(moved, elsewhere);
