@@ -5,7 +5,7 @@
  * make the checkpoint's optimiser state, augmentation stream or model something the run never was, so a
  * difference is refused with every key named.
  */
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { type ConfigKey, type TrainConfig, CONFIG_KEYS, defaultConfig } from './config.js';
 
@@ -22,7 +22,7 @@ function comparable(key: ConfigKey, value: unknown): string {
 }
 
 function shown(value: unknown): string {
-  return typeof value === 'string' && value !== '' && !isAbsolute(value) ? value : JSON.stringify(value);
+  return typeof value === 'string' && value !== '' ? value : JSON.stringify(value);
 }
 
 /**
