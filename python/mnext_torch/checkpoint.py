@@ -50,3 +50,8 @@ def load_checkpoint(path):
     if missing:
         raise ConfigError(f"resume: {path} is not a training checkpoint of mnext_torch.train (no {', '.join(missing)})")
     return state
+
+
+def saved_run_config(path):
+    """The resolved config the run at `path` was last trained with (its last checkpoint's args)."""
+    return load_checkpoint(resume_file(path)[0])['args']

@@ -213,13 +213,25 @@ def read_config_file(path):
 
 
 def resolve_config(file=None, flags=None):
-    """Defaults, then the YAML file's keys, then the command line's (raw strings keyed snake or kebab case)."""
-    config = default_config()
-    if file:
-        for key, raw in read_config_file(file).items():
+    """Defaults, then the YAML file's keys, then the command line's (raw strings keyed snake or kebab case). With
+    `resume`, the run's own config takes the defaults' place, so only what is given differs from it (train()
+    decides which differences a resume accepts, see resume.py)."""
+    file_keys = read_config_file(file) if file else {}
+
+    def layered(base):
+        config = dict(base)
+        for key, raw in file_keys.items():
             set_key(config, str(key), raw, file)
-    for key, raw in (flags or {}).items():
-        set_key(config, key, raw, 'command line')
+        for key, raw in (flags or {}).items():
+            set_key(config, key, raw, 'command line')
+        return config
+
+    config = layered(default_config())
+    if config['resume']:
+        from .checkpoint import saved_run_config  # torch is loaded only when a run is resumed
+        saved = {k: v for k, v in saved_run_config(config['resume']).items() if k in SCHEMA}
+        # Keys added since the run was made take their defaults.
+        config = layered({**default_config(), **saved, 'resume': config['resume']})
     check_consistency(config)
     return config
 

@@ -5,6 +5,7 @@ args.yaml, classes.txt, summary.csv, last/ and best/ (timm-format checkpoints).
     PYTHONPATH=python python3 -m mnext_torch.train --config configs/fashion_mnist.yaml --data DIR [--key value ...]
 
 Every random draw of an epoch comes from seeds of (seed, epoch), so `--resume RUN` repeats an uninterrupted run.
+With `--resume RUN` the run's own config supplies every key not given; what a resume may change is resume.py's.
 """
 import argparse
 import json
@@ -26,6 +27,7 @@ from .ema import ModelEma
 from .files import write_text_atomic
 from .models import create_model
 from .optim import create_optimizer
+from .resume import check_run_classes, continued_config
 from .scheduler import step_learning_rate, total_epochs
 from .summary import write_summary
 
@@ -84,16 +86,54 @@ def epoch_seed(seed, epoch, rank):
     return (seed * 1_000_003 + epoch) * 1009 + rank
 
 
-def open_run(config, replicas, log):
-    resumed = None
-    if config['resume']:
-        path, run_dir = resume_file(config['resume'])
-        resumed = load_checkpoint(path)
-        # The saved recipe wins for everything but where to resume from and how many loader workers run.
-        config = {**resumed['args'], 'resume': config['resume'], 'workers': config['workers']}
-        log(f"Resuming {path} after epoch {resumed['epoch']}")
-    build_model(config, config['num_classes'] or 1000)  # an unknown model fails before any data is read
+@dataclass
+class Resumed:
+    """A run being continued: its last checkpoint, where it lives, and the config it continues with."""
+    path: str
+    run_dir: str
+    state: dict
+    config: dict
+
+
+def resume_run(config):
+    path, run_dir = resume_file(config['resume'])
+    state = load_checkpoint(path)
+    return Resumed(path, run_dir, state, continued_config(state['args'], config))
+
+
+def nothing_left(resumed):
+    """Why a resumed run has nothing left to train (mnext's sentence), or None when it has."""
+    done, epochs = resumed.state['epoch'] + 1, total_epochs(resumed.config)
+    if done < epochs:
+        return None
+    if done == epochs:
+        return f'finished at epoch {done} of {epochs}; pass --epochs N to continue'
+    return f'at epoch {done}, past the {epochs} epochs asked for; pass --epochs N to continue'
+
+
+def run_classes(run_dir):
+    try:
+        with open(os.path.join(run_dir, 'classes.txt')) as f:
+            return [line for line in f.read().splitlines() if line]
+    except FileNotFoundError:
+        raise ConfigError(f'resume: {run_dir} has no classes.txt (not a run folder of mnext_torch.train)') from None
+
+
+def open_splits_of(config, resumed):
+    if resumed and not os.path.exists(config['data']):
+        raise DataError(f"dataset {config['data']} does not exist (the run's data: --data DIR if it moved)")
     train_list, val_list = open_splits(config)
+    if resumed:
+        check_run_classes(run_classes(resumed.run_dir), train_list.classes, config['data'])
+    return train_list, val_list
+
+
+def open_run(config, resumed, replicas, log):
+    if resumed:
+        config = resumed.config
+        log(f"Resuming {resumed.path} after epoch {resumed.state['epoch']}")
+    build_model(config, config['num_classes'] or 1000)  # an unknown model fails before any data is read
+    train_list, val_list = open_splits_of(config, resumed)
     num_classes = config['num_classes'] or len(train_list.classes)
     if num_classes < len(train_list.classes):
         raise ConfigError(f"num_classes: expected at least the dataset's {len(train_list.classes)} classes, got {num_classes}")
@@ -102,22 +142,24 @@ def open_run(config, replicas, log):
     model = build_model(config, num_classes).to(device)
     optimizer = create_optimizer(model, config)
     if resumed:
-        model.load_state_dict(resumed['state_dict'])
-        optimizer.load_state_dict(resumed['optimizer'])
+        model.load_state_dict(resumed.state['state_dict'])
+        optimizer.load_state_dict(resumed.state['optimizer'])
     ema = ModelEma(model, config['model_ema_decay']) if config['model_ema'] else None
-    if ema and resumed and 'state_dict_ema' in resumed:
-        ema.module.load_state_dict(resumed['state_dict_ema'])
+    if ema and resumed and 'state_dict_ema' in resumed.state:
+        ema.module.load_state_dict(resumed.state['state_dict_ema'])
     run = Run(config, train_list.classes, num_classes, model, optimizer, ema,
               make_loader(ImageDataset(train_list, train_transform(config)), config, replicas, train=True),
               make_loader(ImageDataset(val_list, eval_transform(config)), config, replicas, train=False),
-              run_dir if resumed else create_run_dir(config), device, replicas)
+              resumed.run_dir if resumed else create_run_dir(config), device, replicas)
     if len(run.train_loader) == 0:
         raise DataError(f"{config['data']}: {len(train_list.samples)} training images make no full batch of {config['batch_size']}")
     if resumed:
-        run.start_epoch, run.rows, run.best = resumed['epoch'] + 1, resumed['summary'], resumed['best']
-    elif replicas.is_primary:
+        run.start_epoch, run.rows, run.best = resumed.state['epoch'] + 1, resumed.state['summary'], resumed.state['best']
+    if replicas.is_primary:
+        # A resumed run's args.yaml records the schedule and data it now continues with.
         write_text_atomic(os.path.join(run.run_dir, 'args.yaml'), config_to_yaml(config))
-        write_text_atomic(os.path.join(run.run_dir, 'classes.txt'), '\n'.join(train_list.classes) + '\n')
+        if not resumed:
+            write_text_atomic(os.path.join(run.run_dir, 'classes.txt'), '\n'.join(train_list.classes) + '\n')
     return run
 
 
@@ -189,7 +231,12 @@ def epoch_line(row, epochs, raw, ema_used, is_best):
 def train(config, log=lambda message: None, progress=lambda *args: None, replicas=Replicas(), stop_after_epochs=None):
     """Trains per the config (fresh or resumed); returns where everything was written and the summary rows.
     stop_after_epochs ends this invocation early, as a kill after an epoch would (tests resume from there)."""
-    run = open_run(config, replicas, log)
+    resumed = resume_run(config) if config['resume'] else None
+    done = resumed and nothing_left(resumed)
+    if done:
+        log(done)
+        return result_of(resumed.run_dir, resumed.state['summary'], resumed.state['best'])
+    run = open_run(config, resumed, replicas, log)
     config = run.config
     epochs = total_epochs(config)
     last = epochs if stop_after_epochs is None else min(epochs, run.start_epoch + stop_after_epochs)
@@ -212,8 +259,12 @@ def train(config, log=lambda message: None, progress=lambda *args: None, replica
                 save_checkpoint(os.path.join(run.run_dir, 'best'), state)
             write_summary(os.path.join(run.run_dir, 'summary.csv'), run.rows)
         log(epoch_line(row, epochs, raw, run.ema is not None, is_best))
-    return {'runDir': run.run_dir, 'best': run.best, 'lastDir': os.path.join(run.run_dir, 'last'),
-            'bestDir': os.path.join(run.run_dir, 'best'), 'summary': run.rows}
+    return result_of(run.run_dir, run.rows, run.best)
+
+
+def result_of(run_dir, rows, best):
+    return {'runDir': run_dir, 'best': best, 'lastDir': os.path.join(run_dir, 'last'),
+            'bestDir': os.path.join(run_dir, 'best'), 'summary': rows}
 
 
 def command_line_parser():

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { generateSyntheticDataset } from '../../src/data/synthetic.js';
 import { PyDict } from '../../src/io/torch/pickle.js';
 import { readTorchFile } from '../../src/io/torch/load.js';
 import { importTorchWeights } from '../../src/io/torch/source.js';
 import { CONFIG_KEYS, defaultConfig, resolveConfig } from '../../src/train/config.js';
+import { continuedConfig } from '../../src/train/resume.js';
 import { type ScheduleOptions, stepLearningRate } from '../../src/train/scheduler.js';
 import { summaryCsv } from '../../src/train/summary.js';
 import { tempDir } from '../helpers.js';
@@ -31,6 +33,9 @@ function runTrainer(args: readonly string[]): { code: number | null; stdout: str
 function python<T>(body: string, input: unknown): T {
   return JSON.parse(runTorchPython(`import json, sys\ndata = json.loads(sys.argv[1])\n${body}`, [JSON.stringify(input)])) as T;
 }
+
+/** A run's args.yaml as written (with `resume` set it names the run, so it is read as YAML, not as a recipe). */
+const argsOf = (runDir: string) => parse(readFileSync(join(runDir, 'args.yaml'), 'utf8')) as Record<string, unknown>;
 
 function errorOf(action: () => unknown): string {
   try {
@@ -163,6 +168,61 @@ resumed = train(dict(data, resume=first['runDir']))
 print(json.dumps([finished(whole), finished(resumed)]))`, config);
     assert.equal(runs[0].rows.length, 2);
     assert.deepEqual(runs[1], runs[0]);
+  });
+
+  it('--resume RUN: the run\'s args.yaml supplies the rest, --epochs extends it, a finished run says so, other changes are refused', () => {
+    const output = join(dir, 'resumed');
+    const tiny = ['--data', data, '--output', output, '--num-classes', '3', '--width', '0.35', '--img-size', '32', '--batch-size', '8',
+      '--workers', '1', '--sched', 'cosine', '--warmup-epochs', '0', '--min-lr', '0.0001'];
+    const first = runTrainer([...tiny, '--epochs', '1', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const { runDir } = JSON.parse(first.stdout) as { runDir: string };
+    const summaryLines = () => readFileSync(join(runDir, 'summary.csv'), 'utf8').trim().split('\n').length;
+
+    const finished = runTrainer(['--resume', runDir]);
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.match(finished.stderr, /^mnext_torch\.train: mobilenext on .*data, /m, 'the header shows the resumed run\'s model and data');
+    assert.match(finished.stderr, /^finished at epoch 1 of 1; pass --epochs N to continue$/m);
+    assert.equal(summaryLines(), 2, 'nothing trained');
+
+    const refused = runTrainer(['--resume', runDir, '--epochs', '3', '--lr', '0.5', '--batch-size', '9']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.equal(refused.stderr.trim().split('\n').pop(), 'mnext_torch.train: ' + errorOf(() => continuedConfig(
+      resolveConfig({ flags: { batch_size: '8', lr: '0.01' } }), resolveConfig({ flags: { batch_size: '9', lr: '0.5' } }))), 'mnext\'s sentence');
+    assert.equal(summaryLines(), 2);
+
+    const extended = runTrainer(['--resume', runDir, '--epochs', '3', '--workers', '2', '--json']);
+    assert.equal(extended.code, 0, extended.stderr);
+    const rows = (JSON.parse(extended.stdout) as { summary: { lr: number }[] }).summary;
+    // Each epoch's LR is the 3-epoch cosine's from where the run stopped (at t = 0 cosine gives lr for any length).
+    const cosine = (t: number) => 1e-4 + 0.5 * (0.01 - 1e-4) * (1 + Math.cos((Math.PI * t) / 3));
+    rows.forEach((row, t) => assert.ok(Math.abs(row.lr - cosine(t)) < 1e-12, `epoch ${t}: ${row.lr} vs ${cosine(t)}`));
+    assert.equal(rows.length, 3);
+    assert.equal(argsOf(runDir).epochs, 3, 'args.yaml records the extended schedule');
+  });
+
+  it('--resume with --data elsewhere: the run\'s classes continue, other classes are exit 2 naming the difference', () => {
+    const moved = join(dir, 'moved');
+    cpSync(data, moved, { recursive: true });
+    const first = runTrainer(['--data', moved, '--output', join(dir, 'moving'), '--width', '0.35', '--img-size', '32', '--batch-size', '8',
+      '--workers', '1', '--epochs', '1', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const { runDir } = JSON.parse(first.stdout) as { runDir: string };
+    const elsewhere = join(dir, 'elsewhere');
+    renameSync(moved, elsewhere);
+    const lost = runTrainer(['--resume', runDir, '--epochs', '2']);
+    assert.equal(lost.code, 2, lost.stderr);
+    assert.match(lost.stderr, /dataset .*moved does not exist \(the run's data: --data DIR if it moved\)/);
+    const [renamed, ...kept] = readdirSync(join(elsewhere, 'train')).sort();
+    for (const split of ['train', 'val']) renameSync(join(elsewhere, split, renamed), join(elsewhere, split, 'zz-other'));
+    const other = runTrainer(['--resume', runDir, '--epochs', '2', '--data', elsewhere]);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderr, new RegExp(`data: .*elsewhere does not have the run's classes \\(classes\\.txt\\): missing ${renamed}; not in the run: zz-other$`, 'm'));
+    assert.ok(kept.length > 0);
+    for (const split of ['train', 'val']) renameSync(join(elsewhere, split, 'zz-other'), join(elsewhere, split, renamed));
+    const resumed = runTrainer(['--resume', runDir, '--epochs', '2', '--data', elsewhere]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(argsOf(runDir).data, elsewhere, 'args.yaml records where the data is now');
   });
 
   it('bad input: one sentence on stderr, exit 2, nothing trained', () => {
