@@ -272,7 +272,10 @@ function describeDecodeError(error: unknown): string {
   const message = (error as Error).message ?? String(error);
   if (/unsupported image format/i.test(message)) return 'not an image (unsupported format)';
   if (/pixel limit/i.test(message)) return `image exceeds the pixel limit (decompression-bomb guard)`;
-  if (/premature end|truncated|corrupt|Invalid|unexpected end/i.test(message)) return `corrupt or truncated image (${firstLine(message)})`;
+  // libvips keeps one error buffer for all threads and sharp clears it after every request, so with decodes in
+  // flight a damaged file's error can arrive empty; sharp then says only "Warning treated as error due to failOn
+  // setting" (its pipeline.cc), which under failOn 'warning' means libjpeg warned about damaged data.
+  if (/premature end|truncated|corrupt|Invalid|unexpected end|Warning treated as error/i.test(message)) return `corrupt or truncated image (${firstLine(message)})`;
   return firstLine(message);
 }
 
