@@ -154,17 +154,9 @@ export function convOutputSize(size: number, kernel: number, stride: number, pad
   return Math.floor((size + padBefore + padAfter - kernel) / stride) + 1;
 }
 
-export function nodeById(graph: ModelGraph): Map<string, GraphNode> {
-  return new Map(graph.nodes.map((n) => [n.id, n]));
-}
-
 /** The classifier: the description's last linear layer, whose rows are the classes. */
 export function classifierOf(graph: ModelGraph): LinearNode | undefined {
   return [...graph.nodes].reverse().find((n): n is LinearNode => n.op === 'linear');
-}
-
-export function trainableParams(graph: ModelGraph): ParamInfo[] {
-  return graph.params.filter((p) => p.trainable);
 }
 
 export function countElements(shape: readonly number[]): number {

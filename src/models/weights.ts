@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import { type NamedArray, type StateDict, sizeOf } from './state-dict.js';
 import { Rng } from '../util/random.js';
-import type { ModelGraph, ParamInfo } from './graph.js';
+import { type ModelGraph, type ParamInfo, classifierOf } from './graph.js';
 
 function initArray(p: ParamInfo, rng: Rng): Float32Array {
   const data = new Float32Array(sizeOf(p.shape));
@@ -15,6 +15,12 @@ function initArray(p: ParamInfo, rng: Rng): Float32Array {
 }
 
 /** Fresh weights as the reference code initialises them, reproducible from the seed. */
+/** The class count the weights' classifier has (read off the description's last linear layer), if present. */
+export function classifierClasses(graph: ModelGraph, weights: StateDict): number | undefined {
+  const classifier = classifierOf(graph);
+  return classifier && weights.get(`${classifier.param}.weight`)?.shape[0];
+}
+
 export function initStateDict(graph: ModelGraph, seed = 42): StateDict {
   const rng = new Rng(seed);
   return new Map(graph.params.map((p) => [p.name, { shape: [...p.shape], data: initArray(p, rng) }]));

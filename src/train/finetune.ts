@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { type ModelSource, loadModelSource } from '../io/model-source.js';
 import { type ModelGraph, classifierOf } from '../models/graph.js';
 import type { StateDict } from '../models/state-dict.js';
-import { initStateDict, selectModelWeights } from '../models/weights.js';
+import { classifierClasses, initStateDict, selectModelWeights } from '../models/weights.js';
 import type { TrainConfig } from './config.js';
 
 export interface InitialWeights {
@@ -43,7 +43,7 @@ const sameNames = (a: readonly string[], b: readonly string[]) => a.length === b
 function fitClassifier(graph: ModelGraph, source: ModelSource, classes: readonly string[], fresh: StateDict): InitialWeights {
   const head = classifierParam(graph);
   const headKeys = [`${head}.weight`, `${head}.bias`];
-  const loadedClasses = source.weights.get(headKeys[0])?.shape[0];
+  const loadedClasses = classifierClasses(graph, source.weights);
   const { numClasses } = graph.spec;
   const otherNames = source.classes !== undefined && !sameNames(source.classes, classes);
   const what = `the weights of ${source.origin}`;

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { InputError } from '../../errors.js';
-import { type ModelGraph, type ModelSpec, classifierOf } from '../../models/graph.js';
+import type { ModelSpec } from '../../models/graph.js';
 import { type ModelRequest, PAPER_WIDTHS, buildGraph, listFamilies, resolveModelSpec } from '../../models/registry.js';
-import { checkStateDict, selectModelWeights } from '../../models/weights.js';
+import { checkStateDict, classifierClasses, selectModelWeights } from '../../models/weights.js';
 import type { ModelSource, SourceOptions } from '../model-source.js';
 import type { StateDict } from '../../models/state-dict.js';
 import { extractStateDict, hasEmaWeights } from './checkpoint-dict.js';
@@ -34,12 +34,6 @@ const DEFAULT_ARCH = 'mobilenext';
 function specFor(arch: string, request: ModelRequest): ModelSpec {
   const { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate } = request;
   return resolveModelSpec(arch, { width, numClasses, inputSize, tensorMultiplier, dropRate, dropConnectRate });
-}
-
-/** The class count the file's classifier has (read off the description's last linear layer), if present. */
-function classifierClasses(graph: ModelGraph, weights: StateDict): number | undefined {
-  const classifier = classifierOf(graph);
-  return classifier && weights.get(`${classifier.param}.weight`)?.shape[0];
 }
 
 /** Which registered architecture and paper width the weights do fit, for the mismatch message. */
