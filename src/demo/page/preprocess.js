@@ -21,7 +21,7 @@ const REDUCE_GAP = 2.0;
 /** @typedef {{ pixels: Uint8Array, width: number, height: number, bands: number }} Image */
 
 /** Python 3 round(): half to even. */
-export function pyRound(x) {
+function pyRound(x) {
   const floor = Math.floor(x);
   const diff = x - floor;
   if (diff > 0.5) return floor + 1;
