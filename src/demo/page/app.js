@@ -21,7 +21,7 @@ const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementB
 const models = new Map();
 /** @type {Map<string, string>} backend -> why it is unavailable */
 const unavailable = new Map();
-/** @type {{ inputSize: number, cropPct: number, interpolation: 'bilinear' | 'bicubic', mean: number[], std: number[], classes: string[] }} */
+/** @type {{ inputSize: number, cropPct: number, interpolation: 'bilinear' | 'bicubic', mean: number[], std: number[], classes: string[], describe: string, version?: string }} */
 let transform;
 
 class NotAnImageError extends Error {}
@@ -249,7 +249,28 @@ function wireCamera() {
   });
 }
 
+/** The metadata a web developer needs to feed the model, as the page uses it. */
+function showModelDetails(url) {
+  const fmt = (/** @type {number[]} */ values) => values.map((v) => v.toFixed(3)).join(', ');
+  const rows = [
+    ['model', `${transform.describe} (${url})`],
+    ['input', `${transform.inputSize}x${transform.inputSize} RGB, NHWC float32`],
+    ['eval resize', `shorter side to ${Math.floor(transform.inputSize / transform.cropPct)} px (${transform.interpolation}), centre crop ${transform.inputSize} (crop_pct ${transform.cropPct})`],
+    ['normalise', `(pixel / 255 - mean) / std, mean ${fmt(transform.mean)}, std ${fmt(transform.std)}`],
+    ['classes', transform.classes.join(', ')],
+  ];
+  $('model-details').replaceChildren(...rows.flatMap(([term, text]) => {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = text;
+    return [dt, dd];
+  }));
+}
+
 function showGallery(/** @type {string[]} */ images) {
+  $('gallery-title').hidden = images.length === 0;
+  $('gallery-title').textContent = `Images (${images.length}, click one)`;
   $('gallery').replaceChildren(...images.map((url) => {
     const image = document.createElement('img');
     image.src = url;
@@ -291,6 +312,7 @@ async function main() {
   $('model-info').textContent = `${transform.describe}, ${transform.classes.length} classes, ${transform.inputSize}x${transform.inputSize} input` +
     `${transform.version ? `, converted by mnext ${transform.version}` : ''}; tfjs ${tf.version_core}`;
   renderBackends(undefined);
+  showModelDetails(config.model);
   const requested = new URLSearchParams(location.search).get('image');
   if (requested) await classifyRequested(requested);
 }
