@@ -56,7 +56,7 @@ export function register(program: Command, output: Output): void {
     .description('serve a local page that classifies dropped, pasted or camera images with the model in the browser (TF.js: webgl, wasm, webgpu)')
     .requiredOption('--model <path>', 'TF.js graph-model folder, checkpoint dir, .pth or model name (converted to a temporary TF.js folder)')
     .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', port, DEFAULT_DEMO_PORT)
-    .option('--images <dir>', 'folder of images the page lists and serves as /images/<name> (?image=/images/<name> classifies one)')
+    .option('--images <dir>', 'folder of images (sub-folders too) the page lists and serves as /images/<path> (?image=/images/<path> classifies one)')
     .option('--no-open', 'do not open the page in a browser')
     .option('--quantize <mode>', `weight compression when converting a checkpoint: ${TFJS_QUANTIZATIONS.join(' | ')}`, quantization)
     .option('--arch <name>', 'architecture of a .pth state_dict')
@@ -66,7 +66,7 @@ export function register(program: Command, output: Output): void {
     .option('--use-ema', 'serve a checkpoint\'s EMA weights');
   command.addHelpText('after', examples(
     'mnext demo --model web_model',
-    'mnext demo --model output/<run>/best --images data/fashion-mnist/val/1-trouser',
+    'mnext demo --model output/<run>/best --images data/fashion-mnist/val',
     'mnext demo --model model.pth --arch mobilenext --num-classes 10 --port 0 --no-open'));
   command.action(async (opts: DemoCliOptions) => {
     const demo = await startDemo(opts.model, {

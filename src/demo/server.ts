@@ -84,12 +84,27 @@ function tfjsAssets(): Map<string, string> {
   return assets;
 }
 
-/** The image files directly in `dir`, sorted (what the page lists and ?image= may name). */
-function listImages(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isFile() && IMAGE_EXTENSIONS.includes(extname(entry.name).toLowerCase()))
-    .map((entry) => entry.name)
-    .sort();
+/** Images the page's gallery shows at most (?image= serves any image under --images). */
+const GALLERY_LIMIT = 40;
+
+const isImageFile = (dir: string, name: string) => IMAGE_EXTENSIONS.includes(extname(name).toLowerCase()) && statSync(join(dir, name)).isFile();
+
+/**
+ * The gallery: images directly in `dir` and in its sub-folders (a val folder's classes), taken in turn from each
+ * so every class shows, as paths relative to `dir`.
+ */
+function galleryImages(dir: string): string[] {
+  const names = readdirSync(dir).sort();
+  const groups = [
+    names.filter((name) => isImageFile(dir, name)),
+    ...names.filter((name) => statSync(join(dir, name)).isDirectory())
+      .map((sub) => readdirSync(join(dir, sub)).sort().filter((name) => isImageFile(join(dir, sub), name)).map((name) => `${sub}/${name}`)),
+  ];
+  const picked: string[] = [];
+  for (let i = 0; picked.length < GALLERY_LIMIT && groups.some((group) => i < group.length); i += 1) {
+    for (const group of groups) if (i < group.length && picked.length < GALLERY_LIMIT) picked.push(group[i]);
+  }
+  return picked;
 }
 
 /** `name` inside `root`, or undefined when it would leave it (../, absolute paths) or is not a file. */
@@ -130,7 +145,7 @@ function handle(routes: Routes, request: IncomingMessage, response: ServerRespon
   const path = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
   if (path === '/') return sendFile(response, join(PAGE_DIR, 'index.html'), method);
   if (path === '/config.json') {
-    const images = routes.imagesDir ? listImages(routes.imagesDir).map((name) => `/images/${encodeURIComponent(name)}`) : [];
+    const images = routes.imagesDir ? galleryImages(routes.imagesDir).map((path) => `/images/${path.split('/').map(encodeURIComponent).join('/')}`) : [];
     return send(response, 200, JSON.stringify({ model: '/model/model.json', images, mnextVersion: MNEXT_VERSION }), 'application/json');
   }
   const [, area, ...rest] = path.split('/');

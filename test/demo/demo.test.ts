@@ -26,6 +26,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHECKPOINT = join(ROOT, 'test/formats/tflite/fixtures/fashion_mobilenext_035_k2');
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const LOGIT_TOLERANCE = 1e-3;
+const CLASSES = ['0-tshirt-top', '1-trouser', '4-coat', '6-shirt', '9-ankle-boot'];
 
 const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} not found (apt-get install chromium)`
   : !existsSync(DEFAULT_FASHION_MNIST_DIR) ? `Fashion-MNIST not found at ${DEFAULT_FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)` : false;
@@ -56,9 +57,12 @@ describe('mnext demo in headless Chromium', { skip: missing }, () => {
     const data = join(work, 'fashion-mnist');
     await convertFashionMnist(DEFAULT_FASHION_MNIST_DIR, data, { limitTrain: 10, limitVal: 10 });
     mkdirSync(images);
-    for (const name of ['0-tshirt-top', '1-trouser', '4-coat', '6-shirt', '9-ankle-boot']) {
+    for (const name of CLASSES) {
       for (const file of readdirSync(join(data, 'val', name))) copyFileSync(join(data, 'val', name, file), join(images, `${name}.png`));
     }
+    // A sub-folder, as in a val folder of classes: the gallery lists it and ?image= serves it.
+    mkdirSync(join(images, 'more'));
+    copyFileSync(join(images, '1-trouser.png'), join(images, 'more', 'trouser 2.png'));
     demo = await startDemo(CHECKPOINT, { port: 0, images });
     // A fresh profile (--user-data-dir) per run: nothing from an earlier run or the machine's own Chromium.
     context = await chromium.launchPersistentContext(profile, {
@@ -100,6 +104,11 @@ describe('mnext demo in headless Chromium', { skip: missing }, () => {
     for (const path of ['/', '/app.js', '/preprocess.js', '/tfjs/tf-core.min.js', '/tfjs/tf-backend-wasm.min.js', '/tfjs/tfjs-backend-wasm-simd.wasm', '/model/model.json']) {
       assert.equal((await fetch(new URL(path, demo.url))).status, 200, path);
     }
+    const config = await (await fetch(new URL('/config.json', demo.url))).json() as { images: string[] };
+    // Taken in turn from the folder and each sub-folder, so every class of a val folder shows.
+    const [first, ...rest] = CLASSES.map((name) => `/images/${name}.png`);
+    assert.deepEqual(config.images, [first, '/images/more/trouser%202.png', ...rest]);
+    assert.equal((await fetch(new URL(config.images[1], demo.url))).status, 200);
     for (const path of ['/model/../../etc/passwd', '/model/%2e%2e/%2e%2e/etc/passwd', '/images/..%2f..%2fpackage.json', '/tfjs/package.json', '/nothing']) {
       assert.equal((await fetch(new URL(path, demo.url))).status, 404, path);
     }
@@ -107,7 +116,7 @@ describe('mnext demo in headless Chromium', { skip: missing }, () => {
 
   test('?image= top-5 equals Model.classify; wasm logits within 1e-3 of Node\'s wasm backend', async (t) => {
     const model = await loadModel(CHECKPOINT);
-    const names = readdirSync(images).sort();
+    const names = CLASSES.map((name) => `${name}.png`);
     try {
       for (const name of names) {
         const result = await classifyOnPage(name);
