@@ -150,6 +150,31 @@ describe('mnext demo in headless Chromium', { skip: missing }, () => {
     t.diagnostic(`screenshot: ${path}`);
   });
 
+  test('the snippet in the converted folder\'s README.md classifies an image with plain tfjs', async () => {
+    const readme = readFileSync(join(demo.modelDir, 'README.md'), 'utf8');
+    const snippet = /```js\n([\s\S]*?)```/.exec(readme)![1]
+      // The bundles make tfjs the global `tf`; the folder is served under /model/.
+      .replace("import * as tf from '@tensorflow/tfjs';\n", '')
+      .replace("'./model.json'", "'/model/model.json'");
+    // A page of the demo's origin with nothing but tfjs on it, as a web developer's own page would be.
+    await page.goto(new URL('/blank', demo.url).href);
+    for (const bundle of ['tf-core', 'tf-backend-cpu', 'tf-backend-webgl', 'tf-backend-wasm', 'tf-converter']) await page.addScriptTag({ url: `/tfjs/${bundle}.min.js` });
+    const printed = new Promise<string>((done) => page.on('console', (message) => {
+      if (message.type() === 'log') done(message.text());
+    }));
+    await page.evaluate(async (code) => {
+      const image = new Image();
+      image.src = '/images/1-trouser.png';
+      await image.decode();
+      document.body.replaceChildren(image);
+      const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (body: string) => () => Promise<void>;
+      await new AsyncFunction(code)();
+    }, snippet);
+    const [label, probability] = (await printed).split(' ');
+    assert.equal(label, '1-trouser');
+    assert.ok(Number(probability) > 0.9 && Number(probability) <= 1, probability);
+  });
+
   test('a file that is not an image gets a message on the page', async () => {
     await page.goto(demo.url);
     await page.locator('#model-info').filter({ hasText: 'classes' }).waitFor({ timeout: 120_000 });

@@ -16,15 +16,17 @@ Serve this folder next to your page and classify an \`<img>\` with \`@tensorflow
 
 \`\`\`js
 import * as tf from '@tensorflow/tfjs';
+await tf.ready();
 const model = await tf.loadGraphModel('./model.json');
 const { inputSize, cropPct, mean, std, classes } = model.metadata;
 const probs = tf.tidy(() => {
-  const img = tf.browser.fromPixels(document.querySelector('img')).toFloat();
-  const [h, w] = img.shape, scale = Math.floor(inputSize / cropPct) / Math.min(h, w);
-  const resized = tf.image.resizeBilinear(img, [Math.floor(h * scale), Math.floor(w * scale)], false, true);
+  const img = tf.cast(tf.browser.fromPixels(document.querySelector('img')), 'float32');
+  const [h, w] = img.shape, short = Math.floor(inputSize / cropPct);
+  const size = h <= w ? [short, Math.floor((short * w) / h)] : [Math.floor((short * h) / w), short];
+  const resized = tf.image.resizeBilinear(img, size, false, true);
   const top = Math.round((resized.shape[0] - inputSize) / 2), left = Math.round((resized.shape[1] - inputSize) / 2);
-  const crop = resized.slice([top, left, 0], [inputSize, inputSize, 3]).div(255).sub(mean).div(std);
-  return tf.softmax(model.predict(crop.expandDims(0))).dataSync();
+  const x = tf.div(tf.sub(tf.div(tf.slice(resized, [top, left, 0], [inputSize, inputSize, 3]), 255), mean), std);
+  return tf.softmax(model.predict(tf.expandDims(x, 0))).dataSync();
 });
 const best = probs.indexOf(Math.max(...probs)); console.log(classes?.[best] ?? best, probs[best]);
 \`\`\`
