@@ -72,8 +72,8 @@ export interface TfjsModelJson {
 /**
  * What an app needs to feed the model, beside it in model.json (tfjs: `model.metadata`): the eval transform is
  * resize the shorter side to floor(inputSize / cropPct) with `interpolation`, centre-crop inputSize, then
- * (pixel / 255 - mean) / std per RGB channel, NHWC. Folders written before mnext 0.1 may lack inputSize, and
- * cropPct / interpolation when the source did not record them.
+ * (pixel / 255 - mean) / std per RGB channel, NHWC. Folders from mnext builds before sharding may lack
+ * inputSize, and cropPct / interpolation when the source did not record them.
  */
 export interface TfjsModelMetadata {
   classes?: string[];
