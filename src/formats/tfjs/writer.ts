@@ -14,8 +14,9 @@ import { tfjsModelReadme } from './readme.js';
 /**
  * The folded inference graph as a TF.js GraphModel (format 'graph-model'): a TF GraphDef in JSON plus weight
  * shards described by a tfjs weights manifest (weights.ts: tfjs-converter's 4 MB shards and optional float16 /
- * uint8 compression), so plain `@tensorflow/tfjs` (`loadGraphModel`) runs it without mnext. NHWC; convs carry PyTorch's explicit padding as padding EXPLICIT (exact, no Pad op needed);
- * bias and ReLU6 fuse into _FusedConv2D / FusedDepthwiseConv2dNative; grouped convs split into per-group convs.
+ * uint8 compression), so plain `@tensorflow/tfjs` (`loadGraphModel`) runs it without mnext. NHWC; convs carry
+ * PyTorch's explicit padding as padding EXPLICIT (exact, no Pad op needed); bias and ReLU6 fuse into _FusedConv2D /
+ * FusedDepthwiseConv2dNative; grouped convs split into per-group convs.
  */
 
 export const TFJS_INPUT = 'input';
