@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_DEMO_PORT, startDemo } from '../index.js';
 import { TFJS_QUANTIZATIONS, type TfjsQuantization } from '../formats/tfjs/weights.js';
-import { examples, positiveInt, positiveNumber } from './options.js';
+import { addImgSize, examples, positiveInt, positiveNumber } from './options.js';
 import type { Output } from './output.js';
 
 interface DemoCliOptions {
@@ -11,6 +11,7 @@ interface DemoCliOptions {
   images?: string;
   open: boolean;
   quantize?: TfjsQuantization;
+  imgSize?: number;
   arch?: string;
   width?: number;
   numClasses?: number;
@@ -58,7 +59,8 @@ export function register(program: Command, output: Output): void {
     .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', port, DEFAULT_DEMO_PORT)
     .option('--images <dir>', 'folder of images (sub-folders too) the page lists and serves as /images/<path> (?image=/images/<path> classifies one)')
     .option('--no-open', 'do not open the page in a browser')
-    .option('--quantize <mode>', `weight compression when converting a checkpoint: ${TFJS_QUANTIZATIONS.join(' | ')}`, quantization)
+    .option('--quantize <mode>', `weight compression when converting a checkpoint: ${TFJS_QUANTIZATIONS.join(' | ')}`, quantization);
+  addImgSize(command, 'square input size when converting (default: the model\'s; .pth files: 224)')
     .option('--arch <name>', 'architecture of a .pth state_dict')
     .option('--width <w>', 'width multiplier (model names and .pth files)', positiveNumber)
     .option('--num-classes <n>', 'classes (model names and .pth files)', positiveInt)
@@ -70,7 +72,7 @@ export function register(program: Command, output: Output): void {
     'mnext demo --model model.pth --arch mobilenext --num-classes 10 --port 0 --no-open'));
   command.action(async (opts: DemoCliOptions) => {
     const demo = await startDemo(opts.model, {
-      port: opts.port, images: opts.images, quantize: opts.quantize,
+      port: opts.port, images: opts.images, quantize: opts.quantize, inputSize: opts.imgSize,
       arch: opts.arch, width: opts.width, numClasses: opts.numClasses, tensorMultiplier: opts.tensorMultiplier, useEma: opts.useEma,
     });
     try {

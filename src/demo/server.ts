@@ -171,7 +171,8 @@ function listen(server: Server, port: number): Promise<number> {
 /** The TF.js folder to serve: the model itself, or a conversion into `temp()`; the folder is checked by loading it. */
 async function modelFolder(options: DemoOptions & { readonly model: string }, temp: () => string): Promise<{ dir: string; conversion?: ConvertReport }> {
   if (isTfjsGraphModelDir(options.model)) {
-    if (options.quantize) throw new InputError(`--quantize applies when a checkpoint is converted for the page; ${options.model} is already a TF.js folder`);
+    const conversionOnly = options.quantize !== undefined ? '--quantize' : options.inputSize !== undefined ? '--img-size' : undefined;
+    if (conversionOnly) throw new InputError(`${conversionOnly} applies when a checkpoint is converted for the page; ${options.model} is already a TF.js folder`);
     await ensureBackend(options.backend);
     const runner = await loadTfjsGraphRunner(options.model);
     await runner.dispose();

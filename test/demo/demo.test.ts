@@ -202,6 +202,16 @@ describe('mnext demo refuses before serving', () => {
     await assert.rejects(startDemo(broken, { port: 0 }), (error: Error) => error instanceof InputError && /broken_tfjs/.test(error.message));
   });
 
+  test('conversion options with a TF.js folder: exit 2 naming the option', async () => {
+    const folder = join(work, 'small_tfjs');
+    assert.equal((await runCli('convert', '--model', 'mobilenext_035', '--num-classes', '3', '--img-size', '32', '--to', 'tfjs', '--out', folder)).code, 0);
+    for (const [flag, value] of [['--quantize', 'float16'], ['--img-size', '64']]) {
+      const result = await runCli('demo', '--model', folder, flag, value, '--port', '0', '--no-open');
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, new RegExp(`${flag} applies when a checkpoint is converted for the page`));
+    }
+  });
+
   test('a port in use: exit 2, and the temporary conversion is removed', async () => {
     const busy = createServer();
     await new Promise<void>((done) => busy.listen(0, '127.0.0.1', done));
