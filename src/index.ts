@@ -21,6 +21,7 @@ export { type ClassAccuracy, type EvalResult, type EvaluateOptions, type Evaluat
 export { type ParityCheck, type ParityOptions, parity } from './eval/parity.js';
 export { CONVERT_TARGETS, type ConvertModelOptions, type ConvertReport, type ConvertTarget, type VerificationReport, convert } from './convert/index.js';
 export { type ProfileOptions, type ProfileRow, profile } from './profile/profile.js';
+export { DEFAULT_DEMO_PORT, type DemoOptions, type DemoServer, startDemo } from './demo/server.js';
 
 export { type TrainOptions, train } from './train/run.js';
 export { type TrainConfig, resolveConfig } from './train/config.js';

@@ -22,6 +22,7 @@ const RANKS: Record<string, number> = {
   convert: 6,
   profile: 7,
   bench: 7,
+  demo: 7,
   'index.ts': 8,
   cli: 9,
 };

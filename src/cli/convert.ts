@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_CALIBRATION_IMAGES } from '../convert/index.js';
+import { DEFAULT_CALIBRATION_IMAGES, type Quantization } from '../convert/index.js';
 import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convert } from '../index.js';
 import { RANGE_METHODS, type RangeMethod } from '../formats/tflite/index.js';
 import { UsageError } from '../errors.js';
@@ -57,7 +57,7 @@ export function register(program: Command, output: Output): void {
     .option('--tensor-multiplier <k>', 'partial identity divisor k (model names and .pth files)', positiveInt)
     .option('--arch <name>', 'architecture of a .pth state_dict')
     .option('--use-ema', 'convert a checkpoint\'s EMA weights')
-    .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite)')
+    .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite); float16 | uint8: weight compression (tfjs)')
     .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
     .option('--calibration-images <n>', 'calibration images used', positiveInt, DEFAULT_CALIBRATION_IMAGES)
     .option('--crop-pct <x>', `centre-crop fraction for the calibration images (default: the checkpoint's, else ${DEFAULT_CROP_PCT})`, positiveNumber)
@@ -71,10 +71,11 @@ export function register(program: Command, output: Output): void {
   command.addHelpText('after', examples(
     'mnext convert --model output/<run>/best --to tflite --out model.tflite',
     'mnext convert --model output/<run>/best --to tflite --quantize int8 --calibration data/train --out model_int8.tflite',
-    'mnext convert --model mobilenext --width 0.75 --img-size 160 --to onnx'));
+    'mnext convert --model mobilenext --width 0.75 --img-size 160 --to onnx',
+    'mnext convert --model output/<run>/best --to tfjs --quantize float16 --out web_model'));
   command.action(async (opts: ConvertCliOptions) => {
     const report = await convert(opts.model, {
-      target: parseTarget(opts.to), out: opts.out, threads: opts.threads, quantize: opts.quantize as 'int8' | undefined,
+      target: parseTarget(opts.to), out: opts.out, threads: opts.threads, quantize: opts.quantize as Quantization | undefined,
       calibration: opts.calibration, calibrationImages: opts.calibrationImages, calibrationRanges: opts.calibrationRanges as RangeMethod,
       calibrationCropPct: opts.cropPct, calibrationInterpolation: opts.interpolation, int8Io: opts.int8Io,
       arch: opts.arch, width: opts.width, numClasses: opts.numClasses, inputSize: opts.imgSize, tensorMultiplier: opts.tensorMultiplier,

@@ -16,6 +16,7 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
     import('./import.js'),
     import('./export.js'),
     import('./convert.js'),
+    import('./demo.js'),
     import('./eval.js'),
     import('./train.js'),
     import('./bench.js'),

@@ -22,7 +22,8 @@ import type { ConvertTarget } from '../formats/index.js';
 import type { ModelFileMeta } from '../formats/meta.js';
 import { ONNX_MODEL_FILE } from '../formats/onnx/messages.js';
 import { writeOnnx } from '../formats/onnx/writer.js';
-import { TFJS_MODEL_FOLDER, TFJS_WEIGHTS_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from '../formats/tfjs/writer.js';
+import { TFJS_MODEL_FOLDER, TFJS_README_FILE, type TfjsGraphModelFiles, writeTfjsGraphModel } from '../formats/tfjs/writer.js';
+import { TFJS_QUANTIZATIONS, type TfjsQuantization } from '../formats/tfjs/weights.js';
 import { type CalibrationBatch, RANGE_METHODS, type RangeMethod, TFLITE_MODEL_FILE, calibrateRanges, writeTflite } from '../formats/tflite/index.js';
 
 export { CONVERT_TARGETS, type ConvertTarget } from '../formats/index.js';
@@ -33,6 +34,10 @@ export { CONVERT_TARGETS, type ConvertTarget } from '../formats/index.js';
  * measurements on MobileNeXt-1.0 and MobileNetV2-1.0 (docs/accuracy.md), for a calibration pass of seconds.
  */
 export const DEFAULT_CALIBRATION_IMAGES = 1000;
+
+/** What --quantize offers, per target. */
+export type Quantization = 'int8' | TfjsQuantization;
+const TARGET_QUANTIZATIONS: Record<ConvertTarget, readonly Quantization[]> = { tflite: ['int8'], onnx: [], tfjs: TFJS_QUANTIZATIONS };
 
 export interface ConvertOptions extends OutputOptions {
   readonly target: ConvertTarget;
@@ -45,7 +50,8 @@ export interface ConvertOptions extends OutputOptions {
   readonly tolerance?: number;
   /** onnxruntime threads for the verification run. */
   readonly threads?: number;
-  readonly quantize?: 'int8';
+  /** int8: full-integer TFLite; float16 / uint8: TF.js weight compression (tfjs-converter's). */
+  readonly quantize?: Quantization;
   /** int8: folder of real images the activation ranges are calibrated on. */
   readonly calibration?: string;
   /** int8: how many of its images (a seeded random sample across classes; default DEFAULT_CALIBRATION_IMAGES). */
@@ -81,7 +87,7 @@ export interface ConvertReport {
   readonly tensorMultiplier: number;
   readonly inputSize: number;
   readonly numClasses: number;
-  readonly quantize?: 'int8';
+  readonly quantize?: Quantization;
   readonly verification: VerificationReport;
 }
 
@@ -115,13 +121,16 @@ function writeBytes(path: string, bytes: Uint8Array): number {
   return bytes.length;
 }
 
-/** Writes a graph-model folder's files (model.json + weights.bin) into `dir`; returns the bytes written. */
+/** Writes a graph-model folder's files (model.json, weight shards, README.md) into `dir`; returns the bytes written. */
 function writeTfjsFiles(dir: string, files: TfjsGraphModelFiles): number {
-  return writeBytes(join(dir, 'model.json'), new TextEncoder().encode(JSON.stringify(files.modelJson))) + writeBytes(join(dir, TFJS_WEIGHTS_FILE), files.weights);
+  const text = (value: string) => new TextEncoder().encode(value);
+  return writeBytes(join(dir, 'model.json'), text(JSON.stringify(files.modelJson))) +
+    files.shards.reduce((sum, shard) => sum + writeBytes(join(dir, shard.path), shard.bytes), 0) +
+    writeBytes(join(dir, TFJS_README_FILE), text(files.readme));
 }
 
-function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta): ConvertedModel {
-  const files = writeTfjsGraphModel(graph, meta);
+function tfjsModel(graph: InferenceGraph, meta: ModelFileMeta, quantize: TfjsQuantization | undefined): ConvertedModel {
+  const files = writeTfjsGraphModel(graph, meta, { quantize });
   return {
     write: (dir) => writeTfjsFiles(dir, files),
     loadSaved: (out) => loadTfjsGraphRunner(out),
@@ -177,9 +186,9 @@ export async function convertInMemory(source: ModelSource, options: ConvertOptio
   const graph = reference.graph;
   reference.dispose();
   const meta = fileMetaOf(source);
-  if (options.quantize && options.target !== 'tflite') throw new UsageError(`--quantize int8 is only available with --to tflite, not ${options.target}`);
+  checkQuantization(options);
   if (options.target === 'onnx') return { graph, converted: onnxModel(graph, meta, options) };
-  if (options.target === 'tfjs') return { graph, converted: tfjsModel(graph, meta) };
+  if (options.target === 'tfjs') return { graph, converted: tfjsModel(graph, meta, options.quantize as TfjsQuantization | undefined) };
   return { graph, converted: await tfliteModel(source, graph, meta, options) };
 }
 
@@ -208,9 +217,9 @@ export async function verifyRunner(runner: ModelRunner, source: ModelSource, opt
   };
 }
 
-export function defaultOutputPath(source: ModelSource, target: ConvertTarget, quantize?: 'int8'): string {
+export function defaultOutputPath(source: ModelSource, target: ConvertTarget, quantize?: Quantization): string {
   const { arch, width, tensorMultiplier } = source.spec;
-  const base = `${arch}_${Math.round(width * 100)}${tensorMultiplier > 1 ? `_k${tensorMultiplier}` : ''}${quantize ? '_int8' : ''}`;
+  const base = `${arch}_${Math.round(width * 100)}${tensorMultiplier > 1 ? `_k${tensorMultiplier}` : ''}${quantize ? `_${quantize}` : ''}`;
   return target === 'tfjs' ? `${base}_tfjs` : `${base}.${target}`;
 }
 
@@ -231,8 +240,8 @@ const TARGET_RUNTIMES: Record<ConvertTarget, () => Promise<unknown>> = {
  * Converts a model to a deployable file, loads what was written in the target runtime and compares its logits
  * with mnext's tfjs model on a random batch, then moves it into place by the output rules (util/output-path.ts:
  * never over a file or folder mnext did not write unless `force`). A float file over the tolerance is a
- * CheckFailedError and is not written (what was at `out` stays); int8 files report the difference and the
- * top-1 agreement.
+ * CheckFailedError and is not written (what was at `out` stays); quantized files (int8, float16, uint8 weights)
+ * report the difference and the top-1 agreement.
  */
 export async function convertModel(source: ModelSource, options: ConvertOptions): Promise<ConvertReport> {
   const out = options.out ?? defaultOutputPath(source, options.target, options.quantize);
@@ -279,14 +288,24 @@ export interface ConvertModelOptions extends ConvertOptions, SourceOptions {
   readonly backend?: string;
 }
 
+/** --quantize: one of the target's modes. */
+function checkQuantization(options: ConvertOptions): void {
+  if (options.quantize === undefined) return;
+  const allowed = TARGET_QUANTIZATIONS[options.target];
+  if (allowed.includes(options.quantize)) return;
+  const all = Object.values(TARGET_QUANTIZATIONS).flat();
+  if (!all.includes(options.quantize)) throw new UsageError(`--quantize: expected one of ${all.join(', ')}, got '${String(options.quantize)}'`);
+  throw new UsageError(`--quantize ${options.quantize} is not available with --to ${options.target}${allowed.length ? ` (it offers ${allowed.join(', ')})` : ''}`);
+}
+
 /** The option combinations convert refuses, each with the one sentence that says why. */
 function checkConvertOptions(options: ConvertOptions): void {
-  if (options.quantize !== undefined && options.quantize !== 'int8') throw new UsageError(`--quantize: expected int8, got '${String(options.quantize)}'`);
+  checkQuantization(options);
   if (options.calibrationRanges !== undefined && !RANGE_METHODS.includes(options.calibrationRanges)) {
     throw new UsageError(`--calibration-ranges: expected one of ${RANGE_METHODS.join(', ')}, got '${String(options.calibrationRanges)}'`);
   }
-  if (options.quantize && !options.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
-  if (!options.quantize && (options.calibration || options.int8Io)) throw new UsageError('--calibration and --int8-io only apply with --quantize int8');
+  if (options.quantize === 'int8' && !options.calibration) throw new UsageError('--quantize int8 needs --calibration <folder> of real images');
+  if (options.quantize !== 'int8' && (options.calibration || options.int8Io)) throw new UsageError('--calibration and --int8-io only apply with --quantize int8');
 }
 
 /**

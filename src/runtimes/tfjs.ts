@@ -40,7 +40,7 @@ function artifactsOf(modelJson: TfjsModelJson, weightParts: readonly Uint8Array[
     generatedBy: modelJson.generatedBy,
     convertedBy: modelJson.convertedBy,
     signature: modelJson.signature,
-    userDefinedMetadata: modelJson.userDefinedMetadata,
+    userDefinedMetadata: { ...modelJson.userDefinedMetadata },
   };
 }
 
@@ -61,7 +61,7 @@ export function graphModelDirHandler(dir: string): tf.io.IOHandler {
 
 /** The same for in-memory files (verification and latency runs convert without touching disk). */
 export function graphModelMemoryHandler(files: TfjsGraphModelFiles): tf.io.IOHandler {
-  return { load: async () => artifactsOf(files.modelJson, [files.weights]) };
+  return { load: async () => artifactsOf(files.modelJson, files.shards.map((shard) => shard.bytes)) };
 }
 
 function graphModelRunner(model: GraphModel, meta: TfjsModelJson['userDefinedMetadata'] | undefined): ModelRunner {

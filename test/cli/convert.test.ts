@@ -31,7 +31,7 @@ describe('mnext convert', () => {
     const { code, stdout, stderr } = await runCli('convert', '--model', referenceFixture('mnext_050_64_c10'), '--to', 'tfjs', '--out', out);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /verified in tfjs .* max \|Δ\| /);
-    assert.ok(existsSync(join(out, 'model.json')) && existsSync(join(out, 'weights.bin')));
+    assert.ok(existsSync(join(out, 'model.json')) && existsSync(join(out, 'group1-shard1of1.bin')) && existsSync(join(out, 'README.md')));
     assert.ok(!existsSync(`${out}.tmp`));
   });
 

@@ -86,11 +86,12 @@ describe('convert', () => {
     assertForeignFolderIntact(publicDir);
     const own = join(dir, 'web_model');
     assert.equal((await runCli('convert', ...SMALL_MODEL, '--to', 'tfjs', '--out', own)).code, 0);
-    assertOnly(own, ['model.json', 'weights.bin', OUTPUT_MARKER]);
-    const before = mtime(join(own, 'weights.bin'));
+    const written = ['model.json', 'group1-shard1of1.bin', 'README.md', OUTPUT_MARKER];
+    assertOnly(own, written);
+    const before = mtime(join(own, 'group1-shard1of1.bin'));
     assert.equal((await runCli('convert', ...SMALL_MODEL, '--to', 'tfjs', '--out', own)).code, 0);
-    assert.ok(mtime(join(own, 'weights.bin')) >= before);
-    assertOnly(own, ['model.json', 'weights.bin', OUTPUT_MARKER]);
+    assert.ok(mtime(join(own, 'group1-shard1of1.bin')) >= before);
+    assertOnly(own, written);
     writeFileSync(join(own, 'index.html'), 'added by the user');
     assertRefused(await runCli('convert', ...SMALL_MODEL, '--to', 'tfjs', '--out', own), own);
     assert.equal(readFileSync(join(own, 'index.html'), 'utf8'), 'added by the user');
@@ -99,7 +100,7 @@ describe('convert', () => {
     assertRefused(await runCli('convert', ...SMALL_MODEL, '--to', 'tfjs', '--out', picture), picture);
     assert.equal(readFileSync(picture, 'utf8'), 'a picture');
     assert.equal((await runCli('convert', ...SMALL_MODEL, '--to', 'tfjs', '--out', publicDir, '--force')).code, 0);
-    assertOnly(publicDir, ['model.json', 'weights.bin', OUTPUT_MARKER]);
+    assertOnly(publicDir, written);
     assertOnly(dir, readdirSync(dir).filter((name) => !name.startsWith('.')));
   });
 });

@@ -6,18 +6,25 @@ import type { AddNode, LinearNode } from '../../models/graph.js';
 import { INPUT_ID } from '../../models/graph.js';
 import { tfShape, torchToTf } from '../../models/layout.js';
 import type { FolderOutputKind } from '../../util/output-path.js';
+import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, type Interpolation } from '../../data/constants.js';
 import { MNEXT_VERSION, type ModelFileMeta } from '../meta.js';
+import { type TfjsQuantization, type WeightEntry, type WeightShard, type WeightSpec, encodeWeights, shardWeights } from './weights.js';
+import { tfjsModelReadme } from './readme.js';
 
 /**
- * The folded inference graph as a TF.js GraphModel (format 'graph-model'): a TF GraphDef in JSON plus one
- * weights.bin described by a tfjs weights manifest, so plain `@tensorflow/tfjs` (`loadGraphModel`) runs it
- * without mnext. NHWC; convs carry PyTorch's explicit padding as padding EXPLICIT (exact, no Pad op needed);
- * bias and ReLU6 fuse into _FusedConv2D / FusedDepthwiseConv2dNative; grouped convs split into per-group convs.
+ * The folded inference graph as a TF.js GraphModel (format 'graph-model'): a TF GraphDef in JSON plus weight
+ * shards described by a tfjs weights manifest (weights.ts: tfjs-converter's 4 MB shards and optional float16 /
+ * uint8 compression), so plain `@tensorflow/tfjs` (`loadGraphModel`) runs it without mnext. NHWC; convs carry
+ * PyTorch's explicit padding as padding EXPLICIT (exact, no Pad op needed); bias and ReLU6 fuse into _FusedConv2D /
+ * FusedDepthwiseConv2dNative; grouped convs split into per-group convs.
  */
 
 export const TFJS_INPUT = 'input';
 export const TFJS_OUTPUT = 'logits';
-export const TFJS_WEIGHTS_FILE = 'weights.bin';
+/** The single weights file of folders written before sharding. */
+const UNSHARDED_WEIGHTS_FILE = 'weights.bin';
+/** The note for web developers written beside model.json. */
+export const TFJS_README_FILE = 'README.md';
 
 /**
  * A TF.js graph-model folder mnext converted. Folders carry the output marker (util/output-path.ts); one written
@@ -29,7 +36,7 @@ export const TFJS_MODEL_FOLDER: FolderOutputKind = {
   id: 'tfjs-graph-model',
   recogniseUnmarked: (dir) => {
     const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { convertedBy?: unknown };
-    return String(json.convertedBy).startsWith('mnext ') && readdirSync(dir).every((name) => name === 'model.json' || name === TFJS_WEIGHTS_FILE);
+    return String(json.convertedBy).startsWith('mnext ') && readdirSync(dir).every((name) => name === 'model.json' || name === UNSHARDED_WEIGHTS_FILE);
   },
 };
 
@@ -49,12 +56,6 @@ export interface TfjsGraphNode {
   attr?: Record<string, AttrValue>;
 }
 
-interface WeightSpec {
-  name: string;
-  shape: number[];
-  dtype: 'float32' | 'int32';
-}
-
 /** model.json of a TF.js graph model. */
 export interface TfjsModelJson {
   format: 'graph-model';
@@ -66,12 +67,35 @@ export interface TfjsModelJson {
     inputs: Record<string, { name: string; dtype: string; tensorShape: { dim: { size: string }[] } }>;
     outputs: Record<string, { name: string; dtype: string; tensorShape: { dim: { size: string }[] } }>;
   };
-  userDefinedMetadata: { classes?: string[]; mean: number[]; std: number[]; cropPct?: number; interpolation?: string; spec: InferenceGraph['spec']; mnextVersion: string };
+  userDefinedMetadata: TfjsModelMetadata;
+}
+
+/**
+ * What an app needs to feed the model, beside it in model.json (tfjs: `model.metadata`): the eval transform is
+ * resize the shorter side to floor(inputSize / cropPct) with `interpolation`, centre-crop inputSize, then
+ * (pixel / 255 - mean) / std per RGB channel, NHWC. Folders from mnext builds before sharding may lack
+ * inputSize, and cropPct / interpolation when the source did not record them.
+ */
+export interface TfjsModelMetadata {
+  classes?: string[];
+  inputSize?: number;
+  mean: number[];
+  std: number[];
+  cropPct?: number;
+  interpolation?: Interpolation;
+  spec: InferenceGraph['spec'];
+  mnextVersion: string;
 }
 
 export interface TfjsGraphModelFiles {
   readonly modelJson: TfjsModelJson;
-  readonly weights: Uint8Array;
+  readonly shards: readonly WeightShard[];
+  /** README.md for the folder: how to load and feed the model. */
+  readonly readme: string;
+}
+
+export interface TfjsWriteOptions {
+  readonly quantize?: TfjsQuantization;
 }
 
 const bytes64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
@@ -79,11 +103,10 @@ const FLOAT: AttrValue = { type: 'DT_FLOAT' };
 const ints = (values: readonly number[]): AttrValue => ({ list: { i: values.map(String) } });
 const shapeDims = (dims: readonly number[]) => dims.map((d) => ({ size: String(d) }));
 
-/** Collects nodes and weight data (float32 and int32 constants, packed in one buffer in manifest order). */
+/** Collects nodes and weight data (float32 and int32 constants, in manifest order). */
 class GraphDefBuilder {
   readonly nodes: TfjsGraphNode[] = [];
-  readonly specs: WeightSpec[] = [];
-  private readonly chunks: Uint8Array[] = [];
+  readonly weights: WeightEntry[] = [];
   private readonly intConsts = new Map<string, string>();
 
   node(name: string, op: string, input: string[], attr: Record<string, AttrValue> = {}): string {
@@ -92,14 +115,14 @@ class GraphDefBuilder {
   }
 
   constFloat(name: string, shape: readonly number[], data: Float32Array): string {
-    return this.constant(name, shape, 'float32', new Uint8Array(Float32Array.from(data).buffer));
+    return this.constant(name, shape, Float32Array.from(data));
   }
 
   constInts(values: readonly number[]): string {
     const key = values.join('_').replace(/-/g, 'm');
     const existing = this.intConsts.get(key);
     if (existing) return existing;
-    const name = this.constant(`const/int32_${key}`, [values.length], 'int32', new Uint8Array(Int32Array.from(values).buffer));
+    const name = this.constant(`const/int32_${key}`, [values.length], Int32Array.from(values));
     this.intConsts.set(key, name);
     return name;
   }
@@ -109,28 +132,16 @@ class GraphDefBuilder {
     const key = `scalar_${value}`;
     const existing = this.intConsts.get(key);
     if (existing) return existing;
-    const name = this.constant(`const/int32_${key}`, [], 'int32', new Uint8Array(Int32Array.of(value).buffer));
+    const name = this.constant(`const/int32_${key}`, [], Int32Array.of(value));
     this.intConsts.set(key, name);
     return name;
   }
 
-  private constant(name: string, shape: readonly number[], dtype: 'float32' | 'int32', data: Uint8Array): string {
-    const dt = dtype === 'float32' ? 'DT_FLOAT' : 'DT_INT32';
+  private constant(name: string, shape: readonly number[], data: Float32Array | Int32Array): string {
+    const dt = data instanceof Float32Array ? 'DT_FLOAT' : 'DT_INT32';
     this.nodes.push({ name, op: 'Const', attr: { value: { tensor: { dtype: dt, tensorShape: { dim: shapeDims(shape) } } }, dtype: { type: dt } } });
-    this.specs.push({ name, shape: [...shape], dtype });
-    this.chunks.push(data);
+    this.weights.push({ name, shape, data });
     return name;
-  }
-
-  weightData(): Uint8Array {
-    const total = this.chunks.reduce((s, c) => s + c.length, 0);
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of this.chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
   }
 }
 
@@ -241,7 +252,21 @@ function emitNode(b: GraphDefBuilder, graph: InferenceGraph, kinds: ReturnType<t
   }
 }
 
-export function writeTfjsGraphModel(graph: InferenceGraph, meta: ModelFileMeta): TfjsGraphModelFiles {
+/** The model's eval transform and labels as userDefinedMetadata, with mnext's defaults filled in. */
+function metadataOf(graph: InferenceGraph, meta: ModelFileMeta): TfjsModelMetadata {
+  return {
+    ...(meta.classes ? { classes: [...meta.classes] } : {}),
+    inputSize: graph.spec.inputSize,
+    mean: [...meta.mean],
+    std: [...meta.std],
+    cropPct: meta.cropPct ?? DEFAULT_CROP_PCT,
+    interpolation: meta.interpolation ?? DEFAULT_INTERPOLATION,
+    spec: graph.spec,
+    mnextVersion: MNEXT_VERSION,
+  };
+}
+
+export function writeTfjsGraphModel(graph: InferenceGraph, meta: ModelFileMeta, options: TfjsWriteOptions = {}): TfjsGraphModelFiles {
   const b = new GraphDefBuilder();
   const kinds = weightKinds(graph);
   const [h, w, c] = graph.inputShape;
@@ -255,27 +280,23 @@ export function writeTfjsGraphModel(graph: InferenceGraph, meta: ModelFileMeta):
     names.set(node.id, output);
   }
   const outputDims = shapeDims([-1, graph.spec.numClasses]);
+  const { specs, bytes } = encodeWeights(b.weights, options.quantize);
+  const shards = shardWeights(bytes);
+  const metadata = metadataOf(graph, meta);
   return {
     modelJson: {
       format: 'graph-model',
       generatedBy: `mnext ${MNEXT_VERSION}`,
       convertedBy: `mnext ${MNEXT_VERSION}`,
       modelTopology: { node: b.nodes, library: {}, versions: { producer: 1395 } },
-      weightsManifest: [{ paths: [TFJS_WEIGHTS_FILE], weights: b.specs }],
+      weightsManifest: [{ paths: shards.map((shard) => shard.path), weights: specs }],
       signature: {
         inputs: { [`${TFJS_INPUT}:0`]: { name: `${TFJS_INPUT}:0`, dtype: 'DT_FLOAT', tensorShape: { dim: inputDims } } },
         outputs: { [`${TFJS_OUTPUT}:0`]: { name: `${TFJS_OUTPUT}:0`, dtype: 'DT_FLOAT', tensorShape: { dim: outputDims } } },
       },
-      userDefinedMetadata: {
-        ...(meta.classes ? { classes: [...meta.classes] } : {}),
-        mean: [...meta.mean],
-        std: [...meta.std],
-        ...(meta.cropPct !== undefined ? { cropPct: meta.cropPct } : {}),
-        ...(meta.interpolation ? { interpolation: meta.interpolation } : {}),
-        spec: graph.spec,
-        mnextVersion: MNEXT_VERSION,
-      },
+      userDefinedMetadata: metadata,
     },
-    weights: b.weightData(),
+    shards,
+    readme: tfjsModelReadme(metadata, options.quantize),
   };
 }
