@@ -105,10 +105,10 @@ def error(flags):
         resolve_config(flags=flags)
     except ConfigError as e:
         return str(e)
-print(json.dumps([error(f) for f in data]))`, [{ replicas: '2' }, { backend: 'wasm' }, { initial_checkpoint: 'x.pth' }, { freeze_backbone: 'true' }]);
+print(json.dumps([error(f) for f in data]))`, [{ replicas: '2' }, { backend: 'wasm' }, { initial_checkpoint: 'x.pth', freeze_backbone: 'true' }, { freeze_backbone: 'true' }]);
     assert.match(twin[0], /^replicas: .*torchrun.*got 2$/);
     assert.match(twin[1], /^backend: .*leave it unset, got "wasm"$/);
-    assert.match(twin[2], /^initial_checkpoint: fine-tuning is mnext train's.*leave it unset, got "x.pth"$/);
+    assert.match(twin[2], /^freeze_backbone: training the classifier alone is mnext train's.*set it to false, got true$/);
     assert.equal(twin[3], errorOf(() => resolveConfig({ flags: { freeze_backbone: 'true' } })), 'the same sentence as mnext');
   });
 });
