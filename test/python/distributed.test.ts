@@ -125,7 +125,6 @@ describe('torchrun end to end: mnext export → 2 processes → mnext import →
       [['--data', data, '--batch-size', '33'], /^mnext_torch\.train: batch_size: 33 is the global batch and does not split over the 2 processes of this launch .*use a multiple of 2$/],
       [['--data', join(dir, 'missing')], /^mnext_torch\.train: dataset .*missing does not exist$/],
       [['--data', data, '--initial-checkpoint', join(dir, 'init.pth'), '--freeze-backbone'], /^mnext_torch\.train: freeze_backbone: .*set it to false, got true$/],
-      [['--data', data, '--amp'], /^mnext_torch\.train: command line: unknown key 'amp'/],
     ];
     for (const [args, message] of cases) {
       const refused = torchrunTrainer(2, [...args, '--output', output]);

@@ -27,14 +27,15 @@ const LAUNCHER = findTorchrun();
 export const REDIRECT_WORKAROUND = TORCH_PYTHON && needsRedirectWorkaround(TORCH_PYTHON) ? ['--redirects', '9:0', '--tee', '9:0'] : [];
 
 /**
- * `torchrun --standalone --nproc_per_node=N [workaround] -m mnext_torch.train args` (or another entry point, a script
+ * `torchrun --standalone --nproc_per_node=N --monitor_interval=1 [workaround] -m mnext_torch.train args` (or another entry point, a script
  * that wraps the trainer), with python/ on the path.
  */
 export function torchrunTrainer(
   processes: number, args: readonly string[], entry: readonly string[] = ['-m', 'mnext_torch.train'],
 ): { code: number | null; stdout: string; stderr: string; command: string[] } {
   if (!LAUNCHER) throw new Error('no torchrun');
-  const command = [...LAUNCHER, '--standalone', `--nproc_per_node=${processes}`, ...REDIRECT_WORKAROUND, ...entry, ...args];
+  // --monitor_interval=1: torchrun notices finished workers within a second instead of five.
+  const command = [...LAUNCHER, '--standalone', `--nproc_per_node=${processes}`, '--monitor_interval=1', ...REDIRECT_WORKAROUND, ...entry, ...args];
   const env = { ...process.env, PYTHONPATH: PYTHON_PACKAGE };
   const run = spawnSync(command[0], command.slice(1), { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr, command };
@@ -42,5 +43,5 @@ export function torchrunTrainer(
 
 /** stderr without torchrun's own banner (the OMP_NUM_THREADS notice) and failure report. */
 export function trainerLines(stderr: string): string[] {
-  return stderr.split('\n').filter((line) => line.startsWith('mnext_torch.train') || /^(epoch|initial weights|classifier)/.test(line));
+  return stderr.split('\n').filter((line) => /^mnext_torch\.train( \(rank \d+\))?: /.test(line) || /^(epoch|initial weights|classifier)/.test(line));
 }
