@@ -57,6 +57,10 @@ class Run:
     rows: list = field(default_factory=list)
     best: Optional[dict] = None
 
+    @property
+    def device(self):
+        return self.launch.device
+
 
 def build_model(config, num_classes):
     try:

@@ -77,6 +77,33 @@ describe('torchrun --nproc_per_node=2: the first step of 1 process at the same g
   }
 });
 
+describe('torchrun --resume', { skip: SKIP_NO_TORCH }, () => {
+  const dir = tempDir('mnext-ddp-resume-');
+  const data = join(dir, 'data');
+  before(async () => {
+    await generateSyntheticDataset(data, { classes: 2, perClass: 8, size: 36, seed: 6, valFraction: 0.25 });
+  });
+
+  it('a run resumed under torchrun after its first epoch repeats the uninterrupted run', () => {
+    // Random crops, flips, jitter, erasing and mixup: every process's augmentation stream must resume too.
+    const args = (output: string) => ['--data', data, '--output', join(dir, output), '--width', '0.35', '--img-size', '32', '--batch-size', '8',
+      '--sched', 'cosine', '--warmup-epochs', '0', '--model-ema', '--model-ema-decay', '0.9', '--mixup', '0.2', '--reprob', '0.3', '--workers', '1', '--json'];
+    const launch = (extra: string[]) => {
+      const run = torchrunTrainer(2, extra);
+      assert.equal(run.code, 0, run.stderr);
+      return JSON.parse(run.stdout) as TrainResult;
+    };
+    const whole = launch([...args('whole'), '--epochs', '2']);
+    const first = launch([...args('part'), '--epochs', '1']);
+    const resumed = launch(['--resume', first.runDir, '--epochs', '2', '--json']);
+    const rows = (run: TrainResult) => run.summary.map((row) => ({ ...row, img_per_sec: 0 }));
+    assert.equal(rows(resumed).length, 2);
+    assert.deepEqual(rows(resumed), rows(whole));
+    const difference = largestRelativeDifference(join(resumed.lastDir, 'checkpoint.pth.tar'), join(whole.lastDir, 'checkpoint.pth.tar'));
+    assert.equal(difference, 0, 'the same weights, BN statistics and EMA');
+  });
+});
+
 describe('torchrun end to end: mnext export → 2 processes → mnext import → mnext eval', { skip: SKIP_NO_TORCH }, () => {
   const dir = tempDir('mnext-ddp-e2e-');
   const data = join(dir, 'fashion-mnist');
