@@ -37,13 +37,18 @@ def read_weights(path, use_ema):
     return {k[len(WRAPPER_PREFIX):] if k.startswith(WRAPPER_PREFIX) else k: v for k, v in saved.items()}
 
 
+def listed(what, names):
+    """`missing 120 (a, b, ..., h, …)`: the count, then the first few."""
+    shown = ', '.join(names[:8]) + (', …' if len(names) > 8 else '')
+    return f'{what} {len(names)} ({shown})' if names else ''
+
+
 def mismatch(model_state, weights):
     missing = [k for k in model_state if k not in weights]
     unexpected = [k for k in weights if k not in model_state]
     shapes = [f'{k} {list(weights[k].shape)} (model: {list(v.shape)})' for k, v in model_state.items()
               if k in weights and weights[k].shape != v.shape]
-    parts = [f"missing {', '.join(missing[:8])}" if missing else '', f"unexpected {', '.join(unexpected[:8])}" if unexpected else '',
-             f"wrongly shaped {', '.join(shapes[:8])}" if shapes else '']
+    parts = [listed('missing', missing), listed('unexpected', unexpected), listed('wrongly shaped', shapes)]
     return '; '.join(p for p in parts if p)
 
 
