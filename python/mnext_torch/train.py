@@ -346,7 +346,7 @@ def main(argv=None):
         interactive = primary and sys.stderr.isatty() and not as_json
         result = train(config, log, terminal_progress if interactive else lambda *a: None, launch)
     except ImageError as error:
-        say(f"mnext_torch.train{'' if primary else f' (rank {launch.replicas.rank})'}: {error}")
+        say(f"mnext_torch.train{'' if primary else f' (rank {launch.replicas.rank})'}: {own_message(error)}")
         return 2
     except (ConfigError, DataError) as error:
         log(f'mnext_torch.train: {error}')
@@ -369,6 +369,13 @@ def main(argv=None):
         print(f"Run directory:   {result['runDir']}\nSummary:         {os.path.join(result['runDir'], 'summary.csv')}\n"
               f"Best checkpoint: {result['bestDir']} ({best['top1']:.2f} % top-1 at epoch {best['epoch']})")
     return 0
+
+
+def own_message(error):
+    """The error's own sentence: raised in a DataLoader worker, it arrives with the worker's traceback as its message,
+    whose last line is `<module>.<class>: <sentence>`."""
+    lines = str(error).strip().splitlines()
+    return lines[-1].split(': ', 1)[-1] if len(lines) > 1 else str(error)
 
 
 def device_description(launch):

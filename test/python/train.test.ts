@@ -274,6 +274,12 @@ print(json.dumps([finished(whole), finished(resumed)]))`, config);
       [['--data', data, '--model', 'resnet50', '--output', join(dir, 'bad')], /^mnext_torch\.train: model 'resnet50': unknown model 'resnet50'; known models: mobilenext_140, /],
       [['--config', join(CONFIGS, 'quickstart.yaml'), '--data', join(dir, 'nowhere')], /npx mnext data synthetic --out .*nowhere --classes 10 --per-class 60 --size 40/],
     ];
+    const broken = join(dir, 'broken');
+    cpSync(data, broken, { recursive: true });
+    const [firstClass] = readdirSync(join(broken, 'train')).sort();
+    writeFileSync(join(broken, 'train', firstClass, 'zz-broken.png'), 'not an image');
+    cases.push([['--data', broken, '--output', join(dir, 'bad-image'), '--img-size', '32', '--width', '0.35', '--batch-size', '2', '--workers', '1', '--epochs', '1'],
+      /^mnext_torch\.train: .*zz-broken\.png: cannot decode the image \(cannot identify image file .*\)$/]);
     for (const [args, message] of cases) {
       const run = runTrainer(args);
       assert.equal(run.code, 2, run.stderr);
