@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { isCheckpointDir } from '../io/checkpoint.js';
 import { type ExportSummary, exportCheckpoint } from '../io/torch/export.js';
 import type { ModelSpec } from '../models/graph.js';
-import { type FileOutputKind, type OutputOptions, checkOutputPath, writeOutputFile } from '../util/output-path.js';
-import { ARGS_YAML, type TrainConfig, configToYaml } from './config.js';
+import { type FileOutputKind, type OutputOptions, checkOutputPath, readFirstLine, writeOutputFile } from '../util/output-path.js';
+import { type TrainConfig, configToYaml } from './config.js';
 import { readTrainState } from './run-state.js';
 
 export interface RunExportSummary extends ExportSummary {
@@ -18,8 +18,12 @@ export interface RunExportSummary extends ExportSummary {
 
 type ExportedModel = Pick<ModelSpec, 'arch' | 'width' | 'numClasses' | 'tensorMultiplier'>;
 
-/** Recognised as mnext's own as a run's args.yaml is: config keys in schema order. */
-export const RECIPE_YAML: FileOutputKind = { ...ARGS_YAML, description: 'training recipe (YAML)' };
+/** The recipe's first line: how a later export knows the file as its own (a recipe of one's own has no such line). */
+const RECIPE_SIGNATURE = '# mnext export --to pytorch: the recipe of ';
+
+export const RECIPE_YAML: FileOutputKind = {
+  type: 'file', description: 'training recipe (YAML)', recognise: (path) => readFirstLine(path).startsWith(RECIPE_SIGNATURE),
+};
 
 /** `model.pth` → `model.yaml`. */
 export function recipePathFor(out: string): string {
@@ -46,7 +50,7 @@ export function continuationRecipe(config: TrainConfig, spec: ExportedModel): Tr
 
 function recipeText(config: TrainConfig, spec: ExportedModel, source: string, out: string, ema: boolean): string {
   return [
-    `# The recipe of ${source}, exported with its ${ema ? 'EMA ' : ''}weights to ${out}. Continue in PyTorch with`,
+    `${RECIPE_SIGNATURE}${source}, whose ${ema ? 'EMA ' : ''}weights are ${out}. Continue in PyTorch with`,
     `#   PYTHONPATH=python torchrun --nproc_per_node=N -m mnext_torch.train --config <this file> --initial-checkpoint ${out} --data DIR`,
     '',
   ].join('\n') + configToYaml(continuationRecipe(config, spec));

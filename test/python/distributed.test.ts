@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -124,6 +124,12 @@ describe('torchrun end to end: mnext export → 2 processes → mnext import →
     assert.deepEqual(parse(readFileSync(recipe, 'utf8')), {
       ...parse(readFileSync(join(localRun, 'args.yaml'), 'utf8')), width: 0.35, num_classes: 10, replicas: 1, backend: '',
     }, 'the run\'s recipe, with the model the weights are');
+    // A recipe of one's own where the export's would go is not replaced, and then neither is written.
+    writeFileSync(join(dir, 'mine.yaml'), readFileSync(join(CONFIGS, 'fashion_mnist.yaml')));
+    const refused = await runCli('export', localRun, '--to', 'pytorch', '--out', join(dir, 'mine.pth'));
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /refusing to replace .*mine\.yaml: it is a file mnext did not write as a training recipe/);
+    assert.ok(!existsSync(join(dir, 'mine.pth')));
 
     const trained = torchrunTrainer(2, ['--config', recipe, '--initial-checkpoint', join(dir, 'init.pth'), '--data', data,
       '--output', join(dir, 'torch'), '--epochs', '1', '--lr', '0.005', '--model-ema', '--model-ema-decay', '0.9', '--workers', '1', '--json']);
