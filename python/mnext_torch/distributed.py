@@ -94,7 +94,8 @@ def from_primary(value, launch):
 
 def share_primary_state(module, launch):
     """Rank 0's tensors (weights and BN statistics) into every process's copy of `module`: before evaluation, so
-    all processes evaluate exactly the weights rank 0 checkpoints (DDP syncs gradients, not BN running stats)."""
+    all processes evaluate exactly the weights rank 0 checkpoints (DDP hands out rank 0's BN statistics at the start
+    of each training forward; each process's own batch then moves them)."""
     if not launch.distributed:
         return
     for tensor in module.state_dict().values():

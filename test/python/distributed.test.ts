@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { generateSyntheticDataset } from '../../src/data/synthetic.js';
+import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { runCli, tempDir } from '../helpers.js';
 import { SKIP_NO_TORCH, runPythonFile, runTorchPython } from '../io/torch/python.js';
 import { torchrunTrainer, trainerLines } from './torchrun.js';
@@ -146,6 +147,9 @@ describe('torchrun end to end: mnext export → 2 processes → mnext import →
     assert.equal(imported.code, 0, imported.stderr);
     assert.deepEqual((({ arch, width, numClasses, ema }) => ({ arch, width, numClasses, ema }))(JSON.parse(imported.stdout)),
       { arch: 'mobilenext', width: 0.35, numClasses: 10, ema: true });
+    const recorded = loadCheckpoint(join(dir, 'imported'));
+    assert.deepEqual([recorded.classes, recorded.cropPct, recorded.interpolation, recorded.mean],
+      [readdirSync(join(data, 'train')).sort(), 1, 'bilinear', [0.485, 0.456, 0.406]], 'the run\'s classes and eval transform');
     const evaluated = await runCli('eval', '--model', join(dir, 'imported'), '--data', data, '--use-ema', '--json');
     assert.equal(evaluated.code, 0, evaluated.stderr);
     const mnextTop1 = (JSON.parse(evaluated.stdout) as { top1: number }).top1;
