@@ -24,7 +24,7 @@ export function register(program: Command, output: Output): void {
     .option('--use-ema', 'export the checkpoint\'s EMA weights')
     .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples('mnext export output/<run>/best --to pytorch --out model.pth', 'mnext export output/<run>/best --to pytorch --use-ema --out model_ema.pth'))
+    .addHelpText('after', examples('mnext export output/<run> --to pytorch --out model.pth    # also model.yaml, the run\'s recipe', 'mnext export output/<run>/best --to pytorch --use-ema --out model_ema.pth'))
     .action(async (model: string, opts: ExportOptions) => {
       if (!(FORMATS as readonly string[]).includes(opts.to)) throw new UsageError(`--to: expected one of ${FORMATS.join(', ')}, got '${opts.to}'`);
       const summary = await exportRun(model, opts.out, { useEma: opts.useEma, force: opts.force });
