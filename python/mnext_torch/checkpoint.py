@@ -1,6 +1,6 @@
 """Training checkpoints in timm's format: `torch.save` of a dict with `epoch`, `arch`, `state_dict`, `optimizer`,
 `args` (the resolved config as a plain dict, so no pickled classes are needed to read it), `version` 2 (resume
-starts at epoch + 1), `metric` and, with EMA, `state_dict_ema`; plus the summary rows and the best epoch, so a
+starts at epoch + 1), `metric`, `classes` (the label names) and, with EMA, `state_dict_ema`; plus the summary rows and the best epoch, so a
 resumed run's summary.csv equals an uninterrupted run's. A run keeps `last/` and `best/`, one file each.
 """
 import os
@@ -19,10 +19,12 @@ def save_checkpoint(folder, state):
     write_atomic(os.path.join(folder, CHECKPOINT_FILE), lambda f: torch.save(state, f))
 
 
-def checkpoint_state(model, optimizer, ema, config, epoch, metric, rows, best):
+def checkpoint_state(model, optimizer, ema, config, epoch, metric, rows, best, classes=None):
     state = {'epoch': epoch, 'arch': config['model'], 'state_dict': model.state_dict(),
              'optimizer': optimizer.state_dict(), 'args': dict(config), 'version': 2, 'metric': metric,
              'summary': rows, 'best': best}
+    if classes is not None:
+        state['classes'] = list(classes)  # for `mnext import` (label names in label order)
     if ema is not None:
         state['state_dict_ema'] = ema.module.state_dict()
     return state

@@ -143,8 +143,8 @@ SCHEMA = {
     'workers': (positive_int, 4, 'DataLoader worker processes (mnext: image decodes in flight)'),
     'replicas': (positive_int, 1, 'mnext train\'s data-parallel worker threads; here only 1 (use torchrun)'),
     'resume': (text, '', 'run directory or checkpoint to continue from'),
-    'initial_checkpoint': (text, '', "mnext train's fine-tuning start; not supported here (leave it unset)"),
-    'use_ema': (boolean, False, 'initial_checkpoint: start from its EMA weights (mnext train only)'),
+    'initial_checkpoint': (text, '', 'fine-tuning start: a PyTorch state_dict or training checkpoint (timm\'s --initial-checkpoint)'),
+    'use_ema': (boolean, False, 'initial_checkpoint: start from its EMA weights (state_dict_ema)'),
     'freeze_backbone': (boolean, False, 'train the classifier only (mnext train only)'),
     'backend': (text, '', 'mnext train\'s tfjs backend; not used here (leave it unset)'),
     'synthetic': (boolean, False, 'generate a synthetic dataset at `data` when it is missing (mnext train only)'),
@@ -254,9 +254,9 @@ def check_supported(config):
     if config['replicas'] != 1:
         raise ConfigError(f"replicas: mnext train's worker-thread data parallelism; the PyTorch trainer takes 1 "
                           f"(run data-parallel under torchrun instead), got {config['replicas']}")
-    if config['initial_checkpoint'] != '':
-        raise ConfigError(f"initial_checkpoint: fine-tuning is mnext train's; the PyTorch trainer starts from its seeded "
-                          f"init (timm's train.py takes --initial-checkpoint): leave it unset, got \"{config['initial_checkpoint']}\"")
+    if config['freeze_backbone']:
+        raise ConfigError("freeze_backbone: training the classifier alone is mnext train's; the PyTorch trainer trains "
+                          "every layer from initial_checkpoint: set it to false, got true")
     if config['backend'] != '':
         raise ConfigError(f"backend: a tfjs backend of mnext train; the PyTorch trainer runs on torch "
                           f"(cuda when available, else cpu): leave it unset, got \"{config['backend']}\"")

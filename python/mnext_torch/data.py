@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
@@ -28,6 +28,10 @@ INTERPOLATIONS = {'bilinear': InterpolationMode.BILINEAR, 'bicubic': Interpolati
 
 class DataError(ValueError):
     """The dataset is missing or unusable: the message is the one sentence the user sees."""
+
+
+class ImageError(DataError):
+    """One image cannot be read: met by the one process whose share holds it (the others see the same dataset)."""
 
 
 @dataclass
@@ -144,7 +148,7 @@ def load_rgb(path):
         with open(path, 'rb') as f:
             return Image.open(f).convert('RGB')
     except OSError as error:
-        raise DataError(f'{path}: cannot decode the image ({error})') from None
+        raise ImageError(f'{path}: cannot decode the image ({error})') from None
 
 
 class ImageDataset(Dataset):
@@ -242,15 +246,36 @@ class Replicas:
 
     def per_process_batch(self, batch_size):
         """`batch_size` is global, as in mnext: every process takes an equal share."""
-        if batch_size % self.world_size != 0:
-            raise ConfigError(f'batch_size: expected a multiple of the {self.world_size} processes, got {batch_size}')
+        check_batch_split(batch_size, self.world_size)
         return batch_size // self.world_size
 
 
+def check_batch_split(batch_size, world_size):
+    """Refused before any process group or data is touched when the processes cannot share the global batch."""
+    if batch_size % world_size != 0:
+        raise ConfigError(f'batch_size: {batch_size} is the global batch and does not split over the {world_size} processes '
+                          f'of this launch (torchrun --nproc_per_node x nodes); use a multiple of {world_size}')
+
+
+class ShardSampler(Sampler):
+    """Evaluation order for one process: every world_size-th image from its rank, nothing padded or repeated (the
+    DistributedSampler pads to equal shards, which would count some images twice in the top-1)."""
+
+    def __init__(self, length, replicas):
+        self.indices = list(range(replicas.rank, length, replicas.world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+
 def make_loader(dataset, config, replicas, train):
-    """Train: shuffled per epoch (`sampler.set_epoch`), last partial batch dropped. Eval: every image in order."""
-    sampler = DistributedSampler(dataset, num_replicas=replicas.world_size, rank=replicas.rank, shuffle=train,
-                                 seed=config['seed'])
+    """Train: shuffled per epoch (`sampler.set_epoch`), the global order dealt out rank by rank (DistributedSampler;
+    no image repeated to even the shares), last partial batch dropped. Eval: every image once, in order, sharded over the processes."""
+    sampler = DistributedSampler(dataset, num_replicas=replicas.world_size, rank=replicas.rank, shuffle=True,
+                                 seed=config['seed'], drop_last=True) if train else ShardSampler(len(dataset), replicas)
     return DataLoader(dataset, batch_size=replicas.per_process_batch(config['batch_size']), sampler=sampler,
                       drop_last=train, num_workers=config['workers'], pin_memory=torch.cuda.is_available())
 

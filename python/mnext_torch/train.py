@@ -3,12 +3,14 @@ and transforms (timm's, through torchvision), the same run folder — output/<da
 args.yaml, classes.txt, summary.csv, last/ and best/ (timm-format checkpoints).
 
     PYTHONPATH=python python3 -m mnext_torch.train --config configs/fashion_mnist.yaml --data DIR [--key value ...]
+    PYTHONPATH=python torchrun --nproc_per_node=N -m mnext_torch.train --config ... (data parallel: distributed.py)
 
 Every random draw of an epoch comes from seeds of (seed, epoch), so `--resume RUN` repeats an uninterrupted run.
 With `--resume RUN` the run's own config supplies every key not given; what a resume may change is resume.py's.
 """
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -22,8 +24,11 @@ from torch.nn import functional as F
 
 from .checkpoint import checkpoint_state, load_checkpoint, resume_file, save_checkpoint
 from .config import KEYS, SCHEMA, ConfigError, config_to_yaml, default_config, kebab, resolve_config, set_key
-from .data import DataError, ImageDataset, Replicas, eval_transform, make_loader, mixup_batch, open_splits, train_transform
+from .data import DataError, ImageDataset, ImageError, eval_transform, make_loader, mixup_batch, open_splits, train_transform
+from .distributed import (Launch, end_launch, env_int, from_primary, share_primary_state, single_process, start_launch,
+                          sum_over_processes, unwrapped, wrap_model)
 from .ema import ModelEma
+from .finetune import load_initial_weights
 from .files import write_text_atomic
 from .models import create_model
 from .optim import create_optimizer
@@ -47,11 +52,14 @@ class Run:
     train_loader: torch.utils.data.DataLoader
     val_loader: torch.utils.data.DataLoader
     run_dir: str
-    device: torch.device
-    replicas: Replicas
+    launch: Launch
     start_epoch: int = 0
     rows: list = field(default_factory=list)
     best: Optional[dict] = None
+
+    @property
+    def device(self):
+        return self.launch.device
 
 
 def build_model(config, num_classes):
@@ -128,7 +136,8 @@ def open_splits_of(config, resumed):
     return train_list, val_list
 
 
-def open_run(config, resumed, replicas, log):
+def open_run(config, resumed, launch, log):
+    replicas = launch.replicas
     if resumed:
         config = resumed.config
         log(f"Resuming {resumed.path} after epoch {resumed.state['epoch']}")
@@ -137,20 +146,23 @@ def open_run(config, resumed, replicas, log):
     num_classes = config['num_classes'] or len(train_list.classes)
     if num_classes < len(train_list.classes):
         raise ConfigError(f"num_classes: expected at least the dataset's {len(train_list.classes)} classes, got {num_classes}")
-    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     torch.manual_seed(config['seed'])
-    model = build_model(config, num_classes).to(device)
+    model = build_model(config, num_classes).to(launch.device)
+    if config['initial_checkpoint'] and not resumed:
+        load_initial_weights(model, config, log)
     optimizer = create_optimizer(model, config)
     if resumed:
         model.load_state_dict(resumed.state['state_dict'])
         optimizer.load_state_dict(resumed.state['optimizer'])
+    # Every process keeps a copy for evaluation; only rank 0's is updated and saved (share_primary_state).
     ema = ModelEma(model, config['model_ema_decay']) if config['model_ema'] else None
     if ema and resumed and 'state_dict_ema' in resumed.state:
         ema.module.load_state_dict(resumed.state['state_dict_ema'])
-    run = Run(config, train_list.classes, num_classes, model, optimizer, ema,
+    run_dir = resumed.run_dir if resumed else from_primary(create_run_dir(config) if replicas.is_primary else None, launch)
+    run = Run(config, train_list.classes, num_classes, wrap_model(model, launch), optimizer, ema,
               make_loader(ImageDataset(train_list, train_transform(config)), config, replicas, train=True),
               make_loader(ImageDataset(val_list, eval_transform(config)), config, replicas, train=False),
-              resumed.run_dir if resumed else create_run_dir(config), device, replicas)
+              run_dir, launch)
     if len(run.train_loader) == 0:
         raise DataError(f"{config['data']}: {len(train_list.samples)} training images make no full batch of {config['batch_size']}")
     if resumed:
@@ -170,8 +182,8 @@ def training_loss(run, logits, labels, targets):
 
 
 def train_epoch(run, epoch, progress):
-    """One epoch of optimiser steps; returns (mean train loss, img/s, the last step's lr)."""
-    config, model, optimizer = run.config, run.model, run.optimizer
+    """One epoch of optimiser steps; returns (mean train loss, img/s, the last step's lr), over every process."""
+    config, model, optimizer, launch = run.config, run.model, run.optimizer, run.launch
     model.train()
     run.train_loader.sampler.set_epoch(epoch)
     steps = len(run.train_loader)
@@ -180,28 +192,32 @@ def train_epoch(run, epoch, progress):
         lr = step_learning_rate(config, epoch, step, steps)
         for group in optimizer.param_groups:
             group['lr'] = lr
-        x, labels = x.to(run.device, non_blocking=True), labels.to(run.device, non_blocking=True)
+        x, labels = x.to(launch.device, non_blocking=True), labels.to(launch.device, non_blocking=True)
         targets = None
         if config['mixup'] > 0:
             x, targets = mixup_batch(x, labels, run.num_classes, config['mixup'], config['smoothing'])
         loss = training_loss(run, model(x), labels, targets)
-        if not torch.isfinite(loss):
-            raise Diverged(f'training diverged: the loss is {loss.item()} at epoch {epoch}, step {step} (lr {lr:.4g}); '
+        # Summed over the processes every step: the global batch's loss, and a non-finite loss on any process
+        # stops them all at the same step.
+        step_loss, step_images = sum_over_processes([loss.item() * len(labels), len(labels)], launch)
+        if not math.isfinite(step_loss):
+            raise Diverged(f'training diverged: the loss is {step_loss / step_images} at epoch {epoch}, step {step} (lr {lr:.4g}); '
                            f"the last good checkpoint is {os.path.join(run.run_dir, 'last')} — lower lr or check the data")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if run.ema:
-            run.ema.update(model)
-        loss_sum += loss.item() * len(labels)
-        images += len(labels)
-        progress(epoch, step + 1, steps, loss.item(), lr, images / (time.perf_counter() - started))
+        if run.ema and launch.replicas.is_primary:
+            run.ema.update(unwrapped(model))
+        loss_sum += step_loss
+        images += int(step_images)
+        progress(epoch, step + 1, steps, step_loss / step_images, lr, images / (time.perf_counter() - started))
     return loss_sum / max(1, images), images / (time.perf_counter() - started), lr
 
 
 @torch.no_grad()
-def evaluate(model, loader, device):
-    """Eval mode, plain cross entropy, top-1 / top-5 in percent over every val image."""
+def evaluate(model, loader, device, launch=None):
+    """Eval mode, plain cross entropy, top-1 / top-5 in percent over every val image (each process evaluates its
+    shard; the sums are added over the processes)."""
     model.eval()
     loss_sum, correct1, correct5, images = 0.0, 0, 0, 0
     for x, labels in loader:
@@ -212,8 +228,21 @@ def evaluate(model, loader, device):
         correct1 += (top[:, 0] == labels).sum().item()
         correct5 += (top == labels[:, None]).any(dim=1).sum().item()
         images += len(labels)
+    loss_sum, correct1, correct5, images = sum_over_processes([loss_sum, correct1, correct5, images], launch or single_process())
     n = max(1, images)
     return {'loss': loss_sum / n, 'top1': 100 * correct1 / n, 'top5': 100 * correct5 / n}
+
+
+def evaluate_run(run):
+    """(raw metrics, reported metrics): rank 0's weights, BN statistics and EMA on every process first, so the
+    metrics are those of the weights rank 0 checkpoints. As in the official runs, the EMA's are reported when on."""
+    model = unwrapped(run.model)
+    share_primary_state(model, run.launch)
+    raw = evaluate(model, run.val_loader, run.launch.device, run.launch)
+    if not run.ema:
+        return raw, raw
+    share_primary_state(run.ema.module, run.launch)
+    return raw, evaluate(run.ema.module, run.val_loader, run.launch.device, run.launch)
 
 
 def js_exponential(value):
@@ -228,24 +257,25 @@ def epoch_line(row, epochs, raw, ema_used, is_best):
             f"{row['img_per_sec']:.1f} img/s{' *best' if is_best else ''}")
 
 
-def train(config, log=lambda message: None, progress=lambda *args: None, replicas=Replicas(), stop_after_epochs=None):
-    """Trains per the config (fresh or resumed); returns where everything was written and the summary rows.
-    stop_after_epochs ends this invocation early, as a kill after an epoch would (tests resume from there)."""
+def train(config, log=lambda message: None, progress=lambda *args: None, launch=None, stop_after_epochs=None):
+    """Trains per the config (fresh or resumed) in this process, or as one process of `launch` (distributed.py);
+    returns where everything was written and the summary rows. stop_after_epochs ends this invocation early, as a
+    kill after an epoch would (tests resume from there)."""
+    launch = launch or single_process()
+    replicas = launch.replicas
     resumed = resume_run(config) if config['resume'] else None
     done = resumed and nothing_left(resumed)
     if done:
         log(done)
         return result_of(resumed.run_dir, resumed.state['summary'], resumed.state['best'])
-    run = open_run(config, resumed, replicas, log)
+    run = open_run(config, resumed, launch, log)
     config = run.config
     epochs = total_epochs(config)
     last = epochs if stop_after_epochs is None else min(epochs, run.start_epoch + stop_after_epochs)
     for epoch in range(run.start_epoch, last):
         torch.manual_seed(epoch_seed(config['seed'], epoch, replicas.rank))
         train_loss, images_per_second, lr = train_epoch(run, epoch, progress)
-        raw = evaluate(run.model, run.val_loader, run.device)
-        # As in the official runs, the EMA's metrics are the reported ones when the EMA is on.
-        reported = evaluate(run.ema.module, run.val_loader, run.device) if run.ema else raw
+        raw, reported = evaluate_run(run)
         row = {'epoch': epoch, 'train_loss': train_loss, 'eval_loss': reported['loss'], 'eval_top1': reported['top1'],
                'eval_top5': reported['top5'], 'lr': lr, 'img_per_sec': images_per_second}
         run.rows.append(row)
@@ -253,7 +283,8 @@ def train(config, log=lambda message: None, progress=lambda *args: None, replica
         if is_best:
             run.best = {'epoch': epoch, 'top1': reported['top1']}
         if replicas.is_primary:
-            state = checkpoint_state(run.model, run.optimizer, run.ema, config, epoch, reported['top1'], run.rows, run.best)
+            state = checkpoint_state(unwrapped(run.model), run.optimizer, run.ema, config, epoch, reported['top1'], run.rows, run.best,
+                                     run.classes)
             save_checkpoint(os.path.join(run.run_dir, 'last'), state)
             if is_best:
                 save_checkpoint(os.path.join(run.run_dir, 'best'), state)
@@ -301,12 +332,22 @@ def terminal_progress(epoch, step, steps, loss, lr, images_per_second):
 
 
 def main(argv=None):
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    """Exit codes as mnext's: 0, 1 diverged, 2 bad usage or data, 130 interrupted. Under torchrun only rank 0 prints,
+    except an unreadable image, which only the process whose share holds it meets."""
+    primary = env_int('RANK', 0) == 0
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log = say if primary else (lambda message: None)
+    launch = None
     try:
         config, as_json = parse_command_line(sys.argv[1:] if argv is None else argv)
+        launch = start_launch(config['batch_size'])
         log(f"mnext_torch.train: {config['model']} on {config['data'] or '(no data)'}, torch {torch.__version__} "
-            f"{'cuda' if torch.cuda.is_available() else f'cpu ({torch.get_num_threads()} threads)'}")
-        result = train(config, log, terminal_progress if sys.stderr.isatty() and not as_json else lambda *a: None)
+            f"{device_description(launch)}")
+        interactive = primary and sys.stderr.isatty() and not as_json
+        result = train(config, log, terminal_progress if interactive else lambda *a: None, launch)
+    except ImageError as error:
+        say(f"mnext_torch.train{'' if primary else f' (rank {launch.replicas.rank})'}: {own_message(error)}")
+        return 2
     except (ConfigError, DataError) as error:
         log(f'mnext_torch.train: {error}')
         return 2
@@ -316,6 +357,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         log('mnext_torch.train: interrupted; the last finished epoch is in <run>/last (continue with --resume <run>)')
         return 130
+    finally:
+        if launch:
+            end_launch(launch)
+    if not primary:
+        return 0
     if as_json:
         print(json.dumps(result))
     else:
@@ -323,6 +369,19 @@ def main(argv=None):
         print(f"Run directory:   {result['runDir']}\nSummary:         {os.path.join(result['runDir'], 'summary.csv')}\n"
               f"Best checkpoint: {result['bestDir']} ({best['top1']:.2f} % top-1 at epoch {best['epoch']})")
     return 0
+
+
+def own_message(error):
+    """The error's own sentence: raised in a DataLoader worker, it arrives with the worker's traceback as its message,
+    whose last line is `<module>.<class>: <sentence>`."""
+    lines = str(error).strip().splitlines()
+    return lines[-1].split(': ', 1)[-1] if len(lines) > 1 else str(error)
+
+
+def device_description(launch):
+    processes = f'{launch.replicas.world_size} processes ({"nccl" if launch.device.type == "cuda" else "gloo"}), ' if launch.distributed else ''
+    device = 'cuda' if launch.device.type == 'cuda' else f'cpu ({torch.get_num_threads()} threads)'
+    return f'{processes}{device}'
 
 
 if __name__ == '__main__':

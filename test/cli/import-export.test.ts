@@ -63,6 +63,8 @@ describe('mnext import / mnext export --to pytorch', { skip: referenceFixturesMi
     const output = capture();
     assert.equal(await execute(['node', 'mnext', 'export', checkpointDir, '--to', 'pytorch', '--out', pth, '--use-ema'], output), 0, output.stderr.join(''));
     assert.match(output.stdout.join(''), /exported .* \(EMA\)/);
+    assert.match(output.stdout.join(''), /no recipe: .*imported is not a checkpoint of an mnext train run/);
+    assert.ok(!existsSync(join(dir, 'export.yaml')), 'a recipe only for a run\'s checkpoint');
     const back = importTorchWeights(pth, { width: 0.5 });
     const original = loadCheckpoint(checkpointDir);
     for (const [name, array] of original.emaWeights!) assert.deepEqual(back.source.weights.get(name)!.data, array.data, name);

@@ -96,6 +96,10 @@ describe('the PyTorch twin\'s models equal mnext\'s descriptions', { skip: SKIP_
     });
   }
 
+  it('the strict loads above cover every registered family', () => {
+    assert.deepEqual([...new Set(CASES.map((c) => c.arch))].sort(), listFamilies().map((f) => f.arch).sort());
+  });
+
   it('every registered name and alias resolves to the same family and width', () => {
     const names = [...listModelNames(), ...listFamilies().flatMap((f) => [f.arch, ...f.aliases])];
     const script = `import json, sys

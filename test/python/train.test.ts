@@ -105,11 +105,53 @@ def error(flags):
         resolve_config(flags=flags)
     except ConfigError as e:
         return str(e)
-print(json.dumps([error(f) for f in data]))`, [{ replicas: '2' }, { backend: 'wasm' }, { initial_checkpoint: 'x.pth' }, { freeze_backbone: 'true' }]);
+print(json.dumps([error(f) for f in data]))`, [{ replicas: '2' }, { backend: 'wasm' }, { initial_checkpoint: 'x.pth', freeze_backbone: 'true' }, { freeze_backbone: 'true' }]);
     assert.match(twin[0], /^replicas: .*torchrun.*got 2$/);
     assert.match(twin[1], /^backend: .*leave it unset, got "wasm"$/);
-    assert.match(twin[2], /^initial_checkpoint: fine-tuning is mnext train's.*leave it unset, got "x.pth"$/);
+    assert.match(twin[2], /^freeze_backbone: training the classifier alone is mnext train's.*set it to false, got true$/);
     assert.equal(twin[3], errorOf(() => resolveConfig({ flags: { freeze_backbone: 'true' } })), 'the same sentence as mnext');
+  });
+});
+
+describe('initial_checkpoint, as timm\'s --initial-checkpoint and mnext train\'s fine-tuning start', { skip: SKIP_NO_TORCH }, () => {
+  it('loads a state_dict or checkpoint (EMA with use_ema), re-initialises a classifier for other classes, refuses another model', () => {
+    const dir = tempDir('mnext-twin-initial-');
+    const out = python<{ loaded: boolean; ema: boolean; log: string[]; head: boolean; errors: string[] }>(`import torch
+from mnext_torch import create_model
+from mnext_torch.config import ConfigError, resolve_config
+from mnext_torch.finetune import load_initial_weights
+source = create_model('mobilenext', num_classes=3, width=0.35)
+ema = {k: v + 1 if v.is_floating_point() else v for k, v in source.state_dict().items()}
+torch.save(source.state_dict(), data + '/bare.pth')
+torch.save({'state_dict': {'module.' + k: v for k, v in source.state_dict().items()}, 'state_dict_ema': ema}, data + '/checkpoint.pth.tar')
+def start(name, model, classes, **flags):
+    config = resolve_config(flags={'model': model, 'initial_checkpoint': data + '/' + name, 'width': '0.35' if model == 'mobilenext' else '', **flags})
+    target, log = create_model(model, num_classes=classes, width=config['width']), []
+    fresh = target.classifier[1].weight.clone() if model == 'mobilenext' else None
+    load_initial_weights(target, config, log.append)
+    return target, log, fresh
+def error(*args, **flags):
+    try:
+        start(*args, **flags)
+    except ConfigError as e:
+        return str(e)
+same, _, _ = start('bare.pth', 'mobilenext', 3)
+from_ema, _, _ = start('checkpoint.pth.tar', 'mobilenext', 3, use_ema='true')
+other, log, fresh = start('checkpoint.pth.tar', 'mobilenext', 5)
+print(json.dumps({
+    'loaded': all(torch.equal(v, source.state_dict()[k]) for k, v in same.state_dict().items()),
+    'ema': all(torch.equal(v, ema[k]) for k, v in from_ema.state_dict().items()),
+    'log': log,
+    'head': torch.equal(other.classifier[1].weight, fresh) and torch.equal(other.features[0][0].weight, source.features[0][0].weight),
+    'errors': [error('bare.pth', 'mobilenetv2', 3), error('bare.pth', 'mobilenext', 3, use_ema='true'), error('missing.pth', 'mobilenext', 3)],
+}))`, dir);
+    assert.ok(out.loaded, 'a bare state_dict, strictly');
+    assert.ok(out.ema, 'state_dict_ema with use_ema, module. prefixes dropped');
+    assert.deepEqual(out.log, [`initial weights: ${dir}/checkpoint.pth.tar`, 'classifier re-initialised: 3 → 5 classes']);
+    assert.ok(out.head, 'the run\'s own classifier init, the checkpoint\'s backbone');
+    assert.match(out.errors[0], /^initial_checkpoint: .*bare\.pth does not fit mobilenetv2 .*: missing \d+ \(features\..*, …\); unexpected \d+ \(features\./);
+    assert.match(out.errors[1], /^use_ema: .*bare\.pth has no EMA weights \(no state_dict_ema entry\); set use_ema: false$/);
+    assert.match(out.errors[2], /^initial_checkpoint: .*missing\.pth does not exist$/);
   });
 });
 
@@ -232,6 +274,12 @@ print(json.dumps([finished(whole), finished(resumed)]))`, config);
       [['--data', data, '--model', 'resnet50', '--output', join(dir, 'bad')], /^mnext_torch\.train: model 'resnet50': unknown model 'resnet50'; known models: mobilenext_140, /],
       [['--config', join(CONFIGS, 'quickstart.yaml'), '--data', join(dir, 'nowhere')], /npx mnext data synthetic --out .*nowhere --classes 10 --per-class 60 --size 40/],
     ];
+    const broken = join(dir, 'broken');
+    cpSync(data, broken, { recursive: true });
+    const [firstClass] = readdirSync(join(broken, 'train')).sort();
+    writeFileSync(join(broken, 'train', firstClass, 'zz-broken.png'), 'not an image');
+    cases.push([['--data', broken, '--output', join(dir, 'bad-image'), '--img-size', '32', '--width', '0.35', '--batch-size', '2', '--workers', '1', '--epochs', '1'],
+      /^mnext_torch\.train: .*zz-broken\.png: cannot decode the image \(cannot identify image file .*\)$/]);
     for (const [args, message] of cases) {
       const run = runTrainer(args);
       assert.equal(run.code, 2, run.stderr);

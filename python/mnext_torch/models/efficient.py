@@ -90,6 +90,9 @@ class MBConvBlockV1(nn.Module):
 class EfficientMnext(nn.Module):
     """No init code, as in the official model: PyTorch's default initialisation."""
 
+    # Modules forward() never calls: their parameters get no gradient (DistributedDataParallel must be told).
+    unused_modules = ('_bn1',)
+
     def __init__(self, variant, num_classes=1000, drop_rate=0.2, drop_connect_rate=0.2, identity_div=1):
         super().__init__()
         cfg = VARIANTS[variant]

@@ -82,3 +82,41 @@ export function extractStateDict(root: PyValue, options: { useEma?: boolean; sou
   }
   return { weights, entry, info: entry === 'bare state_dict' ? {} : scalarInfo(root) };
 }
+
+/**
+ * What a training checkpoint of mnext's PyTorch twin (python/mnext_torch) records beside the weights: its `args`
+ * (the resolved mnext config, as a plain dict) name the model, and the file lists the class names. A file of
+ * another trainer (timm's pickled argparse.Namespace, a bare state_dict) records none of it.
+ */
+export interface RecordedRun {
+  readonly model?: string;
+  readonly width?: number;
+  readonly tensorMultiplier?: number;
+  readonly inputSize?: number;
+  readonly mean?: number[];
+  readonly std?: number[];
+  readonly cropPct?: number;
+  /** The run's train interpolation: a fixed filter is also its eval filter ('random' evaluates with the default). */
+  readonly interpolation?: string;
+  readonly classes?: string[];
+}
+
+const numberOr = (value: PyValue | undefined) => (typeof value === 'number' ? value : undefined);
+const numbersOr = (value: PyValue | undefined) => (Array.isArray(value) && value.every((v) => typeof v === 'number') ? value as number[] : undefined);
+
+export function recordedRun(root: PyValue): RecordedRun {
+  const args = root instanceof PyDict ? root.get('args') : undefined;
+  if (!(args instanceof PyDict) || typeof args.get('model') !== 'string') return {};
+  const classes = (root as PyDict).get('classes');
+  return {
+    model: args.get('model') as string,
+    width: numberOr(args.get('width')),
+    tensorMultiplier: numberOr(args.get('tensor_multiplier')),
+    inputSize: numberOr(args.get('img_size')),
+    mean: numbersOr(args.get('mean')),
+    std: numbersOr(args.get('std')),
+    cropPct: numberOr(args.get('crop_pct')),
+    interpolation: typeof args.get('interpolation') === 'string' ? args.get('interpolation') as string : undefined,
+    classes: Array.isArray(classes) && classes.every((c) => typeof c === 'string') ? classes as string[] : undefined,
+  };
+}

@@ -30,15 +30,18 @@ export interface ImportSummary {
   info: Record<string, string | number | boolean>;
 }
 
-/** Reads a PyTorch file and writes it as an mnext checkpoint directory (keeping the file's EMA weights as ema.bin). */
+/**
+ * Reads a PyTorch file and writes it as an mnext checkpoint directory (keeping the file's EMA weights as ema.bin), with
+ * the class names and eval transform the file records (mnext_torch.train checkpoints do).
+ */
 export function importCheckpoint(file: string, opts: ImportOptions): ImportSummary {
   const imported = importTorchWeights(file, {
     arch: opts.arch, width: opts.width, numClasses: opts.numClasses, inputSize: opts.inputSize,
     tensorMultiplier: opts.tensorMultiplier, useEma: opts.useEma,
   });
-  const { spec, weights } = imported.source;
+  const { spec, weights, classes, mean, std, cropPct, interpolation } = imported.source;
   const info = { ...imported.info, importedFrom: file, entry: imported.entry };
-  saveCheckpoint(opts.out, { spec, weights, emaWeights: imported.emaWeights, info }, { force: opts.force });
+  saveCheckpoint(opts.out, { spec, weights, emaWeights: imported.emaWeights, classes, mean, std, cropPct, interpolation, info }, { force: opts.force });
   return {
     source: file, out: opts.out, format: imported.format, entry: imported.entry, arch: spec.arch, width: spec.width,
     numClasses: spec.numClasses, tensorMultiplier: spec.tensorMultiplier, tensors: weights.size,

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { InputError } from '../../errors.js';
+import { INTERPOLATIONS } from '../../data/constants.js';
 import type { ModelSpec } from '../../models/graph.js';
 import { type ModelRequest, PAPER_WIDTHS, buildGraph, listFamilies, resolveModelSpec } from '../../models/registry.js';
 import { checkStateDict, classifierClasses, selectModelWeights } from '../../models/weights.js';
 import type { ModelSource, SourceOptions } from '../model-source.js';
 import type { StateDict } from '../../models/state-dict.js';
-import { extractStateDict, hasEmaWeights } from './checkpoint-dict.js';
+import { type RecordedRun, extractStateDict, hasEmaWeights, recordedRun } from './checkpoint-dict.js';
 import { readTorchFile } from './load.js';
 
 /** File names treated as torch.save output. */
@@ -55,14 +56,36 @@ function matchingModel(weights: StateDict, spec: ModelSpec): string | undefined 
   return undefined;
 }
 
+/** The options with what the file records filling those not given (the model of an mnext_torch.train checkpoint). */
+function withRecorded(options: SourceOptions, recorded: RecordedRun): SourceOptions & { arch: string } {
+  return {
+    ...options,
+    arch: options.arch ?? recorded.model ?? DEFAULT_ARCH,
+    width: options.width ?? (options.arch === undefined ? recorded.width : undefined),
+    tensorMultiplier: options.tensorMultiplier ?? recorded.tensorMultiplier,
+    inputSize: options.inputSize ?? recorded.inputSize,
+  };
+}
+
+/** The eval transform and labels an mnext_torch.train checkpoint records, as a model source carries them. */
+function recordedLabels(recorded: RecordedRun): Pick<ModelSource, 'classes' | 'mean' | 'std' | 'cropPct' | 'interpolation'> {
+  const { classes, mean, std, cropPct } = recorded;
+  // A fixed train filter is the run's eval filter too; 'random' evaluated with the default (bicubic).
+  const interpolation = INTERPOLATIONS.find((name) => name === recorded.interpolation);
+  return { classes, mean, std, cropPct, interpolation };
+}
+
 /**
- * Reads a .pth / .pth.tar / .pt file into a model source for `--arch` (default mobilenext), `--width`,
- * `--tensor-multiplier` (not stored in PyTorch files) and `--num-classes` (default: the classifier's rows).
+ * Reads a .pth / .pth.tar / .pt file into a model source for `--arch` (default: the model an mnext_torch.train
+ * checkpoint records, else mobilenext), `--width`, `--tensor-multiplier` (not stored in other PyTorch files) and
+ * `--num-classes` (default: the classifier's rows).
  */
-export function importTorchWeights(path: string, options: SourceOptions = {}): TorchImport {
+export function importTorchWeights(path: string, given: SourceOptions = {}): TorchImport {
   const file = readTorchFile(path);
-  const { weights, entry, info } = extractStateDict(file.root, { useEma: options.useEma, source: path });
-  const arch = options.arch ?? DEFAULT_ARCH;
+  const { weights, entry, info } = extractStateDict(file.root, { useEma: given.useEma, source: path });
+  const recorded = recordedRun(file.root);
+  const options = withRecorded(given, recorded);
+  const { arch } = options;
   const numClasses = options.numClasses ?? classifierClasses(buildGraph(specFor(arch, options)), weights);
   const spec = specFor(arch, { ...options, numClasses });
   const graph = buildGraph(spec);
@@ -78,7 +101,7 @@ export function importTorchWeights(path: string, options: SourceOptions = {}): T
   const selected = select(weights, entry);
   const ema = options.useEma || !hasEmaWeights(file.root) ? undefined : extractStateDict(file.root, { useEma: true, source: path });
   return {
-    source: { spec, weights: selected, origin: path },
+    source: { spec, weights: selected, origin: path, ...recordedLabels(recorded) },
     emaWeights: ema && select(ema.weights, ema.entry),
     format: file.format,
     entry,
