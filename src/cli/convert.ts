@@ -4,7 +4,7 @@ import { CONVERT_TARGETS, type ConvertReport, type ConvertTarget, convert } from
 import { RANGE_METHODS, type RangeMethod } from '../formats/tflite/index.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION, INTERPOLATIONS, type Interpolation } from '../data/transforms.js';
-import { FORCE_OPTION, addImgSize, examples, interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
+import { FORCE_OPTION, addImgSize, addModelSourceOptions, examples, interpolation as interpolationFilter, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 
 interface ConvertCliOptions {
@@ -51,12 +51,8 @@ export function register(program: Command, output: Output): void {
     .requiredOption('--model <path>', 'checkpoint dir, fixture .json, .pth or model name (fresh weights)')
     .requiredOption('--to <format>', `target: ${CONVERT_TARGETS.join(' | ')}`)
     .option('--out <path>', 'output file (.tflite / .onnx) or folder (tfjs) (default: <arch>_<width>.<format>)');
-  addImgSize(command, 'square input size (default: the model\'s)')
-    .option('--num-classes <n>', 'classes (model names and .pth files)', positiveInt)
-    .option('--width <w>', 'width multiplier (model names and .pth files)', positiveNumber)
-    .option('--tensor-multiplier <k>', 'partial identity divisor k (model names and .pth files)', positiveInt)
-    .option('--arch <name>', 'architecture of a .pth state_dict')
-    .option('--use-ema', 'convert a checkpoint\'s EMA weights')
+  addImgSize(command, 'square input size (default: the model\'s)');
+  addModelSourceOptions(command, 'convert')
     .option('--quantize <mode>', 'int8: full-integer post-training quantization (tflite); float16 | uint8: weight compression (tfjs)')
     .option('--calibration <folder>', 'images to calibrate int8 activation ranges on')
     .option('--calibration-images <n>', 'calibration images used', positiveInt, DEFAULT_CALIBRATION_IMAGES)

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_DEMO_PORT, startDemo } from '../index.js';
 import { TFJS_QUANTIZATIONS, type TfjsQuantization } from '../formats/tfjs/weights.js';
-import { addImgSize, examples, positiveInt, positiveNumber } from './options.js';
+import { addImgSize, addModelSourceOptions, examples } from './options.js';
 import type { Output } from './output.js';
 
 interface DemoCliOptions {
@@ -60,12 +60,8 @@ export function register(program: Command, output: Output): void {
     .option('--images <dir>', 'folder of images (sub-folders too) the page lists and serves as /images/<path> (?image=/images/<path> classifies one)')
     .option('--no-open', 'do not open the page in a browser')
     .option('--quantize <mode>', `weight compression when converting a checkpoint: ${TFJS_QUANTIZATIONS.join(' | ')}`, quantization);
-  addImgSize(command, 'square input size when converting (default: the model\'s; .pth files: 224)')
-    .option('--arch <name>', 'architecture of a .pth state_dict')
-    .option('--width <w>', 'width multiplier (model names and .pth files)', positiveNumber)
-    .option('--num-classes <n>', 'classes (model names and .pth files)', positiveInt)
-    .option('--tensor-multiplier <k>', 'partial identity divisor k (model names and .pth files)', positiveInt)
-    .option('--use-ema', 'serve a checkpoint\'s EMA weights');
+  addImgSize(command, 'square input size when converting (default: the model\'s; .pth files: 224)');
+  addModelSourceOptions(command, 'serve');
   command.addHelpText('after', examples(
     'mnext demo --model web_model',
     'mnext demo --model output/<run>/best --images data/fashion-mnist/val',

@@ -55,6 +55,16 @@ export function addBatchSize(command: Command, defaultValue: number, description
 }
 
 /** Two or three command lines for the end of a command's --help: `.addHelpText('after', examples(...))`. */
+/** How a .pth state_dict or a model name becomes a model: the flags every command that takes `--model` shares. */
+export function addModelSourceOptions(command: Command, useEmaVerb: string): Command {
+  return command
+    .option('--arch <name>', 'architecture of a .pth state_dict')
+    .option('--width <w>', 'width multiplier (model names and .pth files)', positiveNumber)
+    .option('--num-classes <n>', 'classes (model names and .pth files)', positiveInt)
+    .option('--tensor-multiplier <k>', 'partial identity divisor k (model names and .pth files)', positiveInt)
+    .option('--use-ema', `${useEmaVerb} a checkpoint's EMA weights`);
+}
+
 export function examples(...lines: readonly string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 }
