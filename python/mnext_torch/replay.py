@@ -1,9 +1,11 @@
 """The twin's side of mnext's training-parity harness (`mnext parity-train`, src/train/parity.ts).
 
-    PYTHONPATH=python python3 -m mnext_torch.replay OUT
+    PYTHONPATH=python python3 -m mnext_torch.replay OUT [--dtype float64]
         trains the recipe in OUT/args.yaml from OUT/init.pth on the recorded batches (OUT/parity.json names them),
         with the trainer's own optimiser, schedule, label smoothing and EMA, and writes OUT/twin/losses.json (loss
         and lr per step) and OUT/twin/state.npz (model/, momentum/, ema/ tensors, float32, PyTorch layout).
+        With --dtype float64 the same in double precision, into OUT/reference/: the trajectory float32 rounding
+        perturbs, which both sides' drift is measured against.
 
     PYTHONPATH=python python3 -m mnext_torch.replay record --config configs/fashion_mnist.yaml --steps 300 --out DIR
         the reverse: the batches torchvision's transforms make (RandomResizedCrop, flip, jitter on PIL images, the
@@ -29,10 +31,10 @@ from .scheduler import step_learning_rate
 from .train import build_model, epoch_seed
 
 
-def normalised(images, mean, std):
+def normalised(images, mean, std, dtype=torch.float32):
     """uint8 NHWC → float NCHW as ToTensor + Normalize compute it."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
-    return (x - torch.tensor(mean)[None, :, None, None]) / torch.tensor(std)[None, :, None, None]
+    x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).to(dtype).div(255)
+    return (x - torch.tensor(mean, dtype=dtype)[None, :, None, None]) / torch.tensor(std, dtype=dtype)[None, :, None, None]
 
 
 def end_state(model, optimizer, ema):
@@ -46,7 +48,7 @@ def end_state(model, optimizer, ema):
     return {k: v.detach().cpu().float().numpy() for k, v in state.items()}
 
 
-def replay(out, log=lambda message: None):
+def replay(out, dtype='float32', log=lambda message: None):
     config = resolve_config(os.path.join(out, 'args.yaml'))
     with open(os.path.join(out, 'parity.json')) as f:
         meta = json.load(f)
@@ -57,7 +59,7 @@ def replay(out, log=lambda message: None):
     missing, unexpected = model.load_state_dict(torch.load(os.path.join(out, 'init.pth')), strict=False)
     if unexpected or any(not k.endswith('num_batches_tracked') for k in missing):
         raise ConfigError(f'init.pth does not fit {config["model"]}: missing {missing}, unexpected {unexpected}')
-    model.train()
+    model.to(getattr(torch, dtype)).train()
     optimizer = create_optimizer(model, config)
     ema = ModelEma(model, config['model_ema_decay'])
     losses, lrs, started = [], [], time.perf_counter()
@@ -65,7 +67,7 @@ def replay(out, log=lambda message: None):
         lr = step_learning_rate(config, i // steps_per_epoch, i % steps_per_epoch, steps_per_epoch)
         for group in optimizer.param_groups:
             group['lr'] = lr
-        x = normalised(images[i], config['mean'], config['std'])
+        x = normalised(images[i], config['mean'], config['std'], getattr(torch, dtype))
         loss = F.cross_entropy(model(x), torch.from_numpy(labels[i]), label_smoothing=config['smoothing'])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -75,7 +77,7 @@ def replay(out, log=lambda message: None):
         lrs.append(lr)
         log(f'step {i + 1}/{steps} loss {loss.item():.6f}')
     seconds = time.perf_counter() - started
-    twin = os.path.join(out, 'twin')
+    twin = os.path.join(out, 'twin' if dtype == 'float32' else 'reference')
     os.makedirs(twin, exist_ok=True)
     np.savez(os.path.join(twin, 'state.npz'), **end_state(model, optimizer, ema))
     with open(os.path.join(twin, 'losses.json'), 'w') as f:
@@ -133,7 +135,9 @@ def main(argv=None):
         else:
             parser = argparse.ArgumentParser(prog='python -m mnext_torch.replay', description=__doc__.split('\n\n')[0])
             parser.add_argument('out', help='the folder mnext parity-train prepared')
-            replay(parser.parse_args(argv).out, log)
+            parser.add_argument('--dtype', choices=('float32', 'float64'), default='float32')
+            args = parser.parse_args(argv)
+            replay(args.out, args.dtype, log)
     except (ConfigError, DataError) as error:
         log(f'mnext_torch.replay: {error}')
         return 2
