@@ -26,7 +26,7 @@ function variantLines(v: VariantParity): string[] {
   const toTwin = v.variant === 'twin' ? '' : `, max |Δloss| to PyTorch float32 ${exp(v.maxLossDiffToTwin)}`;
   const lines = [
     `${v.variant.padEnd(22)} ${verdict}  max |Δloss| ${exp(v.maxLossDiff)}${toTwin}; mean |Δloss| per window ${v.windows.map(exp).join(' ')}  (${v.seconds.toFixed(1)} s)`,
-    ...v.groups.map((g) => `    ${g.group.padEnd(18)} ${String(g.tensors).padStart(4)} tensors  relative diff median ${exp(g.median)} max ${exp(g.max)} (${g.worst})`),
+    ...v.groups.map((g) => `    ${g.group.padEnd(18)} ${String(g.tensors).padStart(4)} tensors  relative diff median ${exp(g.median)} max ${exp(g.max)} (${g.worst}); norm change median ${exp(g.normChange)}`),
   ];
   for (const reason of v.outside ?? []) lines.push(`    ${colour.red('!')} ${reason}`);
   return lines;

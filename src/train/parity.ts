@@ -88,6 +88,8 @@ export interface TensorGroupDrift {
   readonly median: number;
   readonly max: number;
   readonly worst: string;
+  /** Median of (‖mnext‖ − ‖twin‖) / ‖twin‖: a systematic growth or shrinkage (weight decay, BN statistics) shows here. */
+  readonly normChange: number;
 }
 
 export interface VariantParity {
@@ -348,18 +350,22 @@ function median(values: number[]): number {
 /** Relative difference per tensor, summarised per group (num_batches_tracked and friends are not compared). */
 export function compareStates(ours: StateDict, twin: StateDict, graph: ModelGraph): TensorGroupDrift[] {
   const kinds = weightKinds(graph);
-  const groups = new Map<string, { name: string; diff: number }[]>();
+  const groups = new Map<string, { name: string; diff: number; normChange: number }[]>();
   for (const [key, reference] of twin) {
     const mine = ours.get(key);
     if (!mine) continue;
     if (mine.data.length !== reference.data.length) throw new InputError(`${key}: ${mine.data.length} values on mnext's side, ${reference.data.length} on the twin's`);
     const group = groupOf(key, kinds);
     if (!groups.has(group)) groups.set(group, []);
-    groups.get(group)!.push({ name: key, diff: relativeDiff(mine.data, reference.data) });
+    const referenceNorm = Math.max(norm(reference.data), 1e-12);
+    groups.get(group)!.push({ name: key, diff: relativeDiff(mine.data, reference.data), normChange: (norm(mine.data) - referenceNorm) / referenceNorm });
   }
   return [...groups].map(([group, entries]) => {
     const worst = entries.reduce((a, b) => (b.diff > a.diff ? b : a));
-    return { group, tensors: entries.length, median: median(entries.map((e) => e.diff)), max: worst.diff, worst: worst.name };
+    return {
+      group, tensors: entries.length, median: median(entries.map((e) => e.diff)), max: worst.diff, worst: worst.name,
+      normChange: median(entries.map((e) => e.normChange)),
+    };
   });
 }
 
