@@ -25,7 +25,7 @@ export { type ProfileOptions, type ProfileRow, profile } from './profile/profile
 export { type TrainOptions, train } from './train/run.js';
 export { type TrainConfig, resolveConfig } from './train/config.js';
 export {
-  DEFAULT_PARITY_FACTOR, PARITY_VARIANTS, type ParityVariant, type TrainParityOptions, type TrainParityReport, type VariantParity, trainParity,
+  DEFAULT_PARITY_FACTOR, PARITY_VARIANTS, type ParityVariant, type TrainParityOptions, type TrainParityReport, type VariantParity, reportParity, trainParity,
 } from './train/parity.js';
 export { listRecipes } from './train/recipes.js';
 export type { BatchProgress, TrainResult } from './train/engine.js';

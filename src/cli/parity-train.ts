@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { CheckFailedError, UsageError } from '../errors.js';
-import { DEFAULT_PARITY_FACTOR, PARITY_VARIANTS, type ParityVariant, type TrainParityReport, type VariantParity, trainParity } from '../index.js';
+import { DEFAULT_PARITY_FACTOR, PARITY_VARIANTS, type ParityVariant, type TrainParityReport, type VariantParity, reportParity, trainParity } from '../index.js';
 import { examples, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';
 import { addConfigOptions, givenFlags } from './train.js';
 
 type ParityTrainFlags = Record<string, unknown> & {
-  config?: string; steps: number; out: string; batches?: string; variants: string; twin: boolean; python?: string;
+  config?: string; steps?: number; out: string; report?: boolean; batches?: string; variants: string; twin: boolean; python?: string;
   factor: number; window?: number; json?: boolean; progress?: boolean;
 };
 
@@ -49,8 +49,9 @@ export function register(program: Command, output: Output): void {
     .command('parity-train')
     .description('train the same model from the same weights on the same batches in mnext and in the PyTorch twin, step by step, and compare')
     .option('--config <file|recipe>', 'YAML config or bundled recipe (every key is also a flag, as in train)')
-    .requiredOption('--steps <n>', 'optimiser steps on each side', positiveInt)
+    .option('--steps <n>', 'optimiser steps on each side', positiveInt)
     .requiredOption('--out <dir>', 'a new folder: batches, initial weights, each side\'s end state')
+    .option('--report', 'only compare what an earlier run (and the twin run by hand) left in --out')
     .option('--batches <dir>', 'replay these recorded batches (images.npy, labels.npy, batches.json) instead of mnext\'s loader')
     .option('--variants <list>', `mnext runs to compare: 'all' or some of ${PARITY_VARIANTS.join(', ')}`, 'wasm')
     .option('--no-twin', 'prepare the folder and run mnext only (then: python3 -m mnext_torch.replay OUT)')
@@ -64,8 +65,14 @@ export function register(program: Command, output: Output): void {
     'mnext parity-train --config configs/fashion_mnist.yaml --data data/fashion-mnist --steps 300 --out parity/mnext100',
     'mnext parity-train --config configs/fashion_mnist.yaml --width 0.5 --steps 300 --variants all --out parity/sweep',
     'python3 -m mnext_torch.replay record --config configs/fashion_mnist.yaml --steps 300 --out tv-batches   # PYTHONPATH=python',
-    'mnext parity-train --config configs/fashion_mnist.yaml --batches tv-batches --steps 300 --out parity/torchvision'));
+    'mnext parity-train --config configs/fashion_mnist.yaml --batches tv-batches --steps 300 --out parity/torchvision',
+    'mnext parity-train --out parity/mnext100 --report --factor 3'));
   command.action(async (flags: ParityTrainFlags) => {
+    if (flags.report) {
+      finish(output, reportParity(flags.out, { factor: flags.factor, window: flags.window }), flags.json);
+      return;
+    }
+    if (flags.steps === undefined) throw new UsageError('--steps: expected a positive integer (how many optimiser steps to compare)');
     const bars = flags.progress !== false && process.stderr.isTTY === true && !flags.json;
     let progress: Progress | undefined;
     let side = '';
@@ -84,8 +91,13 @@ export function register(program: Command, output: Output): void {
         },
       },
     }).finally(() => progress?.stop());
-    if (flags.json) printJson(output, report);
-    else printReport(output, report);
-    if (report.pass === false) throw new CheckFailedError(`training parity: ${report.variants.filter((v) => v.outside?.length).map((v) => v.variant).join(', ')} outside ${report.factor}x PyTorch float32's drift`);
+    finish(output, report, flags.json);
   });
+}
+
+/** Prints the report; a variant outside the bound is a failed check (exit 1). */
+function finish(output: Output, report: TrainParityReport, json: boolean | undefined): void {
+  if (json) printJson(output, report);
+  else printReport(output, report);
+  if (report.pass === false) throw new CheckFailedError(`training parity: ${report.variants.filter((v) => v.outside?.length).map((v) => v.variant).join(', ')} outside ${report.factor}x PyTorch float32's drift`);
 }

@@ -448,8 +448,21 @@ function sideParity(out: string, side: ParityVariant | 'twin', reference: Side, 
   };
 }
 
-/** The report of a harness folder whose sides have run (also for a folder replayed by hand). */
-export function compareParity(out: string, graph: ModelGraph, options: Pick<TrainParityOptions, 'factor' | 'window'> = {}): TrainParityReport {
+/**
+ * The report of a harness folder whose sides have all run: after `--no-twin` and the twin's two replays by hand
+ * (`python3 -m mnext_torch.replay OUT`, then with `--dtype float64`), or again with another factor or window.
+ */
+export function reportParity(out: string, options: Pick<TrainParityOptions, 'factor' | 'window'> = {}): TrainParityReport {
+  const folder = resolve(out);
+  for (const file of ['args.yaml', 'parity.json', 'twin/losses.json', 'reference/losses.json']) {
+    if (!existsSync(join(folder, file))) throw new InputError(`${folder} has no ${file}: not a parity-train folder whose twin has run`);
+  }
+  const config = resolveConfig({ file: join(folder, 'args.yaml') });
+  return compareParity(folder, buildGraph(modelSpecFor(config, config.num_classes ?? 1000)), options);
+}
+
+/** The report of a harness folder whose sides have run. */
+function compareParity(out: string, graph: ModelGraph, options: Pick<TrainParityOptions, 'factor' | 'window'> = {}): TrainParityReport {
   const reference = readSide(join(out, 'reference'));
   const twin = readSide(join(out, 'twin'));
   const meta = JSON.parse(readFileSync(join(out, 'parity.json'), 'utf8')) as ParityMeta;
