@@ -103,6 +103,9 @@ print(json.dumps({'area': [cw * ch / (w * h) for _, _, ch, cw in crops], 'aspect
       assert.ok(ksDistance(area, theirs.area) < 0.036, `crop area KS ${ksDistance(area, theirs.area)}`);
       assert.ok(ksDistance(aspect, theirs.aspect) < 0.036, `crop aspect KS ${ksDistance(aspect, theirs.aspect)}`);
       const flipRate = ours.filter((p) => p.flip).length / DRAWS;
+      const mean = (v: number[]) => (v.reduce((a, b) => a + b, 0) / v.length).toFixed(4);
+      console.log(`${name}: crop area mean ${mean(area)} vs ${mean(theirs.area)} (KS ${ksDistance(area, theirs.area).toFixed(4)}), ` +
+        `aspect mean ${mean(aspect)} vs ${mean(theirs.aspect)} (KS ${ksDistance(aspect, theirs.aspect).toFixed(4)}), flip rate ${flipRate} vs ${theirs.flips / DRAWS}`);
       // 3.5 standard errors of a rate 0.5 over 4,000 draws, for each side.
       assert.ok(Math.abs(flipRate - 0.5) < 0.028 && Math.abs(theirs.flips / DRAWS - 0.5) < 0.028, `flip rates ${flipRate}, ${theirs.flips / DRAWS}`);
     });
@@ -180,6 +183,8 @@ describe('batches against torchvision\'s', { skip: SKIP_NO_TORCH }, () => {
       await recordLoader(set, true, epochs, ours);
       type Stats = { mean: number[]; std: number[]; se: number[] };
       const result = runPipeline(set, 'train', epochs, ours) as { mnext: Stats; torchvision: Stats };
+      const fixed = (v: number[]) => v.map((x) => x.toFixed(2)).join('/');
+      console.log(`${name} batches: mean ${fixed(result.mnext.mean)} vs ${fixed(result.torchvision.mean)}, std ${fixed(result.mnext.std)} vs ${fixed(result.torchvision.std)}`);
       for (let ch = 0; ch < 3; ch += 1) {
         const { mnext, torchvision } = result;
         // The two means are independent samples: 4 combined standard errors.
@@ -195,6 +200,7 @@ describe('batches against torchvision\'s', { skip: SKIP_NO_TORCH }, () => {
       await recordLoader(set, false, 1, ours);
       const result = runPipeline(set, 'val', 1, ours) as { max: number; mean: number; differing: number };
       const report = `max |Δ| ${result.max}, mean |Δ| ${result.mean.toFixed(4)}, ${(100 * result.differing).toFixed(2)} % of values differ`;
+      console.log(`${name} eval: ${report}`);
       if (name === 'grey') {
         // Enlarged with Pillow's own arithmetic (data/resample.ts): the same bytes.
         assert.equal(result.max, 0, report);
