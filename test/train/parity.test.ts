@@ -62,7 +62,10 @@ describe('trainParity', () => {
   it('trains 20 steps in mnext and in the twin on the same batches, within PyTorch float32\'s own drift from float64', { skip: SKIP_NO_TORCH }, async () => {
     const out = join(tempDir(), 'parity');
     const report = await trainParity({}, { overrides: { ...TINY_RUN, data: data() },
-      steps: 20, out, variants: ['wasm', 'wasm-no-fused-bn'], python: TORCH_PYTHON,
+      // Twenty steps of batches of 6 decorrelate every float32 run from float64 (docs/accuracy.md), so both drifts
+      // are of the order of the loss's own step-to-step spread; their ratio measured 0.5–1.4 over six runs, and
+      // factor 3 leaves room for that. The first loss, from identical weights, is the exact check.
+      steps: 20, out, variants: ['wasm', 'wasm-no-fused-bn'], python: TORCH_PYTHON, factor: 3,
     });
     assert.equal(report.steps, 20);
     assert.equal(report.variants.length, 2);
