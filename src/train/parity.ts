@@ -47,9 +47,9 @@ import { modelSpecFor, scheduleOf, trainLoaderOf } from './engine.js';
 import { initialWeights } from './finetune.js';
 import { createOptimizer } from './optim.js';
 import { stepLearningRate } from './scheduler.js';
-import { computeGradients, disposeGradientResult } from './step.js';
+import { type Optimizer, computeGradients, disposeGradientResult } from './step.js';
 
-/** 'wasm' (every fast path), 'wasm-no-<path>' (one off), 'cpu' (the float-noise yardstick). */
+/** 'wasm' (every fast path), 'wasm-no-<path>' (one off), 'cpu' (tfjs's reference kernels, none of mnext's). */
 export type ParityVariant = 'wasm' | 'cpu' | `wasm-no-${FastPath}`;
 export const PARITY_VARIANTS: readonly ParityVariant[] = ['wasm', 'cpu', ...FAST_PATHS.map((p) => `wasm-no-${p}` as const)];
 export const DEFAULT_PARITY_FACTOR = 2;
@@ -223,6 +223,19 @@ function endState(graph: ModelGraph, model: TfjsModel, optimizerState: StateDict
   return state;
 }
 
+/** One optimiser step on a recorded batch, as the training engine takes it (no dropout, no mixup); its loss. */
+function replayStep(batch: { images: Uint8Array; labels: Int32Array }, config: TrainConfig, model: TfjsModel, optimizer: Optimizer, lr: number): number {
+  const x = normalizeBatch({ ...batch, size: config.img_size, paths: [] }, config.mean, config.std);
+  const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), model.graph.spec.numClasses), 'float32') as tf.Tensor2D);
+  const result = computeGradients(model, x, targets, { smoothing: config.smoothing, seed: 0 });
+  x.dispose();
+  targets.dispose();
+  optimizer.apply(result.grads, lr);
+  model.updateRunningStats(result.batchStats);
+  disposeGradientResult(result);
+  return result.loss;
+}
+
 /** Trains one mnext variant over the recorded batches and saves its end state under out/<variant>/. */
 async function trainVariant(variant: ParityVariant, config: TrainConfig, graph: ModelGraph, init: StateDict, batches: BatchSource, out: string, events: TrainParityEvents): Promise<void> {
   const backend = variant === 'cpu' ? 'cpu' : 'wasm';
@@ -239,19 +252,10 @@ async function trainVariant(variant: ParityVariant, config: TrainConfig, graph: 
     for (let i = 0; i < batches.steps; i += 1) {
       const epoch = Math.floor(i / batches.stepsPerEpoch);
       const lr = stepLearningRate(schedule, epoch, i % batches.stepsPerEpoch, batches.stepsPerEpoch, config.sched_on_updates);
-      const { images, labels } = readBatch(batches, i);
-      const x = normalizeBatch({ images, labels, size: config.img_size, paths: [] }, config.mean, config.std);
-      const targets = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), graph.spec.numClasses), 'float32') as tf.Tensor2D);
-      const result = computeGradients(model, x, targets, { smoothing: config.smoothing, seed: 0 });
-      x.dispose();
-      targets.dispose();
-      optimizer.apply(result.grads, lr);
-      model.updateRunningStats(result.batchStats);
-      disposeGradientResult(result);
+      losses.push(replayStep(readBatch(batches, i), config, model, optimizer, lr));
       ema.update(model);
-      losses.push(result.loss);
       lrs.push(lr);
-      events.onStep?.(variant, i + 1, batches.steps, result.loss);
+      events.onStep?.(variant, i + 1, batches.steps, losses[i]);
     }
     const seconds = (performance.now() - started) / 1000;
     const dir = join(out, variant);
