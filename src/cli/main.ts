@@ -11,6 +11,7 @@ async function loadCommands(): Promise<CommandRegistrar[]> {
   const modules = await Promise.all([
     import('./models.js'),
     import('./parity.js'),
+    import('./parity-train.js'),
     import('./profile.js'),
     import('./data.js'),
     import('./import.js'),

@@ -14,8 +14,9 @@ function camel(key: string): string {
 }
 
 /** Only the flags actually given, keyed as in the config (snake_case). */
-function givenFlags(flags: TrainFlags): Record<string, unknown> {
-  return Object.fromEntries(CONFIG_KEYS.filter((k) => flags[camel(k)] !== undefined).map((k) => [k, flags[camel(k)]]));
+export function givenFlags(flags: Record<string, unknown>): Record<string, unknown> {
+  // `--model-ema` alone means true.
+  return Object.fromEntries(CONFIG_KEYS.filter((k) => flags[camel(k)] !== undefined).map((k) => [k, flags[camel(k)] === true ? 'true' : flags[camel(k)]]));
 }
 
 /** Progress on stderr: a bar per epoch's steps and per validation (erased when done), one summary line per epoch. */
@@ -73,6 +74,16 @@ function defaultNote(help: string, value: unknown): string {
   return ` (default: ${Array.isArray(value) ? value.map((v: number) => Number(v.toPrecision(4))).join(',') : String(value)})`;
 }
 
+/** A --kebab-case flag per config key (commands that take a recipe share them). */
+export function addConfigOptions(command: Command): void {
+  for (const key of CONFIG_KEYS) {
+    const spec = CONFIG_SCHEMA[key];
+    const value = typeof spec.defaultValue === 'boolean' ? '[value]' : '<value>';
+    const short = SHORT_FLAGS[key] === undefined ? '' : `${SHORT_FLAGS[key]}, `;
+    addOption(command, new Option(`${short}--${kebab(key)} ${value}`, `${spec.help}${defaultNote(spec.help, spec.defaultValue)}`), ...(FLAG_ALIASES[key] ?? []));
+  }
+}
+
 export function register(program: Command, output: Output): void {
   const command = program
     .command('train')
@@ -81,20 +92,13 @@ export function register(program: Command, output: Output): void {
     .option('--json', 'print the result (run directory, rows, best) as JSON')
     .option('--no-progress', 'no progress bars (epoch summaries only)')
     .option(...FORCE_OPTION);
-  for (const key of CONFIG_KEYS) {
-    const spec = CONFIG_SCHEMA[key];
-    const value = typeof spec.defaultValue === 'boolean' ? '[value]' : '<value>';
-    const short = SHORT_FLAGS[key] === undefined ? '' : `${SHORT_FLAGS[key]}, `;
-    addOption(command, new Option(`${short}--${kebab(key)} ${value}`, `${spec.help}${defaultNote(spec.help, spec.defaultValue)}`), ...(FLAG_ALIASES[key] ?? []));
-  }
+  addConfigOptions(command);
   command.addHelpText('after', examples(
     'mnext train --config quickstart',
     'mnext train --config mnext_mbv2 --data /data/imagenet --model-ema --replicas 2',
     'mnext train --model mobilenext_035 --data data/synthetic --img-size 32 -b 16 --epochs 5 --warmup-epochs 0'));
   command.action(async (flags: TrainFlags) => {
     const given = givenFlags(flags);
-    // `--model-ema` alone means true.
-    for (const [key, raw] of Object.entries(given)) if (raw === true) given[key] = 'true';
     const controller = new AbortController();
     const onSigint = () => {
       output.err('\nInterrupted: finishing the current step and saving a recovery checkpoint (Ctrl-C again to abort now)...');

@@ -112,7 +112,7 @@ export function modelSpecFor(config: TrainConfig, numClasses: number): ModelSpec
   }
 }
 
-function scheduleOf(config: TrainConfig): ScheduleOptions {
+export function scheduleOf(config: TrainConfig): ScheduleOptions {
   return {
     sched: config.sched, lr: config.lr, epochs: config.epochs, warmupEpochs: config.warmup_epochs, warmupLr: config.warmup_lr,
     minLr: config.min_lr, decayEpochs: config.decay_epochs, decayRate: config.decay_rate, cooldownEpochs: config.cooldown_epochs,
@@ -276,6 +276,19 @@ function checkRunOutputs(runDir: string, output: OutputOptions): void {
   checkRecordPaths(join(runDir, 'summary.csv'), join(runDir, 'curves.png'), output);
 }
 
+function loaderBase(config: TrainConfig) {
+  return { batchSize: config.batch_size, imageSize: config.img_size, seed: config.seed, workers: config.workers };
+}
+
+/** The training batches of the recipe: shuffled per epoch, augmented, last partial batch dropped. */
+export function trainLoaderOf(config: TrainConfig, dataset: ImageDataset, events: Pick<TrainEvents, 'log'>): ImageLoader {
+  return new ImageLoader(dataset, {
+    ...loaderBase(config), train: true, dropLast: true, scale: config.scale as [number, number], ratio: config.ratio as [number, number],
+    interpolation: config.interpolation, hflip: config.hflip, colorJitter: config.color_jitter,
+    onSkip: (skip) => events.log?.(`warning: skipping ${skip.path}: ${skip.reason}`),
+  });
+}
+
 async function openSession(config: TrainConfig, resumed: Resumed | undefined, events: TrainEvents, output: OutputOptions): Promise<Session> {
   // Fail on an unavailable model before generating or reading any data.
   if (!resumed) modelSpecFor(config, config.num_classes ?? 1000);
@@ -291,14 +304,9 @@ async function openSession(config: TrainConfig, resumed: Resumed | undefined, ev
   const model = new TfjsModel(graph, weights, { frozen: config.freeze_backbone ? backboneParams(graph) : [] });
   if (config.freeze_backbone) events.log?.(`backbone frozen: training ${model.trainableByName().size} classifier tensors, BN layers in eval mode`);
   const ema = config.model_ema ? new ModelEma(model, config.model_ema_decay, resumed?.checkpoint.emaWeights) : undefined;
-  const loaderBase = { batchSize: config.batch_size, imageSize: config.img_size, seed: config.seed, workers: config.workers };
-  const trainLoader = new ImageLoader(data.train, {
-    ...loaderBase, train: true, dropLast: true, scale: config.scale as [number, number], ratio: config.ratio as [number, number],
-    interpolation: config.interpolation, hflip: config.hflip, colorJitter: config.color_jitter,
-    onSkip: (skip) => events.log?.(`warning: skipping ${skip.path}: ${skip.reason}`),
-  });
+  const trainLoader = trainLoaderOf(config, data.train, events);
   const valLoader = new ImageLoader(data.val, {
-    ...loaderBase, train: false, dropLast: false, cropPct: config.crop_pct,
+    ...loaderBase(config), train: false, dropLast: false, cropPct: config.crop_pct,
     interpolation: evalInterpolation(config),
   });
   const runDir = resumed ? resumed.runDir : createRunDir(config, estimateCheckpointBytes(spec, config));

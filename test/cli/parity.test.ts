@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../helpers.js';
+import { runCli, tempDir } from '../helpers.js';
 import { referenceFixture, referenceFixturesMissing } from '../reference-fixtures.js';
 
 test('mnext parity --json reports maxAbsDiff, argmaxAgree and backend', { skip: referenceFixturesMissing }, async () => {
@@ -30,4 +30,16 @@ test('mnext models --json lists names with params', async () => {
   const models = JSON.parse(stdout) as { name: string; params: number }[];
   assert.equal(models.find((m) => m.name === 'mobilenext_100')!.params, 3535416);
   assert.equal(models.find((m) => m.name === 'mobilenetv2_035')!.params, 1677128);
+});
+
+test('parity-train refuses a missing --steps and a folder it did not make, with exit code 2', async () => {
+  const missing = await runCli('parity-train', '--out', tempDir());
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--steps: expected a positive integer/);
+  const report = await runCli('parity-train', '--out', tempDir(), '--report');
+  assert.equal(report.code, 2);
+  assert.match(report.stderr, /has no args\.yaml: not a parity-train folder/);
+  const mixup = await runCli('parity-train', '--steps', '2', '--out', tempDir(), '--mixup', '0.2', '--data', tempDir());
+  assert.equal(mixup.code, 2);
+  assert.match(mixup.stderr, /mixup: the training-parity harness replays images as recorded/);
 });

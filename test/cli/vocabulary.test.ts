@@ -12,7 +12,7 @@ import { runCli, tempDir } from '../helpers.js';
 const work = tempDir('mnext-vocabulary-');
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const COMMANDS = [[], ['train'], ['eval'], ['profile'], ['convert'], ['parity'], ['models'], ['import'], ['export'],
+const COMMANDS = [[], ['train'], ['eval'], ['profile'], ['convert'], ['parity'], ['parity-train'], ['models'], ['import'], ['export'],
   ['data', 'synthetic'], ['data', 'fashion-mnist'], ['data', 'inspect'], ['bench', 'data'], ['bench', 'train'], ['bench', 'infer']];
 
 describe('--help', () => {

@@ -103,7 +103,17 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   };
 }
 
-const instances = new WeakMap<BackendWasm, SimdKernels>();
+let instances = new WeakMap<BackendWasm, SimdKernels>();
+
+/**
+ * Kernels bound from now on run this GEMM tile (undefined: the default choice again); the training-parity
+ * harness switches relaxed SIMD off this way to see what it changes.
+ */
+export function useGemmTile(tile: GemmTile | undefined): void {
+  if (tile === 'relaxed' && !relaxedSimdAvailable()) throw new Error('relaxed SIMD is not available in this engine');
+  chosenTile = tile;
+  instances = new WeakMap();
+}
 
 /** The backend's WebAssembly.Memory (emscripten keeps the instance exports on `Module.asm`). */
 function backendMemory(backend: BackendWasm): WebAssembly.Memory {
