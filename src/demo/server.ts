@@ -21,6 +21,11 @@ import { MNEXT_VERSION, PACKAGE_ROOT } from '../util/package.js';
 /** The page's own files. */
 const PAGE_DIR = join(PACKAGE_ROOT, 'src', 'demo', 'page');
 const PAGE_FILES = ['index.html', 'app.js', 'preprocess.js', 'style.css'];
+/**
+ * Modules of mnext itself the page imports, compiled (dist/ is in the package and built by `npm ci`), so the
+ * page resamples with the very code `mnext eval` runs: /mnext/<name>.
+ */
+const MNEXT_MODULES = new Map([['resample.js', join(PACKAGE_ROOT, 'dist', 'src', 'data', 'resample.js')]]);
 
 /** tfjs' browser bundles (UMD, extending one global `tf`) and the wasm backend's binaries, by package. */
 const TFJS_FILES: Record<string, readonly string[]> = {
@@ -151,6 +156,7 @@ function handle(routes: Routes, request: IncomingMessage, response: ServerRespon
   const [, area, ...rest] = path.split('/');
   const name = rest.join('/');
   if (area === 'tfjs') return sendFile(response, routes.tfjs.get(name), method);
+  if (area === 'mnext') return sendFile(response, MNEXT_MODULES.get(name), method);
   if (area === 'model') return sendFile(response, fileInside(routes.modelDir, name), method);
   if (area === 'images' && routes.imagesDir) return sendFile(response, fileInside(routes.imagesDir, name), method);
   if (rest.length === 0 && PAGE_FILES.includes(area)) return sendFile(response, join(PAGE_DIR, area), method);

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { initBackend } from '../../src/backend/index.js';
 import { normalizedPixels } from '../../src/data/batch-ops.js';
 import { decodeImageBytes } from '../../src/data/decode.js';
+import { pilResize } from '../../src/data/resample.js';
 import { type Interpolation, centreCropBox, planEvalImage } from '../../src/data/transforms.js';
 import { Rng } from '../../src/util/random.js';
 // The page's own module, plain JS so the browser runs it as served: the code under test is what the page runs.
@@ -30,10 +31,10 @@ function randomImage(width: number, height: number, seed: number): Uint8Array {
   return pixels;
 }
 
-test('resizeLikeSharp gives sharp\'s bytes: up, down (with and without the integer box shrink), mixed, both filters', async () => {
+test('resizeLikeSharp gives sharp\'s bytes: down (with and without the integer box shrink), one axis, both filters', async () => {
   const cases = [
-    [28, 28, 32, 32], [28, 28, 64, 64], [28, 28, 36, 40], [100, 80, 32, 25], [300, 200, 48, 32], [640, 480, 292, 219],
-    [1000, 750, 256, 192], [37, 53, 64, 91], [64, 64, 64, 32], [50, 40, 50, 80], [257, 255, 73, 72], [33, 17, 16, 8], [200, 30, 40, 60],
+    [100, 80, 32, 25], [300, 200, 48, 32], [640, 480, 292, 219], [1000, 750, 256, 192], [64, 64, 64, 32], [257, 255, 73, 72],
+    [33, 17, 16, 8], [200, 30, 40, 30], [53, 91, 37, 64],
   ];
   for (const interpolation of ['bilinear', 'bicubic'] as const) {
     for (const [index, [width, height, toWidth, toHeight]] of cases.entries()) {
@@ -60,6 +61,7 @@ test('evalPixels on decoded RGBA equals mnext\'s decode of the encoded file; nor
   const photo = await sharp(randomImage(300, 200, 7), { raw: { width: 300, height: 200, channels: 3 } }).png().toBuffer();
   const portrait = await sharp(randomImage(150, 260, 8), { raw: { width: 150, height: 260, channels: 3 } }).png().toBuffer();
   const grey = await sharp(TROUSER_PNG).toBuffer();
+  // Reductions (photo, portrait) take the libvips path, enlargements (the 28 px grey image) Pillow's.
   const transforms = [
     { inputSize: 32, cropPct: 1, interpolation: 'bilinear' },
     { inputSize: 64, cropPct: 0.875, interpolation: 'bicubic' },
@@ -71,7 +73,7 @@ test('evalPixels on decoded RGBA equals mnext\'s decode of the encoded file; nor
     for (const transform of transforms) {
       const { inputSize, cropPct, interpolation } = transform;
       const expected = await decodeImageBytes(bytes, name, (w, h) => planEvalImage(w, h, inputSize, cropPct, interpolation), { maxPixels: 1e8 });
-      const actual = evalPixels({ data, width: info.width, height: info.height }, transform);
+      const actual = evalPixels({ data, width: info.width, height: info.height }, transform, pilResize);
       assert.ok(Buffer.from(actual).equals(Buffer.from(expected)), `${name} ${JSON.stringify(transform)}`);
       const mean = [0.485, 0.456, 0.406];
       const std = [0.229, 0.224, 0.225];

@@ -5,6 +5,7 @@
  * classifies that file and writes the result as JSON into #result (data-status="done" or "error"), for scripts.
  */
 import { evalPixels, normalise } from './preprocess.js';
+import { pilResize } from '/mnext/resample.js';
 
 /** @type {any} the UMD bundles' global */
 const tf = /** @type {any} */ (window).tf;
@@ -115,7 +116,7 @@ async function runBackends(input) {
 async function classify(/** @type {Blob} */ blob, /** @type {string} */ name) {
   const rgba = await decode(blob, name);
   const start = performance.now();
-  const pixels = evalPixels(rgba, transform);
+  const pixels = evalPixels(rgba, transform, pilResize);
   const input = normalise(pixels, transform.mean, transform.std);
   const preprocessMs = performance.now() - start;
   const results = await runBackends(input);

@@ -8,6 +8,9 @@ export interface Image {
   bands: number;
 }
 
+/** mnext's Pillow resampling, src/data/resample.ts's pilResize. */
+export type PilResize = (pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number, interpolation: Interpolation) => Uint8Array;
+
 interface Box {
   left: number;
   top: number;
@@ -20,5 +23,6 @@ export function resizeLikeSharp(image: Image, width: number, height: number, int
 export function evalPixels(
   rgba: { data: Uint8Array | Uint8ClampedArray; width: number; height: number },
   transform: { inputSize: number; cropPct: number; interpolation: Interpolation },
+  pilResize: PilResize,
 ): Uint8Array;
 export function normalise(pixels: Uint8Array, mean: readonly number[], std: readonly number[]): Float32Array;

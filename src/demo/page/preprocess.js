@@ -1,13 +1,14 @@
 // @ts-check
 /**
  * The eval transform of `mnext eval`, in plain JS for the browser (no build step): resize the shorter side to
- * floor(size / cropPct), centre-crop size, normalise. mnext resizes with sharp, i.e. libvips 8.17's vips_resize
- * with the linear or cubic kernel, on 8-bit pixels; this file does the same integer arithmetic, so a decoded
- * image gives the same bytes as mnext's eval pipeline (test/demo/preprocess.test.ts compares it with sharp):
- *   - downsizing: vips_reducev then vips_reduceh (fixed-point masks, 12-bit coefficients), each after an integer
- *     box shrink (vips_shrinkv/h) when the factor is at least twice the gap of 2;
- *   - upsizing: vips_affine with the bilinear or bicubic (Catmull-Rom) interpolator, input offset 0.5, edges
- *     extended by copying.
+ * floor(size / cropPct), centre-crop size, normalise, giving the same bytes as mnext's eval pipeline for a decoded
+ * image (test/demo/preprocess.test.ts):
+ *   - downsizing: mnext resizes with sharp, i.e. libvips 8.17's vips_resize with the linear or cubic kernel on
+ *     8-bit pixels; this file does the same integer arithmetic: vips_reducev then vips_reduceh (fixed-point masks,
+ *     12-bit coefficients), each after an integer box shrink (vips_shrinkv/h) when the factor is at least twice the
+ *     gap of 2;
+ *   - enlarging (on either axis): mnext resamples as Pillow does (src/data/resample.ts, as torchvision's PIL
+ *     images are); the page is handed that very module, compiled, which the demo server serves.
  * The geometry follows torchvision's Resize/CenterCrop as src/data/transforms.ts does (Python rounding).
  */
 
@@ -19,6 +20,10 @@ const REDUCE_GAP = 2.0;
 
 /** @typedef {'bilinear' | 'bicubic'} Interpolation */
 /** @typedef {{ pixels: Uint8Array, width: number, height: number, bands: number }} Image */
+/**
+ * @typedef {(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number,
+ *   interpolation: Interpolation) => Uint8Array} PilResize
+ */
 
 /** Python 3 round(): half to even. */
 function pyRound(x) {
@@ -141,81 +146,6 @@ function reduceRows(image, shrink, kernel) {
   });
 }
 
-/** Catmull-Rom coefficients of bicubic.cpp's table, as the 12-bit integers its uchar path uses. */
-const BICUBIC_MASKS = Array.from({ length: TRANSFORM_SCALE + 1 }, (_, t) => {
-  const x = Math.fround(t / TRANSFORM_SCALE);
-  const cr1 = 1 - x;
-  const cr2 = -0.5 * x;
-  const cr3 = cr1 * cr2;
-  const cone = cr1 * cr3;
-  const cfou = x * cr3;
-  const cr4 = cfou - cone;
-  const ctwo = cr1 - cone + cr4;
-  const cthr = x - cfou - cr4;
-  return [cone, ctwo, cthr, cfou].map((c) => trunc(c * INTERPOLATE_SCALE));
-});
-
-/** bilinear.c's uchar path at (ix, iy) of the embedded image (`at(x, y)`). */
-function bilinearAt(at, ix, iy) {
-  const x0 = trunc(ix);
-  const y0 = trunc(iy);
-  const X = trunc((ix - x0) * INTERPOLATE_SCALE);
-  const Y = trunc((iy - y0) * INTERPOLATE_SCALE);
-  const Yd = INTERPOLATE_SCALE - Y;
-  const c4 = (Y * X) >> INTERPOLATE_SHIFT;
-  const c2 = (Yd * X) >> INTERPOLATE_SHIFT;
-  const c3 = Y - c4;
-  const c1 = Yd - c2;
-  return (c1 * at(x0, y0) + c2 * at(x0 + 1, y0) + c3 * at(x0, y0 + 1) + c4 * at(x0 + 1, y0 + 1) + (INTERPOLATE_SCALE >> 1)) >> INTERPOLATE_SHIFT;
-}
-
-/** bicubic.cpp's uchar path: rows first, each rounded, then the column, clipped. */
-function bicubicAt(at, ix, iy) {
-  const cx = BICUBIC_MASKS[((trunc(ix * TRANSFORM_SCALE * 2) & (TRANSFORM_SCALE * 2 - 1)) + 1) >> 1];
-  const cy = BICUBIC_MASKS[((trunc(iy * TRANSFORM_SCALE * 2) & (TRANSFORM_SCALE * 2 - 1)) + 1) >> 1];
-  const x0 = trunc(ix) - 1;
-  const y0 = trunc(iy) - 1;
-  const round = (v) => (v + (INTERPOLATE_SCALE >> 1)) >> INTERPOLATE_SHIFT;
-  let sum = 0;
-  for (let j = 0; j < 4; j += 1) {
-    const row = cx[0] * at(x0, y0 + j) + cx[1] * at(x0 + 1, y0 + j) + cx[2] * at(x0 + 2, y0 + j) + cx[3] * at(x0 + 3, y0 + j);
-    sum += cy[j] * round(row);
-  }
-  return clipByte(round(sum));
-}
-
-/**
- * vips_affine(hscale, 0, 0, vscale) as vips_resize calls it for the upsizing part: input offset 0.5, the input
- * embedded by the interpolator's window plus one pixel (copied edges), coordinates stepped as affine.c does.
- */
-function enlarge(image, hscale, vscale, kernel) {
-  const windowOffset = kernel === 'bilinear' ? 0 : 1;
-  const inverse = 1.0 / (hscale * vscale);
-  const ia = inverse * vscale;
-  const id = inverse * hscale;
-  const width = trunc(hscale * image.width + 0.5);
-  const height = trunc(vscale * image.height + 0.5);
-  // Space 2: the input embedded with windowOffset + 1 pixels on the left and top; idx = 0.5, less that 1-pixel border.
-  const border = windowOffset + 1;
-  const inputOffset = 0.5 - 1;
-  const interpolate = kernel === 'bilinear' ? bilinearAt : bicubicAt;
-  const out = new Uint8Array(width * height * image.bands);
-  for (let y = 0; y < height; y += 1) {
-    const iy = id * y - inputOffset + windowOffset;
-    let ix = -inputOffset + windowOffset;
-    for (let x = 0; x < width; x += 1) {
-      const fx = Math.floor(ix);
-      const fy = Math.floor(iy);
-      const inside = fx >= windowOffset && fx <= windowOffset + image.width && fy >= windowOffset && fy <= windowOffset + image.height;
-      for (let b = 0; b < image.bands; b += 1) {
-        out[(y * width + x) * image.bands + b] = inside ? interpolate((px, py) => sampleClamped(image, px - border, py - border, b), ix, iy) : 0;
-      }
-      ix += ia;
-    }
-  }
-  return { pixels: out, width, height, bands: image.bands };
-}
-
 /**
  * sharp's `resize(width, height, { fit: 'fill', kernel })` of 8-bit pixels: vips_resize(1 / hshrink, vscale
  * 1 / vshrink) with hshrink = input / target per axis.
@@ -226,15 +156,10 @@ function enlarge(image, hscale, vscale, kernel) {
  * @returns {Image}
  */
 export function resizeLikeSharp(image, width, height, interpolation) {
-  const hshrink = Math.min(image.width / width, image.width);
-  const vshrink = Math.min(image.height / height, image.height);
-  if (hshrink === 1.0 && vshrink === 1.0) return image;
-  let hscale = Math.max(1.0 / hshrink, 1.0 / image.width);
-  let vscale = Math.max(1.0 / vshrink, 1.0 / image.height);
+  if (width > image.width || height > image.height) throw new Error(`resizeLikeSharp only reduces: ${image.width}x${image.height} -> ${width}x${height}`);
   let result = image;
-  if (vscale < 1.0) result = reduceRows(result, 1.0 / vscale, interpolation);
-  if (hscale < 1.0) result = transpose(reduceRows(transpose(result), 1.0 / hscale, interpolation));
-  if (hscale > 1.0 || vscale > 1.0) result = enlarge(result, hscale > 1.0 ? hscale : 1.0, vscale > 1.0 ? vscale : 1.0, interpolation);
+  if (height < image.height) result = reduceRows(result, image.height / height, interpolation);
+  if (width < image.width) result = transpose(reduceRows(transpose(result), image.width / width, interpolation));
   return result;
 }
 
@@ -242,9 +167,10 @@ export function resizeLikeSharp(image, width, height, interpolation) {
  * RGB(A) pixels (e.g. canvas ImageData, alpha ignored) through the eval transform: size x size x 3 bytes.
  * @param {{ data: Uint8Array | Uint8ClampedArray, width: number, height: number }} rgba 4 values per pixel
  * @param {{ inputSize: number, cropPct: number, interpolation: Interpolation }} transform
+ * @param {PilResize} pilResize mnext's Pillow resampling (src/data/resample.ts), for resizes that enlarge
  * @returns {Uint8Array}
  */
-export function evalPixels(rgba, transform) {
+export function evalPixels(rgba, transform, pilResize) {
   const { width, height } = rgba;
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
@@ -253,7 +179,10 @@ export function evalPixels(rgba, transform) {
     rgb[i + 2] = rgba.data[j + 2];
   }
   const { resize, crop } = evalGeometry(width, height, transform.inputSize, transform.cropPct);
-  const resized = resizeLikeSharp({ pixels: rgb, width, height, bands: 3 }, resize.width, resize.height, transform.interpolation);
+  // As mnext's decode: any enlarged axis sends the whole resize through Pillow's arithmetic.
+  const resized = resize.width > width || resize.height > height
+    ? { ...resize, pixels: pilResize(rgb, width, height, resize.width, resize.height, transform.interpolation) }
+    : resizeLikeSharp({ pixels: rgb, width, height, bands: 3 }, resize.width, resize.height, transform.interpolation);
   const out = new Uint8Array(crop.width * crop.height * 3);
   for (let y = 0; y < crop.height; y += 1) {
     const start = ((crop.top + y) * resized.width + crop.left) * 3;
