@@ -4,7 +4,7 @@
  * when nothing leaks). Training steps are the real engine's: computeGradients + optimiser + BN running stats.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { currentBackend, initBackend } from '../backend/index.js';
+import { backendThreads, currentBackend, initBackend, setThreads } from '../backend/index.js';
 import { InferenceModel, TfjsModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import { createModelGraph } from '../models/registry.js';
@@ -22,6 +22,8 @@ export interface ModelBenchOptions {
   readonly batch: number;
   readonly backend?: string;
   readonly workers: number;
+  /** Intra-op threads of each engine (default: the machine's cores for one engine). */
+  readonly threads?: number;
   readonly steps: number;
   readonly warmup: number;
   readonly numClasses: number;
@@ -37,6 +39,8 @@ export interface ModelBenchResult {
   readonly batch: number;
   readonly backend: string;
   readonly workers: number;
+  /** Intra-op threads of each engine. */
+  readonly threads: number;
   readonly imgPerSec: number;
   readonly msPerStep: number;
   readonly peakRssMb: number;
@@ -123,6 +127,7 @@ function rssGrowth(atReference: number | undefined): Pick<ModelBenchResult, 'rss
 
 /** Runs warm-up then timed steps in this process (one engine; `workers` > 1 goes through the parallel trainer). */
 export async function benchModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
+  setThreads(options.threads);
   await initBackend(options.backend);
   const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
   const step = options.mode === 'train' ? trainStep(graph, options) : inferStep(graph, options);
@@ -148,7 +153,7 @@ export async function benchModel(options: ModelBenchOptions): Promise<ModelBench
     const msPerStep = elapsed / options.steps;
     return {
       mode: options.mode, model: options.model, width: options.width, inputSize: options.inputSize, batch: options.batch,
-      backend: currentBackend(), workers: 1, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
+      backend: currentBackend(), workers: 1, threads: backendThreads(), imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
       tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore, ...rssGrowth(rssAtReference),
     };
   } finally {

@@ -22,7 +22,7 @@ export async function benchParallelTraining(options: ModelBenchOptions): Promise
   if (options.mode !== 'train') throw new Error('parallel benchmarking is for training');
   const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
   const trainer = await ParallelTrainer.start({
-    workers: options.workers, backend: options.backend, graph, weights: initStateDict(graph, SEED),
+    workers: options.workers, backend: options.backend, threads: options.threads, graph, weights: initStateDict(graph, SEED),
     optimizer: { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 }, smoothing: 0.1,
   });
   try {
@@ -43,7 +43,7 @@ export async function benchParallelTraining(options: ModelBenchOptions): Promise
     const msPerStep = (performance.now() - start) / (options.warmup === 0 ? total : options.steps);
     return {
       mode: 'train', model: options.model, width: options.width, inputSize: options.inputSize, batch: options.batch,
-      backend: trainer.backend, workers: trainer.workers, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep,
+      backend: trainer.backend, workers: trainer.workers, threads: trainer.threads, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep,
       peakRssMb: peakRssMb(), tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore,
     };
   } finally {

@@ -13,6 +13,7 @@ interface BenchModelOptions {
   numClasses: number;
   backend?: string;
   replicas: number;
+  threads?: number;
   steps: number;
   warmup: number;
   json?: boolean;
@@ -27,7 +28,7 @@ async function run(mode: BenchMode, options: BenchModelOptions, output: Output):
   const progress = reportedProgress({ label: `bench ${mode}`, unit: 'steps', output, enabled: !options.json });
   const result = await benchmarkModel({
     mode, model: options.model, width: options.width, inputSize: options.imgSize, batch: options.batchSize, numClasses: options.numClasses,
-    backend: options.backend, workers: options.replicas, steps: options.steps, warmup: options.warmup, onStep: progress.onProgress,
+    backend: options.backend, workers: options.replicas, threads: options.threads, steps: options.steps, warmup: options.warmup, onStep: progress.onProgress,
   }).finally(() => progress.stop());
   if (options.json) printJson(output, result);
   else printResult(output, result);
@@ -51,6 +52,7 @@ export function registerBenchModel(bench: Command, output: Output): void {
     const replicas = new Option('--replicas <n>', 'data-parallel training replicas (worker threads, one engine each)').argParser(positiveInt).default(1);
     addOption(command, mode === 'train' ? replicas : replicas.hideHelp(), '--workers');
     command
+      .option('--threads <n>', 'intra-op threads of the wasm backend (default: the machine\'s cores)', positiveInt)
       .option('--steps <n>', 'timed steps', positiveInt, mode === 'train' ? 10 : 50)
       .option('--warmup <n>', 'untimed warm-up steps', nonNegativeInt, mode === 'train' ? 2 : 5)
       .option('--json', 'print one JSON object');

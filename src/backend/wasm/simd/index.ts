@@ -1,6 +1,11 @@
 import { setFlagsFromString } from 'node:v8';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { KERNELS_WASM_BASE64, TILE_BASELINE_WASM_BASE64, TILE_RELAXED_WASM_BASE64 } from './kernels-wasm.js';
+import {
+  KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64, TILE_BASELINE_SHARED_WASM_BASE64, TILE_BASELINE_WASM_BASE64,
+  TILE_RELAXED_SHARED_WASM_BASE64, TILE_RELAXED_WASM_BASE64,
+} from './kernels-wasm.js';
+import { KernelPool, type PoolModules } from '../threads/pool.js';
+import { parallelKernels } from '../threads/parallel-kernels.js';
 
 /**
  * mnext's own WebAssembly SIMD kernels (kernels.c), instantiated on the tfjs wasm backend's memory so they
@@ -40,7 +45,10 @@ export interface SimdKernels {
 }
 
 interface EmscriptenInstance {
+  /** The single-threaded build's memory, which the module exports. */
   readonly asm?: { readonly memory?: WebAssembly.Memory };
+  /** The threaded build's shared memory, which the glue creates and the module imports. */
+  readonly wasmMemory?: WebAssembly.Memory;
 }
 
 /** Which GEMM tile the kernels run: relaxed SIMD's fused multiply-add, or baseline SIMD's mul + add. */
@@ -80,43 +88,71 @@ export function gemmTile(): GemmTile {
   return chosenTile;
 }
 
-/** The kernels on a memory, with the given GEMM tile (tests compare the two tiles). */
-export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTile = gemmTile()): SimdKernels {
-  const tileModule = tile === 'relaxed' ? compile('tile-relaxed', TILE_RELAXED_WASM_BASE64) : compile('tile-baseline', TILE_BASELINE_WASM_BASE64);
-  const tileInstance = new WebAssembly.Instance(tileModule, { env: { memory } });
-  const instance = new WebAssembly.Instance(compile('kernels', KERNELS_WASM_BASE64), {
+/** The compiled kernel and tile modules for a memory: the shared-memory build when the heap is shared. */
+function kernelModules(memory: WebAssembly.Memory, tile: GemmTile): PoolModules {
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const source = tile === 'relaxed'
+    ? (shared ? TILE_RELAXED_SHARED_WASM_BASE64 : TILE_RELAXED_WASM_BASE64)
+    : (shared ? TILE_BASELINE_SHARED_WASM_BASE64 : TILE_BASELINE_WASM_BASE64);
+  return {
+    kernels: shared ? compile('kernels-shared', KERNELS_SHARED_WASM_BASE64) : compile('kernels', KERNELS_WASM_BASE64),
+    tile: compile(`tile-${tile}${shared ? '-shared' : ''}`, source),
+  };
+}
+
+/** The kernels' export names, by SimdKernels method. */
+const EXPORTS: Record<keyof SimdKernels, string> = {
+  transpose: 'transpose',
+  im2col: 'im2col',
+  gemm: 'gemm',
+  depthwiseFilterGrad: 'depthwise_filter_grad',
+  depthwiseInputGrad: 'depthwise_input_grad',
+  channelMoments: 'channel_moments',
+  channelAffine: 'channel_affine',
+  bnGradSums: 'bn_grad_sums',
+  bnGradApply: 'bn_grad_apply',
+  sgdMomentum: 'sgd_momentum',
+};
+
+/**
+ * The kernels on a memory, with the given GEMM tile (tests compare the two tiles), on `threads` threads when
+ * the memory is shared (the caller's thread and threads − 1 workers, see ../threads/pool.ts).
+ */
+export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTile = gemmTile(), threads = 1): SimdKernels {
+  const modules = kernelModules(memory, tile);
+  const tileInstance = new WebAssembly.Instance(modules.tile, { env: { memory } });
+  const instance = new WebAssembly.Instance(modules.kernels, {
     env: { memory },
     mnext: { gemm_tile4x8: tileInstance.exports.gemm_tile4x8 },
   });
   const fn = instance.exports as Record<string, (...args: number[]) => void>;
-  return {
-    transpose: fn.transpose,
-    im2col: fn.im2col,
-    gemm: fn.gemm,
-    depthwiseFilterGrad: fn.depthwise_filter_grad,
-    depthwiseInputGrad: fn.depthwise_input_grad,
-    channelMoments: fn.channel_moments,
-    channelAffine: fn.channel_affine,
-    bnGradSums: fn.bn_grad_sums,
-    bnGradApply: fn.bn_grad_apply,
-    sgdMomentum: fn.sgd_momentum,
-  };
+  const one = Object.fromEntries(Object.entries(EXPORTS).map(([method, name]) => [method, fn[name]])) as unknown as SimdKernels;
+  if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
+  return parallelKernels(one, new KernelPool(threads, memory, modules, Object.values(EXPORTS)));
 }
 
 const instances = new WeakMap<BackendWasm, SimdKernels>();
 
 /** The backend's WebAssembly.Memory (emscripten keeps the instance exports on `Module.asm`). */
 function backendMemory(backend: BackendWasm): WebAssembly.Memory {
-  const memory = (backend.wasm as unknown as EmscriptenInstance).asm?.memory;
+  const module = backend.wasm as unknown as EmscriptenInstance;
+  const memory = module.asm?.memory ?? module.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory)) throw new Error('the tfjs wasm backend does not expose its memory');
   return memory;
+}
+
+let kernelThreads = 1;
+
+/** Threads mnext's kernels use on a shared heap, for backends whose kernels are instantiated after this call. */
+export function setKernelThreads(threads: number): void {
+  kernelThreads = threads;
 }
 
 /** The kernels bound to this backend's heap (instantiated once per backend). */
 export function simdKernels(backend: BackendWasm): SimdKernels {
   let kernels = instances.get(backend);
   if (kernels === undefined) {
-    kernels = instantiateSimdKernels(backendMemory(backend));
+    kernels = instantiateSimdKernels(backendMemory(backend), gemmTile(), kernelThreads);
     instances.set(backend, kernels);
   }
   return kernels;
