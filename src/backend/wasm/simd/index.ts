@@ -23,9 +23,13 @@ export interface SimdKernels {
    * plain product, (1, rows) multiplies by the transpose of an a stored [red, rows].
    */
   gemm(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number): void;
-  /** Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]. */
+  /**
+   * Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]; channels [ch0, ch1) only when
+   * given (multiplier 1, ch0 a multiple of 4).
+   */
   depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
-    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
+    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number, ch0?: number,
+    ch1?: number): void;
   /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
   depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
@@ -127,6 +131,8 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   });
   const fn = instance.exports as Record<string, (...args: number[]) => void>;
   const one = Object.fromEntries(Object.entries(EXPORTS).map(([method, name]) => [method, fn[name]])) as unknown as SimdKernels;
+  const filterGrad = fn.depthwise_filter_grad;
+  one.depthwiseFilterGrad = (...args: number[]) => filterGrad(...args.slice(0, 16), args[16] ?? 0, args[17] ?? args[6]);
   if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
   return parallelKernels(one, new KernelPool(threads, memory, modules, Object.values(EXPORTS)));
 }

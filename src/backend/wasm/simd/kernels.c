@@ -177,13 +177,15 @@ static int end_valid(int size, int pad_before, int tap, int stride, int out) {
   return e < out ? e : out;
 }
 
+// Channels [ch0, ch1) only (ch0 a multiple of 4, ch1 too unless it is c): each channel's sum is the same
+// whichever range it is computed in, so threads may split the channels.
 static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w, int c, int ow, int kw, int sw,
-                               int left, int fh) {
-  const int c4 = c & ~3;
+                               int left, int fh, int ch0, int ch1) {
+  const int c4 = ch1 & ~3;
   for (int fw = 0; fw < kw; fw++) {
     const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
     f32 *tap = dw + (fh * kw + fw) * c;
-    for (int ch = 0; ch < c4; ch += 4) {
+    for (int ch = ch0; ch < c4; ch += 4) {
       v128_t acc = splat(0.0f);
       for (int xo = lo; xo < hi; xo++) {
         const int iw = xo * sw - left + fw;
@@ -191,7 +193,7 @@ static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w
       }
       store4(tap + ch, wasm_f32x4_add(load4(tap + ch), acc));
     }
-    for (int ch = c4; ch < c; ch++) {
+    for (int ch = c4; ch < ch1; ch++) {
       f32 acc = 0.0f;
       for (int xo = lo; xo < hi; xo++) acc += xrow[(xo * sw - left + fw) * c + ch] * dyrow[xo * c + ch];
       tap[ch] += acc;
@@ -258,7 +260,8 @@ static void dw_input_grad_row_multiplier(const f32 *dyrow, const f32 *wrow, f32 
 typedef enum { FILTER_GRAD, INPUT_GRAD } DepthwisePass;
 
 static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *operand, f32 *out, int n, int h, int w,
-                               int c, int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left) {
+                               int c, int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left, int ch0,
+                               int ch1) {
   for (int b = 0; b < n; b++) {
     for (int y = 0; y < oh; y++) {
       const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
@@ -268,7 +271,7 @@ static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *ope
         const int row = (b * h + ih) * w * c;
         if (pass == FILTER_GRAD) {
           // operand = x, out = dw
-          if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh);
+          if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh, ch0, ch1);
           else dw_filter_grad_row_multiplier(operand + row, dyrow, out, w, c, m, ow, kw, sw, left, fh);
         } else {
           // operand = the filter, out = dx
@@ -281,18 +284,19 @@ static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *ope
   }
 }
 
+// Channels [ch0, ch1) of dw (multiplier 1; with a multiplier the whole filter, ch0 = 0 and ch1 = c).
 EXPORT(depthwise_filter_grad)
 void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,
-                           int kh, int kw, int sh, int sw, int top, int left) {
-  zero(dw, kh * kw * c * m);
-  depthwise_backward(FILTER_GRAD, dy, x, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left);
+                           int kh, int kw, int sh, int sw, int top, int left, int ch0, int ch1) {
+  for (int t = 0; t < kh * kw; t++) zero(dw + t * c * m + ch0 * m, (ch1 - ch0) * m);
+  depthwise_backward(FILTER_GRAD, dy, x, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1);
 }
 
 EXPORT(depthwise_input_grad)
 void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
                           int kh, int kw, int sh, int sw, int top, int left) {
   zero(dx, n * h * w * c);
-  depthwise_backward(INPUT_GRAD, dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left);
+  depthwise_backward(INPUT_GRAD, dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, 0, c);
 }
 
 // ---------------------------------------------------------------------------------------------------------

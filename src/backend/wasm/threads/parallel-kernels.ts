@@ -11,8 +11,9 @@ const MIN_ELEMENTS = 1 << 14;
  * The kernels with the parallel ones split across the pool's threads. Every split divides the outputs (GEMM
  * rows at 4-row tile boundaries, image rows, whole images, vector-aligned element ranges), never a reduction,
  * and each slice is computed exactly as the one-thread kernel computes those outputs: results are bitwise the
- * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums) and the
- * transpose stay on one thread.
+ * same on any thread count. The depthwise filter gradient, a reduction, splits its channels: each channel's sum
+ * is still computed whole, in the same order. The BN statistics and gradient sums and the transpose stay on
+ * one thread.
  */
 export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels {
   const threads = pool.threads;
@@ -37,6 +38,13 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
         dy + b0 * oh * ow * c * m * F32, filter, dx + b0 * h * w * c * F32, b1 - b0, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left,
       ]);
       pool.run('depthwise_input_grad', slices, one.depthwiseInputGrad);
+    },
+    depthwiseFilterGrad(x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
+      // A reduction over the batch and the image: split by channels, each summed whole on one thread.
+      const work = n * oh * ow * kh * kw;
+      const ranges = m === 1 ? splitRange(c, threads, 4, Math.max(4, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
+      const slices = ranges.map(([ch0, ch1]) => [x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1]);
+      pool.run('depthwise_filter_grad', slices, one.depthwiseFilterGrad);
     },
     channelAffine(x, y, rows, c, scale, shift, relu6) {
       const slices = byRows(rows, c, threads).map(([r0, r1]) => [x + r0 * c * F32, y + r0 * c * F32, r1 - r0, c, scale, shift, relu6]);

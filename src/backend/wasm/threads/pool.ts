@@ -8,8 +8,8 @@ import { Worker } from 'node:worker_threads';
  * Slices write disjoint outputs, so a kernel's result does not depend on how many threads computed it.
  */
 
-/** Arguments per call and thread: the widest kernel (depthwise passes) takes 16. */
-const MAX_ARGS = 16;
+/** Arguments per call and thread: the widest kernel (the depthwise filter gradient) takes 18. */
+const MAX_ARGS = 18;
 /** Control words: [generation, workers still busy, kernel index, failed]. */
 const GENERATION = 0;
 const BUSY = 1;
