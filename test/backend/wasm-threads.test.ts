@@ -86,10 +86,10 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
 
 test('the threaded wasm backend starts in Node and its shipped conv and depthwise conv match the cpu backend', { skip }, async () => {
   const rng = new Rng(3);
-  const shapes = [[2, 17, 17, 8], [3, 3, 8, 12], [3, 3, 8, 1]];
+  const shapes: [number, number, number, number][] = [[2, 17, 17, 8], [3, 3, 8, 12], [3, 3, 8, 1]];
   const data = shapes.map((shape) => Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next() * 2 - 1));
   const run = () => tf.tidy(() => {
-    const [x, filter, depthwise] = data.map((d, i) => tf.tensor(d, shapes[i]) as tf.Tensor4D);
+    const [x, filter, depthwise] = data.map((d, i) => tf.tensor4d(d, shapes[i]));
     return [tf.conv2d(x, filter, 2, 'same'), tf.depthwiseConv2d(x, depthwise, 1, 'same')].map((t) => t.dataSync());
   });
   await initBackend('cpu');

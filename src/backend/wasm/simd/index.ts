@@ -134,7 +134,8 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   const filterGrad = fn.depthwise_filter_grad;
   one.depthwiseFilterGrad = (...args: number[]) => filterGrad(...args.slice(0, 16), args[16] ?? 0, args[17] ?? args[6]);
   if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
-  return parallelKernels(one, new KernelPool(threads, memory, modules, Object.values(EXPORTS)));
+  const byName = new Map(Object.values(EXPORTS).map((name) => [name, fn[name]]));
+  return parallelKernels(one, new KernelPool(threads, memory, modules, byName));
 }
 
 const instances = new WeakMap<BackendWasm, SimdKernels>();

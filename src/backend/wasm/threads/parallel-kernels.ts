@@ -6,6 +6,7 @@ const F32 = 4;
 /** Slices below this many multiply-adds (or element updates) are not worth a thread's wake-up. */
 const MIN_GEMM_WORK = 1 << 17;
 const MIN_ELEMENTS = 1 << 14;
+const SLICES_PER_THREAD = 4;
 
 /**
  * The kernels with the parallel ones split across the pool's threads. Every split divides the outputs (GEMM
@@ -16,57 +17,58 @@ const MIN_ELEMENTS = 1 << 14;
  * one thread.
  */
 export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels {
-  const threads = pool.threads;
+  // A few slices per thread, so that a thread the OS runs late leaves little for the others to wait on.
+  const parts = SLICES_PER_THREAD * pool.threads;
   return {
     ...one,
     gemm(a, b, c, rows, red, n, aRow, aRed) {
       const minRows = Math.max(4, Math.ceil(MIN_GEMM_WORK / Math.max(1, red * n)));
-      const slices = splitRange(rows, threads, 4, minRows).map(([r0, r1]) => [
+      const slices = splitRange(rows, parts, 4, minRows).map(([r0, r1]) => [
         a + r0 * aRow * F32, b, c + r0 * n * F32, r1 - r0, red, n, aRow, aRed,
       ]);
-      pool.run('gemm', slices, one.gemm);
+      pool.run('gemm', slices);
     },
     im2col(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left) {
       const perImage = oh * ow * kh * kw * c;
-      const slices = splitRange(n, threads, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, perImage))).map(([b0, b1]) => [
+      const slices = splitRange(n, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, perImage))).map(([b0, b1]) => [
         x + b0 * h * w * c * F32, cols + b0 * perImage * F32, b1 - b0, h, w, c, oh, ow, kh, kw, sh, sw, top, left,
       ]);
-      pool.run('im2col', slices, one.im2col);
+      pool.run('im2col', slices);
     },
     depthwiseInputGrad(dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
-      const slices = splitRange(n, threads, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, h * w * c))).map(([b0, b1]) => [
+      const slices = splitRange(n, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, h * w * c))).map(([b0, b1]) => [
         dy + b0 * oh * ow * c * m * F32, filter, dx + b0 * h * w * c * F32, b1 - b0, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left,
       ]);
-      pool.run('depthwise_input_grad', slices, one.depthwiseInputGrad);
+      pool.run('depthwise_input_grad', slices);
     },
     depthwiseFilterGrad(x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
       // A reduction over the batch and the image: split by channels, each summed whole on one thread.
       const work = n * oh * ow * kh * kw;
-      const ranges = m === 1 ? splitRange(c, threads, 4, Math.max(4, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
+      const ranges = m === 1 ? splitRange(c, parts, 4, Math.max(4, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
       const slices = ranges.map(([ch0, ch1]) => [x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1]);
-      pool.run('depthwise_filter_grad', slices, one.depthwiseFilterGrad);
+      pool.run('depthwise_filter_grad', slices);
     },
     channelAffine(x, y, rows, c, scale, shift, relu6) {
-      const slices = byRows(rows, c, threads).map(([r0, r1]) => [x + r0 * c * F32, y + r0 * c * F32, r1 - r0, c, scale, shift, relu6]);
-      pool.run('channel_affine', slices, one.channelAffine);
+      const slices = byRows(rows, c, parts).map(([r0, r1]) => [x + r0 * c * F32, y + r0 * c * F32, r1 - r0, c, scale, shift, relu6]);
+      pool.run('channel_affine', slices);
     },
     bnGradApply(dy, x, y, relu6, rows, c, kg, kx, k0, dx) {
       const at = (pointer: number, r0: number): number => pointer + r0 * c * F32;
-      const slices = byRows(rows, c, threads).map(([r0, r1]) => [
+      const slices = byRows(rows, c, parts).map(([r0, r1]) => [
         at(dy, r0), at(x, r0), relu6 ? at(y, r0) : y, relu6, r1 - r0, c, kg, kx, k0, at(dx, r0),
       ]);
-      pool.run('bn_grad_apply', slices, one.bnGradApply);
+      pool.run('bn_grad_apply', slices);
     },
     sgdMomentum(p, g, b, pOut, bOut, count, lr, momentum, decay, nesterov) {
-      const slices = splitRange(count, threads, 4, MIN_ELEMENTS).map(([i0, i1]) => {
+      const slices = splitRange(count, parts, 4, MIN_ELEMENTS).map(([i0, i1]) => {
         const at = (pointer: number): number => pointer + i0 * F32;
         return [at(p), at(g), at(b), at(pOut), at(bOut), i1 - i0, lr, momentum, decay, nesterov];
       });
-      pool.run('sgd_momentum', slices, one.sgdMomentum);
+      pool.run('sgd_momentum', slices);
     },
   };
 }
 
-function byRows(rows: number, c: number, threads: number): [number, number][] {
-  return splitRange(rows, threads, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, c)));
+function byRows(rows: number, c: number, parts: number): [number, number][] {
+  return splitRange(rows, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, c)));
 }

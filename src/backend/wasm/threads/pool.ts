@@ -2,27 +2,51 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * mnext's own kernels on N threads: N − 1 worker threads instantiate the kernels (../simd) on the threaded
- * backend's shared heap, and a call hands each thread its slice of the work through a small control block.
- * The caller's thread computes slice 0 while the workers compute theirs, then waits for them
- * (Atomics.wait/notify, after a short spin: a kernel call is often a few hundred microseconds).
- * Slices write disjoint outputs, so a kernel's result does not depend on how many threads computed it.
+ * backend's shared heap. A call is a list of slices (each a kernel call on a disjoint part of the outputs);
+ * every thread, the caller's included, claims slices one at a time until none is left, so a thread the OS
+ * does not schedule (a busy machine) delays nothing: the others take its share. The caller then waits until
+ * every claimed slice is done (Atomics.wait/notify, after a short spin: a call often takes well under a ms).
+ * Slices compute their outputs exactly as one call over everything would, so results do not depend on how
+ * many threads ran, or which thread ran which slice.
  */
 
-/** Arguments per call and thread: the widest kernel (the depthwise filter gradient) takes 18. */
+/** Arguments per slice: the widest kernel (the depthwise filter gradient) takes 18. */
 const MAX_ARGS = 18;
-/** Control words: [generation, workers still busy, kernel index, failed]. */
-const GENERATION = 0;
-const BUSY = 1;
-const KERNEL = 2;
-const FAILED = 3;
-const CONTROL_WORDS = 4;
-/** A thread with no slice this call: its first argument is NaN. */
-const IDLE = Number.NaN;
+/** Slices per call at most (the claim word keeps the next slice's index in its low 8 bits). */
+export const MAX_SLICES = 255;
+/**
+ * Control words. TICKET: (call number << 8) | next unclaimed slice, claimed by compare-and-swap, so a thread
+ * still looking at a finished call cannot claim a slice of the next one. DONE: slices finished in this call.
+ */
+const TICKET = 0;
+const DONE = 1;
+const COUNT = 2;
+const KERNEL = 3;
+const FAILED = 4;
+const CONTROL_WORDS = 5;
 
 export interface PoolModules {
   readonly kernels: WebAssembly.Module;
   readonly tile: WebAssembly.Module;
 }
+
+/** Claims and runs slices of the current call until none is left (the same code runs on every thread). */
+const CLAIM_LOOP = `
+function work(ctl, argv, fns, maxArgs) {
+  for (;;) {
+    const ticket = Atomics.load(ctl, ${TICKET});
+    const slice = ticket & 255;
+    if (slice >= Atomics.load(ctl, ${COUNT})) return ticket;
+    if (Atomics.compareExchange(ctl, ${TICKET}, ticket, ticket + 1) !== ticket) continue;
+    try {
+      fns[Atomics.load(ctl, ${KERNEL})](...argv.subarray(slice * maxArgs, (slice + 1) * maxArgs));
+    } catch (e) {
+      Atomics.store(ctl, ${FAILED}, 1);
+    }
+    if (Atomics.add(ctl, ${DONE}, 1) + 1 === Atomics.load(ctl, ${COUNT})) Atomics.notify(ctl, ${DONE});
+  }
+}
+`;
 
 /**
  * The worker's whole program (an eval worker: no file to locate, and it runs the same from sources and from
@@ -30,44 +54,45 @@ export interface PoolModules {
  */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { memory, modules, control, args, names, index, threads, maxArgs, spinMs } = workerData;
+const { memory, modules, control, args, names, maxArgs, spinMs } = workerData;
 const tile = new WebAssembly.Instance(modules.tile, { env: { memory } });
 const kernels = new WebAssembly.Instance(modules.kernels, { env: { memory }, mnext: { gemm_tile4x8: tile.exports.gemm_tile4x8 } }).exports;
 const fns = names.map((name) => kernels[name]);
 const ctl = new Int32Array(control);
 const argv = new Float64Array(args);
-let seen = 0;
+${CLAIM_LOOP}
 for (;;) {
+  const seen = work(ctl, argv, fns, maxArgs);
   const deadline = performance.now() + spinMs;
-  while (Atomics.load(ctl, ${GENERATION}) === seen && performance.now() < deadline) {}
-  Atomics.wait(ctl, ${GENERATION}, seen);
-  seen = Atomics.load(ctl, ${GENERATION});
-  const base = index * maxArgs;
-  try {
-    if (!Number.isNaN(argv[base])) fns[ctl[${KERNEL}]](...argv.subarray(base, base + maxArgs));
-  } catch (e) {
-    Atomics.store(ctl, ${FAILED}, 1);
-    require('node:fs').writeSync(2, 'mnext kernel thread ' + index + ': ' + (e && e.message) + '\\n');
-  }
-  if (Atomics.sub(ctl, ${BUSY}, 1) === 1) Atomics.notify(ctl, ${BUSY});
+  while (Atomics.load(ctl, ${TICKET}) === seen && performance.now() < deadline) {}
+  Atomics.wait(ctl, ${TICKET}, seen);
 }
 `;
 
+const work = new Function(`${CLAIM_LOOP}; return work;`)() as (
+  ctl: Int32Array, argv: Float64Array, fns: readonly ((...args: number[]) => void)[], maxArgs: number,
+) => number;
+
 export class KernelPool {
   private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
-  private readonly args: Float64Array;
+  private readonly args = new Float64Array(new SharedArrayBuffer(MAX_SLICES * MAX_ARGS * 8));
   private readonly workers: Worker[] = [];
+  private readonly names: readonly string[];
+  private readonly fns: readonly ((...args: number[]) => void)[];
+  private calls = 0;
 
-  /** `names`: the kernels' export names, in the order `run` indexes them. */
+  /** `kernels`: the kernel functions by export name, in this thread (the workers instantiate their own). */
   constructor(
-    readonly threads: number, memory: WebAssembly.Memory, modules: PoolModules, private readonly names: readonly string[],
-    spinMs = 0.2,
+    readonly threads: number, memory: WebAssembly.Memory, modules: PoolModules,
+    private readonly kernels: ReadonlyMap<string, (...args: number[]) => void>, spinMs = 0.1,
   ) {
-    this.args = new Float64Array(new SharedArrayBuffer(threads * MAX_ARGS * 8));
+    const names = [...kernels.keys()];
+    this.names = names;
+    this.fns = [...kernels.values()];
     for (let index = 1; index < threads; index++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { memory, modules, control: this.control.buffer, args: this.args.buffer, names, index, threads, maxArgs: MAX_ARGS, spinMs },
+        workerData: { memory, modules, control: this.control.buffer, args: this.args.buffer, names, maxArgs: MAX_ARGS, spinMs },
       });
       // The workers serve calls for as long as the process lives, and never keep it alive.
       worker.unref();
@@ -75,32 +100,26 @@ export class KernelPool {
     }
   }
 
-  /**
-   * Runs kernel `name` once per slice, slice t on thread t (fewer slices than threads leave the rest idle);
-   * `local` runs slice 0 on this thread. Returns when every slice is done.
-   */
-  run(name: string, slices: readonly (readonly number[])[], local: (...args: number[]) => void): void {
-    if (slices.length > this.threads) throw new Error(`${slices.length} slices for ${this.threads} threads`);
-    if (slices.length === 0) return;
-    if (slices.length === 1 || this.threads === 1) {
-      for (const slice of slices) local(...slice);
+  /** Runs kernel `name` once per slice (argument lists), on every thread; returns when all are done. */
+  run(name: string, slices: readonly (readonly number[])[]): void {
+    const fn = this.kernels.get(name);
+    if (fn === undefined) throw new Error(`kernel ${name} is not in the pool`);
+    if (slices.length > MAX_SLICES) throw new Error(`${slices.length} slices, at most ${MAX_SLICES}`);
+    if (slices.length <= 1 || this.threads === 1) {
+      for (const slice of slices) fn(...slice);
       return;
     }
-    const kernel = this.names.indexOf(name);
-    if (kernel < 0) throw new Error(`kernel ${name} is not in the pool`);
-    for (let t = 1; t < this.threads; t++) {
-      const slice = slices[t];
-      if (slice === undefined) this.args[t * MAX_ARGS] = IDLE;
-      else this.args.set(slice, t * MAX_ARGS);
-    }
     const ctl = this.control;
-    ctl[KERNEL] = kernel;
-    Atomics.store(ctl, BUSY, this.threads - 1);
-    Atomics.add(ctl, GENERATION, 1);
-    Atomics.notify(ctl, GENERATION);
-    local(...slices[0]);
-    for (let busy = Atomics.load(ctl, BUSY); busy !== 0; busy = Atomics.load(ctl, BUSY)) Atomics.wait(ctl, BUSY, busy, 1);
-    if (Atomics.exchange(ctl, FAILED, 0) !== 0) throw new Error(`mnext's ${name} kernel failed on a worker thread`);
+    slices.forEach((slice, i) => this.args.set(slice, i * MAX_ARGS));
+    Atomics.store(ctl, KERNEL, this.names.indexOf(name));
+    Atomics.store(ctl, COUNT, slices.length);
+    Atomics.store(ctl, DONE, 0);
+    this.calls = (this.calls + 1) & 0xffffff;
+    Atomics.store(ctl, TICKET, this.calls << 8);
+    Atomics.notify(ctl, TICKET);
+    work(ctl, this.args, this.fns, MAX_ARGS);
+    for (let done = Atomics.load(ctl, DONE); done < slices.length; done = Atomics.load(ctl, DONE)) Atomics.wait(ctl, DONE, done, 1);
+    if (Atomics.exchange(ctl, FAILED, 0) !== 0) throw new Error(`mnext's ${name} kernel failed on one of its threads`);
   }
 }
 
@@ -109,7 +128,7 @@ export class KernelPool {
  * `align` (a GEMM's 4-row tiles, a SIMD vector), none smaller than `minimum` items.
  */
 export function splitRange(count: number, parts: number, align: number, minimum = align): [number, number][] {
-  const slices = Math.max(1, Math.min(parts, Math.floor(count / Math.max(minimum, 1))));
+  const slices = Math.max(1, Math.min(parts, MAX_SLICES, Math.floor(count / Math.max(minimum, 1))));
   const step = Math.ceil(count / slices / align) * align;
   const ranges: [number, number][] = [];
   for (let start = 0; start < count; start += step) ranges.push([start, Math.min(count, start + step)]);
