@@ -11,7 +11,7 @@ from .config import KEYS, ConfigError, default_config
 from .data import DataError
 
 SCHEDULE_KEYS = ('epochs', 'cooldown_epochs')
-EXECUTION_KEYS = ('resume', 'workers', 'replicas', 'backend', 'output')
+EXECUTION_KEYS = ('resume', 'workers', 'replicas', 'threads', 'backend', 'output')
 # Checked against the run's classes once the dataset is open (check_run_classes).
 DATA_KEYS = ('data',)
 FREE_KEYS = {*SCHEDULE_KEYS, *DATA_KEYS, *EXECUTION_KEYS}

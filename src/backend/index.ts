@@ -55,6 +55,11 @@ export function setThreads(threads: number | undefined): void {
   requestedThreads = threads;
 }
 
+/** Threads per engine when `engines` engines (data-parallel replicas) share the machine's cores. */
+export function defaultThreads(engines = 1): number {
+  return Math.max(1, Math.floor(availableParallelism() / engines));
+}
+
 /** Intra-op threads of the backend in use: those the wasm backend started with, 1 for cpu. */
 export function backendThreads(): number {
   return tf.getBackend() === 'wasm' ? startedThreads : 1;
@@ -73,7 +78,7 @@ async function setBackend(name: BackendName): Promise<boolean> {
  * threaded start that fails falls back to the single-threaded build.
  */
 async function startWasm(): Promise<boolean> {
-  const threads = requestedThreads ?? availableParallelism();
+  const threads = requestedThreads ?? defaultThreads();
   if (threads > 1 && threadsSupported()) {
     const restore = prepareThreadedWasm(threads);
     const started = await setBackend('wasm').finally(restore);

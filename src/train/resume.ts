@@ -10,7 +10,7 @@ import { InputError, UsageError } from '../errors.js';
 import { type ConfigKey, type TrainConfig, CONFIG_KEYS, defaultConfig } from './config.js';
 
 const SCHEDULE_KEYS: readonly ConfigKey[] = ['epochs', 'cooldown_epochs'];
-const EXECUTION_KEYS: readonly ConfigKey[] = ['resume', 'workers', 'replicas', 'backend', 'output'];
+const EXECUTION_KEYS: readonly ConfigKey[] = ['resume', 'workers', 'replicas', 'threads', 'backend', 'output'];
 /** Checked against the run's classes once the dataset is open (checkRunClasses). */
 const DATA_KEYS: readonly ConfigKey[] = ['data'];
 const FREE_KEYS = new Set<ConfigKey>([...SCHEDULE_KEYS, ...DATA_KEYS, ...EXECUTION_KEYS]);

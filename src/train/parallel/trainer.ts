@@ -5,10 +5,10 @@
  * which equals the full-batch mean loss's gradient) is applied parameter by parameter by the replica that owns
  * it, the others copying the result (shared.ts). The main thread only hands out shards and collects losses.
  */
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { defaultThreads } from '../../backend/index.js';
 import { type StateDict, sizeOf } from '../../models/state-dict.js';
 import type { TfjsModel } from '../../models/executor.js';
 import type { ModelGraph } from '../../models/graph.js';
@@ -121,7 +121,7 @@ export class ParallelTrainer {
   static async start(options: ParallelTrainerOptions): Promise<ParallelTrainer> {
     const replicas = Array.from({ length: options.workers }, () => new Replica(spawnWorker()));
     const init = {
-      backend: options.backend, threads: options.threads ?? Math.max(1, Math.floor(availableParallelism() / options.workers)), spec: options.graph.spec, weights: entries(options.weights), optimizer: options.optimizer,
+      backend: options.backend, threads: options.threads ?? defaultThreads(options.workers), spec: options.graph.spec, weights: entries(options.weights), optimizer: options.optimizer,
       optimizerState: options.optimizerState && entries(options.optimizerState), smoothing: options.smoothing,
       frozen: [...(options.frozen ?? [])],
     };
