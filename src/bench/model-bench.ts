@@ -21,12 +21,15 @@ export interface ModelBenchOptions {
   readonly inputSize: number;
   readonly batch: number;
   readonly backend?: string;
-  readonly workers: number;
+  /** Data-parallel replicas; training with neither this nor `threads` picks the fastest arrangement. */
+  readonly workers?: number;
   /** Intra-op threads of each engine (default: the machine's cores for one engine). */
   readonly threads?: number;
   readonly steps: number;
   readonly warmup: number;
   readonly numClasses: number;
+  /** Called once the arrangement is picked, with the probes' times (when it was picked). */
+  readonly onArrangement?: (best: { replicas: number; threads: number }, probed: readonly { replicas: number; threads: number; msPerStep: number }[]) => void;
   /** Called after every warm-up and timed step (progress bars). */
   readonly onStep?: (done: number, total: number) => void;
 }
@@ -54,6 +57,9 @@ export interface ModelBenchResult {
   readonly rssAtStep50Mb?: number;
   readonly rssFinalMb?: number;
   readonly rssGrowthPct?: number;
+  /** How the arrangement (workers × threads) was chosen, and the probes' times, when it was picked. */
+  readonly arrangement?: string;
+  readonly probed?: readonly { replicas: number; threads: number; msPerStep: number }[];
 }
 
 /** One benchmarked step; `run` must leave no tensors behind. */
