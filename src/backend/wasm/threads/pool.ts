@@ -94,8 +94,10 @@ export class KernelPool {
         eval: true,
         workerData: { memory, modules, control: this.control.buffer, args: this.args.buffer, names, maxArgs: MAX_ARGS, spinMs },
       });
-      // The workers serve calls for as long as the process lives, and never keep it alive.
+      // The workers serve calls for as long as the process lives, and never keep it alive. A worker that fails
+      // to start claims no slices: the other threads compute them (an unheard 'error' would end the process).
       worker.unref();
+      worker.on('error', () => undefined);
       this.workers.push(worker);
     }
   }
