@@ -58,7 +58,7 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   // aᵀ·b (a conv's weight gradient): a stored [red, rows], read through strides.
   sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, 1, rows), 'gemm aᵀ');
 
-  const [bn, hh, ww, ch, kk, s, oh, ow] = [4, 20, 20, 36, 3, 2, 10, 10];
+  const [bn, hh, ww, ch, kk, s, oh, ow] = [4, 20, 20, 70, 3, 2, 10, 10]; // 70 channels: 16-channel splits and a tail
   const x = h.alloc(bn * hh * ww * ch);
   const dy = h.alloc(bn * oh * ow * ch);
   const filter = h.alloc(kk * kk * ch);
@@ -71,6 +71,10 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   const [scale, shift] = [h.alloc(ch), h.alloc(ch)];
   sameOnOneAndTwo(h, pixels * ch, (k, out) => k.channelAffine(x, out, pixels, ch, scale, shift, 1), 'BN + ReLU6');
   const y = h.alloc(pixels * ch);
+  const acc = h.alloc(4 * ch, false);
+  const mean = h.alloc(ch);
+  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.channelMoments(x, pixels, ch, acc, out, out + 4 * ch), 'BN moments');
+  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.bnGradSums(x, y, y, 1, pixels, ch, mean, acc, out, out + 4 * ch), 'BN gradient sums');
   sameOnOneAndTwo(h, pixels * ch, (k, out) => k.bnGradApply(x, x, y, 1, pixels, ch, scale, shift, filter, out), 'BN grad apply');
   const count = 40_003;
   const [p, g, buf] = [h.alloc(count), h.alloc(count), h.alloc(count)];

@@ -33,13 +33,13 @@ export interface SimdKernels {
   /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
   depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
-  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. */
-  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
+  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. Channels [ch0, ch1). */
+  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number, ch0?: number, ch1?: number): void;
   /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
   channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number, relu6: number): void;
   /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1). */
   bnGradSums(dy: number, x: number, y: number, relu6: number, rows: number, c: number, mean: number, acc: number,
-    sumG: number, sumGc: number): void;
+    sumG: number, sumGc: number, ch0?: number, ch1?: number): void;
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
   bnGradApply(dy: number, x: number, y: number, relu6: number, rows: number, c: number, kg: number, kx: number,
     k0: number, dx: number): void;
@@ -92,6 +92,14 @@ export function gemmTile(): GemmTile {
   return chosenTile;
 }
 
+/**
+ * A kernel whose last two arguments, a channel range [ch0, ch1), default to every channel: its first `count`
+ * arguments are the rest, the channel count being argument `channels`.
+ */
+function allChannelsByDefault(kernel: (...args: number[]) => void, count: number, channels: number): (...args: number[]) => void {
+  return (...args) => kernel(...args.slice(0, count), args[count] ?? 0, args[count + 1] ?? args[channels]);
+}
+
 /** The compiled kernel and tile modules for a memory: the shared-memory build when the heap is shared. */
 function kernelModules(memory: WebAssembly.Memory, tile: GemmTile): PoolModules {
   const shared = memory.buffer instanceof SharedArrayBuffer;
@@ -131,8 +139,9 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   });
   const fn = instance.exports as Record<string, (...args: number[]) => void>;
   const one = Object.fromEntries(Object.entries(EXPORTS).map(([method, name]) => [method, fn[name]])) as unknown as SimdKernels;
-  const filterGrad = fn.depthwise_filter_grad;
-  one.depthwiseFilterGrad = (...args: number[]) => filterGrad(...args.slice(0, 16), args[16] ?? 0, args[17] ?? args[6]);
+  one.depthwiseFilterGrad = allChannelsByDefault(fn.depthwise_filter_grad, 16, 6);
+  one.channelMoments = allChannelsByDefault(fn.channel_moments, 6, 2);
+  one.bnGradSums = allChannelsByDefault(fn.bn_grad_sums, 10, 5);
   if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
   const byName = new Map(Object.values(EXPORTS).map((name) => [name, fn[name]]));
   return parallelKernels(one, new KernelPool(threads, memory, modules, byName));

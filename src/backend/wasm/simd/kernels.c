@@ -324,12 +324,14 @@ static void zero_double(double *p, int count) {
   for (int i = 0; i < count; i++) p[i] = 0.0;
 }
 
-// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0).
-static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc) {
-  const int c4 = c & ~3;
+// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0), for channels [ch0, ch1)
+// (ch0 a multiple of 4, ch1 too unless it is c: a channel's sum is the same in any range, so threads may split
+// the channels; likewise below).
+static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc, int ch0, int ch1) {
+  const int c4 = ch1 & ~3;
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = 0; ch < c4; ch += 4) {
+    for (int ch = ch0; ch < c4; ch += 4) {
       const v128_t m = load4(centre + ch);
       v128_t s = splat(0.0f);
       for (int r = r0; r < r1; r++) {
@@ -338,7 +340,7 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
       }
       add_to_double(acc + ch, s);
     }
-    for (int ch = c4; ch < c; ch++) {
+    for (int ch = c4; ch < ch1; ch++) {
       f32 s = 0.0f;
       for (int r = r0; r < r1; r++) {
         f32 d = x[r * c + ch] - centre[ch];
@@ -349,16 +351,16 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
   }
 }
 
-// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it).
+// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it), channels [ch0, ch1).
 EXPORT(channel_moments)
-void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance) {
-  zero(mean, c);
-  zero_double(acc, c);
-  channel_sums(x, rows, c, mean, 1, acc);
-  for (int ch = 0; ch < c; ch++) mean[ch] = (f32)(acc[ch] / rows);
-  zero_double(acc, c);
-  channel_sums(x, rows, c, mean, 2, acc);
-  for (int ch = 0; ch < c; ch++) variance[ch] = (f32)(acc[ch] / rows);
+void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance, int ch0, int ch1) {
+  zero(mean + ch0, ch1 - ch0);
+  zero_double(acc + ch0, ch1 - ch0);
+  channel_sums(x, rows, c, mean, 1, acc, ch0, ch1);
+  for (int ch = ch0; ch < ch1; ch++) mean[ch] = (f32)(acc[ch] / rows);
+  zero_double(acc + ch0, ch1 - ch0);
+  channel_sums(x, rows, c, mean, 2, acc, ch0, ch1);
+  for (int ch = ch0; ch < ch1; ch++) variance[ch] = (f32)(acc[ch] / rows);
 }
 
 // y = x * scale + shift per channel, clamped to [0, 6] when relu6.
@@ -383,16 +385,17 @@ void channel_affine(const f32 *x, f32 *y, int rows, int c, const f32 *scale, con
 }
 
 // Backward sums: sum_g[c] = sum of g and sum_gc[c] = sum of g * (x - mean), g = dy (masked where ReLU6 blocks
-// it when relu6, read off the saved output y). acc: 2*c doubles of scratch.
+// it when relu6, read off the saved output y). acc: 2*c doubles of scratch. Channels [ch0, ch1).
 EXPORT(bn_grad_sums)
 void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows, int c, const f32 *mean, double *acc,
-                  f32 *sum_g, f32 *sum_gc) {
-  const int c4 = c & ~3;
-  zero_double(acc, 2 * c);
+                  f32 *sum_g, f32 *sum_gc, int ch0, int ch1) {
+  const int c4 = ch1 & ~3;
   double *acc_g = acc, *acc_gc = acc + c;
+  zero_double(acc_g + ch0, ch1 - ch0);
+  zero_double(acc_gc + ch0, ch1 - ch0);
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = 0; ch < c4; ch += 4) {
+    for (int ch = ch0; ch < c4; ch += 4) {
       const v128_t m = load4(mean + ch);
       v128_t sg = splat(0.0f), sgc = splat(0.0f);
       for (int r = r0; r < r1; r++) {
@@ -404,7 +407,7 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       add_to_double(acc_g + ch, sg);
       add_to_double(acc_gc + ch, sgc);
     }
-    for (int ch = c4; ch < c; ch++) {
+    for (int ch = c4; ch < ch1; ch++) {
       f32 sg = 0.0f, sgc = 0.0f;
       for (int r = r0; r < r1; r++) {
         f32 g = relu6 ? relu6_pass_scalar(y[r * c + ch], dy[r * c + ch]) : dy[r * c + ch];
@@ -415,7 +418,7 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       acc_gc[ch] += sgc;
     }
   }
-  for (int ch = 0; ch < c; ch++) {
+  for (int ch = ch0; ch < ch1; ch++) {
     sum_g[ch] = (f32)acc_g[ch];
     sum_gc[ch] = (f32)acc_gc[ch];
   }

@@ -7,13 +7,15 @@ const F32 = 4;
 const MIN_GEMM_WORK = 1 << 17;
 const MIN_ELEMENTS = 1 << 14;
 const SLICES_PER_THREAD = 4;
+/** Channel splits start on 64-byte cache lines, so threads splitting an NHWC row never share a line. */
+const CHANNEL_ALIGN = 16;
 
 /**
  * The kernels with the parallel ones split across the pool's threads. Every split divides the outputs (GEMM
  * rows at 4-row tile boundaries, image rows, whole images, vector-aligned element ranges), never a reduction,
  * and each slice is computed exactly as the one-thread kernel computes those outputs: results are bitwise the
- * same on any thread count. The depthwise filter gradient, a reduction, splits its channels: each channel's sum
- * is still computed whole, in the same order. The BN statistics and gradient sums and the transpose stay on
+ * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums)
+ * split their channels: each channel's sum is still computed whole, in the same order. The transpose stays on
  * one thread.
  */
 export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels {
@@ -44,9 +46,17 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
     depthwiseFilterGrad(x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
       // A reduction over the batch and the image: split by channels, each summed whole on one thread.
       const work = n * oh * ow * kh * kw;
-      const ranges = m === 1 ? splitRange(c, parts, 4, Math.max(4, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
+      const ranges = m === 1 ? splitRange(c, parts, CHANNEL_ALIGN, Math.max(CHANNEL_ALIGN, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
       const slices = ranges.map(([ch0, ch1]) => [x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1]);
       pool.run('depthwise_filter_grad', slices);
+    },
+    channelMoments(x, rows, c, acc, mean, variance) {
+      const slices = byChannels(c, rows, parts).map(([ch0, ch1]) => [x, rows, c, acc, mean, variance, ch0, ch1]);
+      pool.run('channel_moments', slices);
+    },
+    bnGradSums(dy, x, y, relu6, rows, c, mean, acc, sumG, sumGc) {
+      const slices = byChannels(c, rows, parts).map(([ch0, ch1]) => [dy, x, y, relu6, rows, c, mean, acc, sumG, sumGc, ch0, ch1]);
+      pool.run('bn_grad_sums', slices);
     },
     channelAffine(x, y, rows, c, scale, shift, relu6) {
       const slices = byRows(rows, c, parts).map(([r0, r1]) => [x + r0 * c * F32, y + r0 * c * F32, r1 - r0, c, scale, shift, relu6]);
@@ -67,6 +77,11 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
       pool.run('sgd_momentum', slices);
     },
   };
+}
+
+/** Channel ranges for a per-channel reduction over `rows` rows. */
+function byChannels(c: number, rows: number, parts: number): [number, number][] {
+  return splitRange(c, parts, CHANNEL_ALIGN, Math.max(CHANNEL_ALIGN, Math.ceil(MIN_ELEMENTS / Math.max(1, rows))));
 }
 
 function byRows(rows: number, c: number, parts: number): [number, number][] {
