@@ -4,7 +4,9 @@
  * the median and range of the per-round ratio (ratios of back-to-back runs are what survives a busy machine).
  * mnext runs `mnext bench` with its defaults (the fastest arrangement of threads and replicas); PyTorch runs
  * scripts/bench-pytorch.py with --threads (default: the machine's cores).
- *   npx tsx scripts/bench-vs-pytorch.ts [--rounds 3] [--mode train|infer] [--workloads mobilenext:64:16,...] [--threads N] [--json]
+ * `--replicas N` passes mnext an arrangement (N replicas sharing the cores) instead of probing for one.
+ *   npx tsx scripts/bench-vs-pytorch.ts [--rounds 3] [--mode train|infer] [--workloads mobilenext:64:16,...] [--threads N]
+ *     [--steps N] [--replicas N] [--json]
  */
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -15,7 +17,8 @@ const TRAIN_WORKLOADS = 'mobilenext:64:16,mobilenext:224:16,mobilenext:32:128,mo
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' }, mode: { type: 'string', default: 'train' }, workloads: { type: 'string' },
-    threads: { type: 'string', default: String(availableParallelism()) }, steps: { type: 'string' }, json: { type: 'boolean' },
+    threads: { type: 'string', default: String(availableParallelism()) }, steps: { type: 'string' }, replicas: { type: 'string' },
+    json: { type: 'boolean' },
   },
 });
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -33,7 +36,8 @@ function run(command: string, args: string[]): Record<string, unknown> {
 
 type Workload = (typeof workloads)[number];
 const steps = values.steps ? ['--steps', values.steps] : [];
-const mnext = (w: Workload) => run(process.execPath, ['bin/mnext.js', 'bench', mode, '--model', w.model, '--img-size', w.size, '-b', w.batch, '--backend', 'wasm', ...steps, '--json']);
+const arrangement = values.replicas ? ['--replicas', values.replicas] : [];
+const mnext = (w: Workload) => run(process.execPath, ['bin/mnext.js', 'bench', mode, '--model', w.model, '--img-size', w.size, '-b', w.batch, '--backend', 'wasm', ...steps, ...arrangement, '--json']);
 const torch = (w: Workload) => run('/usr/bin/python3', ['scripts/bench-pytorch.py', mode, '--model', w.model, '--input-size', w.size, '--batch', w.batch, '--threads', values.threads!, ...steps]);
 
 const median = (xs: number[]) => {
