@@ -1,6 +1,6 @@
 """What a resumed run may change, as src/train/resume.ts rules for mnext train (and timm's train.py on --resume):
 the schedule's length (epochs, cooldown_epochs; the LR at each epoch then follows the new schedule from where the
-run is), where the data lives (the same classes), and how the run executes (workers, replicas, backend, output).
+run is), where the data lives (the same classes), and how the run executes (workers, replicas, threads, backend, output).
 Anything else would make the checkpoint's optimiser state, augmentation stream or model something the run never
 was, so a difference is refused with every key named, in mnext's sentence.
 """
