@@ -1,7 +1,7 @@
 /**
  * What a resumed run may change, as timm's train.py on --resume: the schedule's length (epochs,
  * cooldown_epochs; the LR at each epoch then follows the new schedule from where the run is), where the data
- * lives (the same classes), and how the run executes (workers, replicas, backend, output). Anything else would
+ * lives (the same classes), and how the run executes (workers, replicas, threads, backend, output). Anything else would
  * make the checkpoint's optimiser state, augmentation stream or model something the run never was, so a
  * difference is refused with every key named.
  */
