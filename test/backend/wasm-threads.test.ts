@@ -45,12 +45,13 @@ test('splitRange: aligned starts, no slice under the minimum, the whole range co
 });
 
 test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also checked against a reference)', { skip }, () => {
-  const h = sharedHeap(256);
-  const [rows, red, n] = [70, 67, 40]; // 70 rows: a 4-row tile edge and a tail row band
+  const h = sharedHeap(1024);
+  // Sizes above parallel-kernels.ts's thresholds, so that every kernel below runs as several slices.
+  const [rows, red, n] = [150, 67, 40]; // 150 rows: 4-row tiles and a tail row band
   const a = h.alloc(rows * red);
   const b = h.alloc(red * n);
   const c = sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, red, 1), 'gemm');
-  for (const [i, j] of [[0, 0], [69, 39], [33, 17]]) {
+  for (const [i, j] of [[0, 0], [149, 39], [97, 17]]) {
     let expected = 0;
     for (let k = 0; k < red; k++) expected += h.heap[a / 4 + i * red + k] * h.heap[b / 4 + k * n + j];
     assert.ok(Math.abs(c[i * n + j] - expected) < 1e-4, `gemm c[${i}, ${j}]`);
@@ -58,7 +59,7 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   // aᵀ·b (a conv's weight gradient): a stored [red, rows], read through strides.
   sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, 1, rows), 'gemm aᵀ');
 
-  const [bn, hh, ww, ch, kk, s, oh, ow] = [4, 20, 20, 70, 3, 2, 10, 10]; // 70 channels: 16-channel splits and a tail
+  const [bn, hh, ww, ch, kk, s, oh, ow] = [4, 40, 40, 70, 3, 2, 20, 20]; // 70 channels: 16-channel splits and a tail
   const x = h.alloc(bn * hh * ww * ch);
   const dy = h.alloc(bn * oh * ow * ch);
   const filter = h.alloc(kk * kk * ch);
