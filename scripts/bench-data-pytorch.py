@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Baseline for `mnext bench data`: torchvision ImageFolder + DataLoader + PIL with the training transforms of the
 official recipe (RandomResizedCrop with per-image random bilinear/bicubic, horizontal flip, ColorJitter 0.4, uint8
-CHW tensor). Prints {"mode": "data", "images", "imgPerSec", "workers", "cpuMsPerImage"} as JSON; cpuMsPerImage is the
-CPU time of the main process and its DataLoader workers per timed image, like `mnext bench data` reports.
+CHW tensor). Prints {"mode": "data", "images", "imgPerSec", "epochs", "epochImgPerSec", "workers", "cpuMsPerImage"}
+as JSON; cpuMsPerImage is the CPU time of the main process and its DataLoader workers per timed image, like
+`mnext bench data` reports. Timed epochs run until both --epochs epochs and --min-seconds seconds have passed
+(mnext's default, 5 s); epochImgPerSec is the median, slowest and fastest epoch.
 
 usage: scripts/bench-data-pytorch.py --data DIR [--workers N] [--batch-size B] [--image-size S] [--epochs E]
+       [--min-seconds S]
 """
 import argparse
 import json
@@ -52,6 +55,7 @@ def main():
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--image-size', type=int, default=224)
     parser.add_argument('--epochs', type=int, default=1)
+    parser.add_argument('--min-seconds', type=float, default=5.0)
     args = parser.parse_args()
 
     root = os.path.join(args.data, 'train') if os.path.isdir(os.path.join(args.data, 'train')) else args.data
@@ -66,22 +70,25 @@ def main():
                                          num_workers=args.workers, collate_fn=collate,
                                          persistent_workers=args.workers > 0)
     # Warm-up pass over a few batches so worker start-up is not counted (mnext's bench does the same).
-    images = 0
-    start = None
     pids = [os.getpid()]
-    for epoch in range(args.epochs + 1):
-        iterator = iter(loader)
-        if epoch == 0:
-            pids += [worker.pid for worker in getattr(iterator, '_workers', [])]
-        for batch, _ in iterator:
-            if epoch > 0:
-                images += batch.shape[0]
-        if epoch == 0:
-            start = time.perf_counter()
-            cpu_start = process_cpu_seconds(pids)
+    iterator = iter(loader)
+    pids += [worker.pid for worker in getattr(iterator, '_workers', [])]
+    for _ in iterator:
+        pass
+    images = 0
+    rates = []
+    start = time.perf_counter()
+    cpu_start = process_cpu_seconds(pids)
+    while len(rates) < args.epochs or time.perf_counter() - start < args.min_seconds:
+        epoch_start = time.perf_counter()
+        epoch_images = sum(batch.shape[0] for batch, _ in loader)
+        images += epoch_images
+        rates.append(epoch_images / (time.perf_counter() - epoch_start))
     elapsed = time.perf_counter() - start
     cpu = process_cpu_seconds(pids) - cpu_start
-    print(json.dumps({'mode': 'data', 'images': images, 'imgPerSec': images / elapsed, 'workers': args.workers,
+    spread = {'median': float(np.median(rates)), 'min': min(rates), 'max': max(rates)}
+    print(json.dumps({'mode': 'data', 'images': images, 'imgPerSec': images / elapsed, 'epochs': len(rates),
+                      'epochImgPerSec': spread, 'workers': args.workers,
                       'seconds': elapsed, 'cpuMsPerImage': cpu * 1000 / images, 'torch': torch.__version__}))
 
 

@@ -5,6 +5,7 @@ measured back to back. Prints one JSON object with the keys `mnext bench --json`
 
     python3 scripts/bench-pytorch.py train --width 1.0 --input-size 64 --batch 16 --threads 2
     python3 scripts/bench-pytorch.py infer --width 1.0 --input-size 224 --batch 1 --threads 2
+    python3 scripts/bench-pytorch.py train --model mobilenetv2 --input-size 224 --batch 16
 """
 import argparse
 import json
@@ -23,6 +24,7 @@ from mnext_torch import create_model  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mode", choices=["train", "infer"])
+    parser.add_argument("--model", default="mobilenext")
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--batch", type=int)
@@ -38,7 +40,7 @@ def main():
     warmup = args.warmup if args.warmup is not None else (2 if train else 5)
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
-    model = create_model('mobilenext', num_classes=args.num_classes, width=args.width)
+    model = create_model(args.model, num_classes=args.num_classes, width=args.width)
     images = torch.randn(batch, 3, size, size)
     labels = torch.randint(0, args.num_classes, (batch,))
     if train:
@@ -64,7 +66,7 @@ def main():
         step()
     ms = (time.perf_counter() - start) * 1000 / steps
     print(json.dumps({
-        "mode": args.mode, "model": "mobilenext", "width": args.width, "inputSize": size, "batch": batch,
+        "mode": args.mode, "model": args.model, "width": args.width, "inputSize": size, "batch": batch,
         "backend": f"pytorch-{torch.__version__}", "workers": args.threads, "imgPerSec": batch * 1000 / ms,
         "msPerStep": ms, "peakRssMb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "tensorsBefore": None, "tensorsAfter": None, "tensorsLeaked": None,

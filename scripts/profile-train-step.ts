@@ -1,6 +1,6 @@
 /**
  * Kernel profile of one training step (forward + backward, no optimiser) with `tf.profile`:
- *   npx tsx scripts/profile-train-step.ts [--backend wasm] [--model mobilenext] [--width 1.0] [--input-size 64]
+ *   npx tsx scripts/profile-train-step.ts [--backend wasm] [--threads N] [--model mobilenext] [--width 1.0] [--input-size 64]
  *     [--batch 16] [--top 16] [--steps 3] [--detail KernelName] [--repeat N]
  * Prints the kernel count, the kernel time (wrappers such as customGrad's `forward` and the fused ops' `__op`
  * scopes time their nested kernels again, so they are listed but left out of the total), the top kernels by
@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/backend/index.js';
+import { initBackend, setThreads } from '../src/backend/index.js';
 import { TfjsModel } from '../src/models/executor.js';
 import { createModelGraph } from '../src/models/registry.js';
 import { initStateDict } from '../src/models/weights.js';
@@ -19,6 +19,7 @@ import { computeGradients, disposeGradientResult } from '../src/train/step.js';
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'wasm' },
+    threads: { type: 'string' },
     model: { type: 'string', default: 'mobilenext' },
     width: { type: 'string', default: '1.0' },
     'input-size': { type: 'string', default: '64' },
@@ -33,6 +34,7 @@ const batch = Number(values.batch);
 const inputSize = Number(values['input-size']);
 const classes = 1000;
 
+setThreads(values.threads === undefined ? undefined : Number(values.threads));
 await initBackend(values.backend);
 const graph = createModelGraph(values.model!, { width: Number(values.width), numClasses: classes, inputSize });
 const model = new TfjsModel(graph, initStateDict(graph, 1));

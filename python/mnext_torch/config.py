@@ -142,6 +142,7 @@ SCHEMA = {
     'seed': (non_negative_int, 42, 'random seed'),
     'workers': (positive_int, 4, 'DataLoader worker processes (mnext: image decodes in flight)'),
     'replicas': (positive_int, 1, 'mnext train\'s data-parallel worker threads; here only 1 (use torchrun)'),
+    'threads': (non_negative_int, 0, "mnext train's intra-op threads per wasm engine; not used here (torch.set_num_threads)"),
     'resume': (text, '', 'run directory or checkpoint to continue from'),
     'initial_checkpoint': (text, '', 'fine-tuning start: a PyTorch state_dict or training checkpoint (timm\'s --initial-checkpoint)'),
     'use_ema': (boolean, False, 'initial_checkpoint: start from its EMA weights (state_dict_ema)'),

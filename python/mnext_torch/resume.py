@@ -1,6 +1,6 @@
 """What a resumed run may change, as src/train/resume.ts rules for mnext train (and timm's train.py on --resume):
 the schedule's length (epochs, cooldown_epochs; the LR at each epoch then follows the new schedule from where the
-run is), where the data lives (the same classes), and how the run executes (workers, replicas, backend, output).
+run is), where the data lives (the same classes), and how the run executes (workers, replicas, threads, backend, output).
 Anything else would make the checkpoint's optimiser state, augmentation stream or model something the run never
 was, so a difference is refused with every key named, in mnext's sentence.
 """
@@ -11,7 +11,7 @@ from .config import KEYS, ConfigError, default_config
 from .data import DataError
 
 SCHEDULE_KEYS = ('epochs', 'cooldown_epochs')
-EXECUTION_KEYS = ('resume', 'workers', 'replicas', 'backend', 'output')
+EXECUTION_KEYS = ('resume', 'workers', 'replicas', 'threads', 'backend', 'output')
 # Checked against the run's classes once the dataset is open (check_run_classes).
 DATA_KEYS = ('data',)
 FREE_KEYS = {*SCHEDULE_KEYS, *DATA_KEYS, *EXECUTION_KEYS}

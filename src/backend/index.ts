@@ -1,7 +1,10 @@
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../errors.js';
 import './gradients.js';
 import { registerWasmTrainingKernels } from './wasm/register.js';
+import { setKernelThreads } from './wasm/simd/index.js';
+import { prepareThreadedWasm, threadsSupported } from './wasm/threads/pthread-node.js';
 
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
 
@@ -38,14 +41,70 @@ async function loadBackendModule(name: BackendName): Promise<boolean> {
   }
 }
 
-async function tryBackend(name: BackendName): Promise<boolean> {
-  if (!(await loadBackendModule(name))) return false;
-  for (const hook of setupHooks) await hook(name);
+let requestedThreads: number | undefined;
+let startedThreads = 1;
+
+/**
+ * `--threads`: intra-op threads for the wasm backend (XNNPACK's pool and mnext's kernels), default the machine's
+ * cores. Takes effect when the wasm backend starts, so call it before the first computation.
+ */
+export function setThreads(threads: number | undefined): void {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new UsageError(`--threads: expected a positive integer, got '${threads}'`);
+  }
+  requestedThreads = threads;
+}
+
+/** Threads per engine when `engines` engines (data-parallel replicas) share the machine's cores. */
+export function defaultThreads(engines = 1): number {
+  return Math.max(1, Math.floor(availableParallelism() / engines));
+}
+
+/** Intra-op threads of the backend in use: those the wasm backend started with, 1 for cpu. */
+export function backendThreads(): number {
+  return tf.getBackend() === 'wasm' ? startedThreads : 1;
+}
+
+async function setBackend(name: BackendName): Promise<boolean> {
   try {
     return (await tf.setBackend(name)) && tf.getBackend() === name;
   } catch {
     return false;
   }
+}
+
+/**
+ * The wasm backend on `threads` threads when this Node has shared memory (./wasm/threads), else on one. A
+ * threaded start that fails falls back to the single-threaded build.
+ */
+async function startWasm(): Promise<boolean> {
+  const threads = requestedThreads ?? defaultThreads();
+  if (threads > 1 && threadsSupported()) {
+    const restore = prepareThreadedWasm(threads);
+    const started = await setBackend('wasm').finally(restore);
+    if (started) {
+      startedThreads = threads;
+      setKernelThreads(threads);
+      unrefPthreads();
+      return true;
+    }
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  }
+  startedThreads = 1;
+  return setBackend('wasm');
+}
+
+/** Emscripten refs a pthread's worker while the thread runs: XNNPACK's pool threads must not keep Node alive. */
+function unrefPthreads(): void {
+  type PThreads = { runningWorkers: { unref(): void }[]; unusedWorkers: { unref(): void }[] };
+  const pthreads = (tf.backend() as unknown as { wasm: { PThread?: PThreads } }).wasm.PThread;
+  for (const worker of [...(pthreads?.runningWorkers ?? []), ...(pthreads?.unusedWorkers ?? [])]) worker.unref();
+}
+
+async function tryBackend(name: BackendName): Promise<boolean> {
+  if (!(await loadBackendModule(name))) return false;
+  for (const hook of setupHooks) await hook(name);
+  return name === 'wasm' ? startWasm() : setBackend(name);
 }
 
 /**

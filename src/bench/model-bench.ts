@@ -4,7 +4,7 @@
  * when nothing leaks). Training steps are the real engine's: computeGradients + optimiser + BN running stats.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { currentBackend, initBackend } from '../backend/index.js';
+import { backendThreads, currentBackend, initBackend, setThreads } from '../backend/index.js';
 import { InferenceModel, TfjsModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import { createModelGraph } from '../models/registry.js';
@@ -21,10 +21,15 @@ export interface ModelBenchOptions {
   readonly inputSize: number;
   readonly batch: number;
   readonly backend?: string;
-  readonly workers: number;
+  /** Data-parallel replicas; training with neither this nor `threads` picks the fastest arrangement. */
+  readonly workers?: number;
+  /** Intra-op threads of each engine (default: the machine's cores for one engine). */
+  readonly threads?: number;
   readonly steps: number;
   readonly warmup: number;
   readonly numClasses: number;
+  /** Called once the arrangement is picked, with the probes' times (when it was picked). */
+  readonly onArrangement?: (best: { replicas: number; threads: number }, probed: readonly { replicas: number; threads: number; msPerStep: number }[]) => void;
   /** Called after every warm-up and timed step (progress bars). */
   readonly onStep?: (done: number, total: number) => void;
 }
@@ -37,6 +42,8 @@ export interface ModelBenchResult {
   readonly batch: number;
   readonly backend: string;
   readonly workers: number;
+  /** Intra-op threads of each engine. */
+  readonly threads: number;
   readonly imgPerSec: number;
   readonly msPerStep: number;
   readonly peakRssMb: number;
@@ -50,6 +57,9 @@ export interface ModelBenchResult {
   readonly rssAtStep50Mb?: number;
   readonly rssFinalMb?: number;
   readonly rssGrowthPct?: number;
+  /** How the arrangement (workers × threads) was chosen, and the probes' times, when it was picked. */
+  readonly arrangement?: string;
+  readonly probed?: readonly { replicas: number; threads: number; msPerStep: number }[];
 }
 
 /** One benchmarked step; `run` must leave no tensors behind. */
@@ -123,6 +133,7 @@ function rssGrowth(atReference: number | undefined): Pick<ModelBenchResult, 'rss
 
 /** Runs warm-up then timed steps in this process (one engine; `workers` > 1 goes through the parallel trainer). */
 export async function benchModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
+  setThreads(options.threads);
   await initBackend(options.backend);
   const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
   const step = options.mode === 'train' ? trainStep(graph, options) : inferStep(graph, options);
@@ -148,7 +159,7 @@ export async function benchModel(options: ModelBenchOptions): Promise<ModelBench
     const msPerStep = elapsed / options.steps;
     return {
       mode: options.mode, model: options.model, width: options.width, inputSize: options.inputSize, batch: options.batch,
-      backend: currentBackend(), workers: 1, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
+      backend: currentBackend(), workers: 1, threads: backendThreads(), imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
       tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore, ...rssGrowth(rssAtReference),
     };
   } finally {

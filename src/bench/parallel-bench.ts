@@ -1,5 +1,6 @@
 /** `mnext bench train --workers N`: the model-bench workload through the data-parallel trainer. */
 
+import { defaultThreads } from '../backend/index.js';
 import { UsageError } from '../errors.js';
 import { type ModelBenchOptions, type ModelBenchResult, benchModel, peakRssMb } from './model-bench.js';
 import { createModelGraph } from '../models/registry.js';
@@ -22,7 +23,7 @@ export async function benchParallelTraining(options: ModelBenchOptions): Promise
   if (options.mode !== 'train') throw new Error('parallel benchmarking is for training');
   const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
   const trainer = await ParallelTrainer.start({
-    workers: options.workers, backend: options.backend, graph, weights: initStateDict(graph, SEED),
+    workers: options.workers ?? 1, backend: options.backend, threads: options.threads, graph, weights: initStateDict(graph, SEED),
     optimizer: { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 }, smoothing: 0.1,
   });
   try {
@@ -43,7 +44,7 @@ export async function benchParallelTraining(options: ModelBenchOptions): Promise
     const msPerStep = (performance.now() - start) / (options.warmup === 0 ? total : options.steps);
     return {
       mode: 'train', model: options.model, width: options.width, inputSize: options.inputSize, batch: options.batch,
-      backend: trainer.backend, workers: trainer.workers, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep,
+      backend: trainer.backend, workers: trainer.workers, threads: trainer.threads, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep,
       peakRssMb: peakRssMb(), tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore,
     };
   } finally {
@@ -52,8 +53,48 @@ export async function benchParallelTraining(options: ModelBenchOptions): Promise
 }
 
 
-/** `mnext bench train|infer`: one engine on the main thread, or `workers` data-parallel replicas for training. */
-export function benchmarkModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
-  if (options.mode === 'infer' && options.workers !== 1) throw new UsageError('--replicas: inference benchmarks run in one engine; drop --replicas');
-  return options.workers > 1 ? benchParallelTraining(options) : benchModel(options);
+/** An arrangement of the machine's cores: data-parallel replicas, each an engine on `threads` threads. */
+export interface Arrangement {
+  readonly replicas: number;
+  readonly threads: number;
+}
+
+/** Probe steps per arrangement (after one warm-up): enough to rank arrangements that differ by 10 % or more. */
+const PROBE_STEPS = 3;
+
+/**
+ * The fastest arrangement for this training workload: one engine on every core, or one single-threaded
+ * replica per core, each timed for a few steps (threads win at small batches, where a replica's shard is too
+ * small to keep its core busy; replicas can win at large batches, where the exchange is cheap next to a step).
+ * Returns the candidates' times too, for the report.
+ */
+export async function fastestArrangement(options: ModelBenchOptions): Promise<{ best: Arrangement; probed: (Arrangement & { msPerStep: number })[] }> {
+  const cores = defaultThreads();
+  const candidates: Arrangement[] = cores > 1 && options.batch >= cores
+    ? [{ replicas: 1, threads: cores }, { replicas: cores, threads: 1 }]
+    : [{ replicas: 1, threads: cores }];
+  if (candidates.length === 1) return { best: candidates[0], probed: [] };
+  const probed: (Arrangement & { msPerStep: number })[] = [];
+  for (const arrangement of candidates) {
+    const probe = { ...options, workers: arrangement.replicas, threads: arrangement.threads, warmup: 1, steps: PROBE_STEPS, onStep: undefined };
+    const result = arrangement.replicas > 1 ? await benchParallelTraining(probe) : await benchModel(probe);
+    probed.push({ ...arrangement, msPerStep: result.msPerStep });
+  }
+  const best = probed.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
+  return { best: { replicas: best.replicas, threads: best.threads }, probed };
+}
+
+/**
+ * `mnext bench train|infer`: one engine on the main thread, or data-parallel replicas for training. Training
+ * with neither `workers` (replicas) nor `threads` given first picks the fastest arrangement (`fastestArrangement`).
+ */
+export async function benchmarkModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
+  if (options.mode === 'infer' && (options.workers ?? 1) !== 1) throw new UsageError('--replicas: inference benchmarks run in one engine; drop --replicas');
+  if (options.mode === 'train' && options.workers === undefined && options.threads === undefined) {
+    const { best, probed } = await fastestArrangement(options);
+    options.onArrangement?.(best, probed);
+    const result = await benchmarkModel({ ...options, workers: best.replicas, threads: best.threads });
+    return { ...result, arrangement: 'fastest of probed', probed };
+  }
+  return (options.workers ?? 1) > 1 ? benchParallelTraining(options) : benchModel(options);
 }

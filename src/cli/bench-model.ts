@@ -12,14 +12,22 @@ interface BenchModelOptions {
   batchSize: number;
   numClasses: number;
   backend?: string;
-  replicas: number;
+  replicas?: number;
+  threads?: number;
   steps: number;
   warmup: number;
   json?: boolean;
 }
 
+/** "2 replicas × 1 thread": an arrangement as the user reads it. */
+function arrangementText(a: { replicas: number; threads: number }): string {
+  return `${a.replicas} replica${a.replicas === 1 ? '' : 's'} × ${a.threads} thread${a.threads === 1 ? '' : 's'}`;
+}
+
 function printResult(output: Output, result: ModelBenchResult): void {
-  const rows = Object.entries(result).map(([key, value]) => [key, typeof value === 'number' && !Number.isInteger(value) ? value.toFixed(2) : String(value)]);
+  const { probed, ...rest } = result;
+  const rows = Object.entries(rest).map(([key, value]) => [key, typeof value === 'number' && !Number.isInteger(value) ? value.toFixed(2) : String(value)]);
+  for (const p of probed ?? []) rows.push([`probe ${arrangementText(p)}`, `${p.msPerStep.toFixed(2)} ms/step`]);
   output.out(formatTable(['', 'value'], rows));
 }
 
@@ -27,7 +35,8 @@ async function run(mode: BenchMode, options: BenchModelOptions, output: Output):
   const progress = reportedProgress({ label: `bench ${mode}`, unit: 'steps', output, enabled: !options.json });
   const result = await benchmarkModel({
     mode, model: options.model, width: options.width, inputSize: options.imgSize, batch: options.batchSize, numClasses: options.numClasses,
-    backend: options.backend, workers: options.replicas, steps: options.steps, warmup: options.warmup, onStep: progress.onProgress,
+    backend: options.backend, workers: options.replicas, threads: options.threads, steps: options.steps, warmup: options.warmup, onStep: progress.onProgress,
+    onArrangement: (best, probed) => output.err(`bench ${mode}: ${arrangementText(best)} (fastest of ${probed.map((p) => `${arrangementText(p)} ${p.msPerStep.toFixed(0)} ms/step`).join(', ') || 'one candidate'})`),
   }).finally(() => progress.stop());
   if (options.json) printJson(output, result);
   else printResult(output, result);
@@ -48,9 +57,10 @@ export function registerBenchModel(bench: Command, output: Output): void {
       .option('--num-classes <n>', 'classifier outputs', positiveInt, 1000)
       .option('--backend <name>', 'tensorflow | wasm | cpu (default: the first that loads)');
     // Inference runs in one engine: the flag stays accepted (and checked) but is not offered.
-    const replicas = new Option('--replicas <n>', 'data-parallel training replicas (worker threads, one engine each)').argParser(positiveInt).default(1);
+    const replicas = new Option('--replicas <n>', 'data-parallel training replicas (worker threads, one engine each; default: the fastest arrangement)').argParser(positiveInt);
     addOption(command, mode === 'train' ? replicas : replicas.hideHelp(), '--workers');
     command
+      .option('--threads <n>', 'intra-op threads of each wasm engine (default: the machine\'s cores, or for training the fastest arrangement)', positiveInt)
       .option('--steps <n>', 'timed steps', positiveInt, mode === 'train' ? 10 : 50)
       .option('--warmup <n>', 'untimed warm-up steps', nonNegativeInt, mode === 'train' ? 2 : 5)
       .option('--json', 'print one JSON object');

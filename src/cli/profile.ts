@@ -104,7 +104,7 @@ export function register(program: Command, output: Output): void {
     .option('--count-all', 'also count BN / activation / pool / add element ops')
     .option('--backend <name>', 'tensorflow | wasm | cpu (default: the first that loads)')
     .option('--runtime <list>', `also time the converted model in these runtimes: ${LATENCY_RUNTIMES.join(', ')}`, stringList, [])
-    .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', positiveInt)
+    .option('--threads <n>', 'intra-op threads of onnxruntime and the tfjs wasm backend (default: all cores)', positiveInt)
     .option('--plot <file.png>', 'write a PNG of latency vs MAdds per model family')
     .option(...FORCE_OPTION)
     .option('--json', 'machine-readable output (array of rows)')

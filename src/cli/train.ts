@@ -114,7 +114,8 @@ export function register(program: Command, output: Output): void {
         onStart: (run) => {
           config = run.config;
           const replicas = config.replicas === 1 ? '1 replica (main thread)' : `${config.replicas} replicas (worker threads)`;
-          output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${run.backend}, ${replicas}`);
+          const threads = `${run.threads} thread${run.threads === 1 ? '' : 's'}${config.replicas === 1 ? '' : ' each'}`;
+          output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${run.backend}, ${replicas}, ${threads}`);
         },
       });
       progress.stop();

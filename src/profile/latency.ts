@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { backendThreads as engineThreads } from '../backend/index.js';
 import { InferenceModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import type { StateDict } from '../models/state-dict.js';
@@ -55,13 +56,8 @@ export async function measureTfjsLatency(graph: ModelGraph, weights: StateDict, 
   }
 }
 
-/** Threads the current backend computes with (wasm runs single-threaded in Node). */
+/** Threads the current backend computes with (0: tfjs-node's own choice). */
 export function backendThreads(): number {
-  const backend = tf.getBackend();
-  if (backend === 'wasm') {
-    const wasm = tf.backend() as unknown as { wasm?: { _get_threads_count?: () => number } };
-    return wasm.wasm?._get_threads_count?.() ?? 1;
-  }
-  if (backend === 'tensorflow') return Number(process.env.TF_NUM_INTRAOP_THREADS ?? 0) || 0;
-  return 1;
+  if (tf.getBackend() === 'tensorflow') return Number(process.env.TF_NUM_INTRAOP_THREADS ?? 0) || 0;
+  return engineThreads();
 }

@@ -1,4 +1,4 @@
-import { ensureBackend } from '../backend/index.js';
+import { ensureBackend, setThreads } from '../backend/index.js';
 import { UsageError } from '../errors.js';
 import type { StateDict } from '../models/state-dict.js';
 import type { ModelGraph } from '../models/graph.js';
@@ -35,7 +35,7 @@ export interface ProfileRequest {
   readonly latency: boolean;
   /** Deployment runtimes to time besides the tfjs executor (profile --runtime). */
   readonly runtimes?: readonly LatencyRuntime[];
-  /** onnxruntime intra-op threads. */
+  /** Intra-op threads: onnxruntime's and the tfjs wasm backend's (when it starts with this call). */
   readonly threads?: number;
   readonly seed?: number;
 }
@@ -170,6 +170,7 @@ async function profileOne(model: string | Model, options: ProfileOptions, reques
  */
 export async function profile(options: ProfileOptions = {}): Promise<ProfileRow[]> {
   const request = requestOf(options);
+  setThreads(options.threads);
   const backend = await ensureBackend(options.backend);
   if (options.model !== undefined) return [await profileOne(options.model, options, request, backend)];
   return profileModels(request, backend, options.onRow);

@@ -55,6 +55,7 @@ export interface TrainConfig {
   seed: number;
   workers: number;
   replicas: number;
+  threads: number;
   resume: string;
   initial_checkpoint: string;
   use_ema: boolean;
@@ -181,6 +182,7 @@ export const CONFIG_SCHEMA: Schema = {
   seed: { parse: nonNegativeInt, defaultValue: 42, help: 'random seed' },
   workers: { parse: positiveInt, defaultValue: 4, help: 'image decodes in flight' },
   replicas: { parse: positiveInt, defaultValue: 1, help: 'data-parallel training replicas, each a worker thread with its own engine (1 = train on the main thread)' },
+  threads: { parse: nonNegativeInt, defaultValue: 0, help: 'intra-op threads of each wasm engine (0 = the machine\'s cores, shared out among the replicas)' },
   resume: { parse: text, defaultValue: '', help: 'run directory or checkpoint to continue from (its args.yaml supplies every key not given)' },
   initial_checkpoint: {
     parse: text, defaultValue: '',

@@ -339,7 +339,7 @@ async function createUpdater(config: TrainConfig, model: TfjsModel, optimizerSta
     return { kind: 'main', optimizer };
   }
   const trainer = await ParallelTrainer.start({
-    workers: config.replicas, backend: config.backend || tf.getBackend(), graph: model.graph, weights: model.stateDict(),
+    workers: config.replicas, threads: config.threads || undefined, backend: config.backend || tf.getBackend(), graph: model.graph, weights: model.stateDict(),
     optimizer: optimizerOptions, optimizerState, smoothing: lossSmoothing(config), frozen: [...model.frozen],
   });
   return { kind: 'replicas', trainer, modelStale: false };

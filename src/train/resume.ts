@@ -1,7 +1,7 @@
 /**
  * What a resumed run may change, as timm's train.py on --resume: the schedule's length (epochs,
  * cooldown_epochs; the LR at each epoch then follows the new schedule from where the run is), where the data
- * lives (the same classes), and how the run executes (workers, replicas, backend, output). Anything else would
+ * lives (the same classes), and how the run executes (workers, replicas, threads, backend, output). Anything else would
  * make the checkpoint's optimiser state, augmentation stream or model something the run never was, so a
  * difference is refused with every key named.
  */
@@ -10,7 +10,7 @@ import { InputError, UsageError } from '../errors.js';
 import { type ConfigKey, type TrainConfig, CONFIG_KEYS, defaultConfig } from './config.js';
 
 const SCHEDULE_KEYS: readonly ConfigKey[] = ['epochs', 'cooldown_epochs'];
-const EXECUTION_KEYS: readonly ConfigKey[] = ['resume', 'workers', 'replicas', 'backend', 'output'];
+const EXECUTION_KEYS: readonly ConfigKey[] = ['resume', 'workers', 'replicas', 'threads', 'backend', 'output'];
 /** Checked against the run's classes once the dataset is open (checkRunClasses). */
 const DATA_KEYS: readonly ConfigKey[] = ['data'];
 const FREE_KEYS = new Set<ConfigKey>([...SCHEDULE_KEYS, ...DATA_KEYS, ...EXECUTION_KEYS]);

@@ -1,4 +1,4 @@
-import { ensureBackend } from '../backend/index.js';
+import { backendThreads, defaultThreads, ensureBackend, setThreads } from '../backend/index.js';
 import { type TrainConfig, resolveConfig } from './config.js';
 import { type TrainEvents, type TrainResult, train as runTraining } from './engine.js';
 import { findConfigFile } from './recipes.js';
@@ -12,7 +12,7 @@ export interface TrainOptions extends Omit<TrainEvents, 'log' | 'onBatch' | 'onE
   /** Replace files and folders in a resumed run's folder that mnext did not write (util/output-path.ts). */
   readonly force?: boolean;
   /** Once the configuration is resolved and the backend set up, before any data is read. */
-  onStart?(run: { readonly config: TrainConfig; readonly backend: string }): void;
+  onStart?(run: { readonly config: TrainConfig; readonly backend: string; readonly threads: number }): void;
   /** After every optimiser step. */
   onStep?: TrainEvents['onBatch'];
   /** After every epoch's validation and checkpoint, with its summary row. */
@@ -31,7 +31,9 @@ export async function train(config: string | Partial<TrainConfig>, options: Trai
   const resolved = typeof config === 'string'
     ? resolveConfig({ file: findConfigFile(config), flags: overrides })
     : resolveConfig({ flags: { ...config, ...overrides } });
+  // The main engine's threads; with replicas it only evaluates, and the replicas share out the cores.
+  setThreads(resolved.threads || (resolved.replicas > 1 ? 1 : undefined));
   const backend = await ensureBackend(resolved.backend || undefined);
-  onStart?.({ config: resolved, backend });
+  onStart?.({ config: resolved, backend, threads: resolved.replicas > 1 ? resolved.threads || defaultThreads(resolved.replicas) : backendThreads() });
   return runTraining(resolved, { signal, force, events: { ...events, log: onLog, onBatch: onStep, onEpochEnd: onEpoch } });
 }

@@ -22,10 +22,11 @@ test('profile --json --no-latency gives the paper width table with exact counts'
 
 test('profile measures latency and states how', async () => {
   const { code, stdout } = await runCli('profile', '--width', '0.5', '--models', 'mobilenext', '--img-size', '32',
-    '--num-classes', '10', '--runs', '3', '--warmup', '1', '--backend', 'wasm', '--tensor-multiplier', '1,2');
+    '--num-classes', '10', '--runs', '3', '--warmup', '1', '--backend', 'wasm', '--tensor-multiplier', '1,2', '--threads', '2');
   assert.equal(code, 0, stdout);
   assert.match(stdout, /mobilenext\s+0\.50\s+1\s+0\.884/);
-  assert.match(stdout, /backend wasm, 1 thread\(s\), batch 1, median of 3 runs after 1 warm-up/);
+  // --threads sets the wasm backend's threads too (tfjs's threaded build, started in Node).
+  assert.match(stdout, /backend wasm, 2 thread\(s\), batch 1, median of 3 runs after 1 warm-up/);
 });
 
 test('profile --per-block --count-all --markdown shows per-block rows and element ops', async () => {

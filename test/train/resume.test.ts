@@ -85,7 +85,7 @@ test('any other changed key is refused naming each one (exit 2), before anything
   const args = readFileSync(join(run.runDir, 'args.yaml'), 'utf8');
   await assert.rejects(train(resumeConfig(run.runDir, { epochs: '2', lr: '0.5', batch_size: '9' })), (error: unknown) => {
     assert.ok(error instanceof UsageError, String(error));
-    assert.match(error.message, /^resume: batch_size \(run: 6, given: 9\), lr \(run: 0\.01, given: 0\.5\) differ from the run's args\.yaml; a resumed run may change only epochs, cooldown_epochs, data, workers, replicas, backend, output$/);
+    assert.match(error.message, /^resume: batch_size \(run: 6, given: 9\), lr \(run: 0\.01, given: 0\.5\) differ from the run's args\.yaml; a resumed run may change only epochs, cooldown_epochs, data, workers, replicas, threads, backend, output$/);
     return true;
   });
   const cli = await runCli('train', '--resume', run.runDir, '--epochs', '2', '--smoothing', '0.2', '--no-progress');

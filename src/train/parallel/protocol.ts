@@ -8,6 +8,8 @@ import type { ParamSlice, SharedBuffers } from './shared.js';
 
 export interface WorkerInit {
   readonly backend?: string;
+  /** Intra-op threads of the replica's engine. */
+  readonly threads: number;
   readonly spec: ModelSpec;
   /** PyTorch-layout state dict entries, identical in every replica. */
   readonly weights: StateDictEntries;
@@ -61,7 +63,7 @@ export type ToWorker =
   | { readonly kind: 'optimizerState' };
 
 export type FromWorker =
-  | { readonly kind: 'ready'; readonly backend: string; readonly params: [string, number][] }
+  | { readonly kind: 'ready'; readonly backend: string; readonly threads: number; readonly params: [string, number][] }
   | { readonly kind: 'attached' }
   | { readonly kind: 'stepped'; readonly loss: number; readonly correct: number; readonly numTensors: number; readonly phases: StepPhases }
   | { readonly kind: 'stateDict'; readonly weights: StateDictEntries }

@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { defaultThreads } from '../../backend/index.js';
 import { type StateDict, sizeOf } from '../../models/state-dict.js';
 import type { TfjsModel } from '../../models/executor.js';
 import type { ModelGraph } from '../../models/graph.js';
@@ -22,6 +23,8 @@ function entries(state: StateDict): StateDictEntries {
 export interface ParallelTrainerOptions {
   readonly workers: number;
   readonly backend?: string;
+  /** Intra-op threads of each replica's engine (default: the machine's cores shared out among the replicas). */
+  readonly threads?: number;
   readonly graph: ModelGraph;
   readonly weights: StateDict;
   readonly optimizer: OptimizerOptions;
@@ -113,12 +116,12 @@ interface SharedState {
 }
 
 export class ParallelTrainer {
-  private constructor(private readonly replicas: Replica[], readonly backend: string, private readonly graph: ModelGraph, private readonly shared: SharedState) {}
+  private constructor(private readonly replicas: Replica[], readonly backend: string, readonly threads: number, private readonly graph: ModelGraph, private readonly shared: SharedState) {}
 
   static async start(options: ParallelTrainerOptions): Promise<ParallelTrainer> {
     const replicas = Array.from({ length: options.workers }, () => new Replica(spawnWorker()));
     const init = {
-      backend: options.backend, spec: options.graph.spec, weights: entries(options.weights), optimizer: options.optimizer,
+      backend: options.backend, threads: options.threads ?? defaultThreads(options.workers), spec: options.graph.spec, weights: entries(options.weights), optimizer: options.optimizer,
       optimizerState: options.optimizerState && entries(options.optimizerState), smoothing: options.smoothing,
       frozen: [...(options.frozen ?? [])],
     };
@@ -130,7 +133,7 @@ export class ParallelTrainer {
       const statsLayout = sequentialLayout(options.graph.params.filter((p) => !fixed.has(p.name)).map((p) => [p.name, sizeOf(p.shape)]));
       const buffers = allocateShared(layout, replicas.length, statsLayout);
       await Promise.all(replicas.map((r, rank) => r.request({ kind: 'attach', attach: { rank, workers: replicas.length, layout, statsLayout, buffers } }, 'attached')));
-      return new ParallelTrainer(replicas, ready[0].backend, options.graph, sharedState(layout, statsLayout, buffers));
+      return new ParallelTrainer(replicas, ready[0].backend, ready[0].threads, options.graph, sharedState(layout, statsLayout, buffers));
     } catch (error) {
       await Promise.all(replicas.map((r) => r.worker.terminate()));
       throw error;

@@ -6,7 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../backend/index.js';
+import { backendThreads, initBackend, setThreads } from '../../backend/index.js';
 import { TfjsModel } from '../../models/executor.js';
 import { buildGraph } from '../../models/registry.js';
 import { type Optimizer, computeGradients, disposeGradientResult } from '../step.js';
@@ -45,13 +45,14 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 async function init(message: WorkerInit): Promise<void> {
+  setThreads(message.threads);
   const backend = await initBackend(message.backend);
   const model = new TfjsModel(buildGraph(message.spec), new Map(message.weights), { frozen: message.frozen });
   const params = model.trainableByName();
   const optimizer = createOptimizer(model, message.optimizer);
   if (message.optimizerState) optimizer.loadStateDict(new Map(message.optimizerState));
   replica = { model, params, optimizer, smoothing: message.smoothing };
-  send({ kind: 'ready', backend, params: [...params].map(([name, v]) => [name, v.size]) });
+  send({ kind: 'ready', backend, threads: backendThreads(), params: [...params].map(([name, v]) => [name, v.size]) });
 }
 
 function attach(message: WorkerAttach): void {

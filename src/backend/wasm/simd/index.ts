@@ -1,6 +1,11 @@
 import { setFlagsFromString } from 'node:v8';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { KERNELS_WASM_BASE64, TILE_BASELINE_WASM_BASE64, TILE_RELAXED_WASM_BASE64 } from './kernels-wasm.js';
+import {
+  KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64, TILE_BASELINE_SHARED_WASM_BASE64, TILE_BASELINE_WASM_BASE64,
+  TILE_RELAXED_SHARED_WASM_BASE64, TILE_RELAXED_WASM_BASE64,
+} from './kernels-wasm.js';
+import { KernelPool, type PoolModules } from '../threads/pool.js';
+import { parallelKernels } from '../threads/parallel-kernels.js';
 
 /**
  * mnext's own WebAssembly SIMD kernels (kernels.c), instantiated on the tfjs wasm backend's memory so they
@@ -18,19 +23,23 @@ export interface SimdKernels {
    * plain product, (1, rows) multiplies by the transpose of an a stored [red, rows].
    */
   gemm(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number): void;
-  /** Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]. */
+  /**
+   * Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]; channels [ch0, ch1) only when
+   * given (multiplier 1, ch0 a multiple of 4).
+   */
   depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
-    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
+    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number, ch0?: number,
+    ch1?: number): void;
   /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
   depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
-  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. */
-  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
+  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. Channels [ch0, ch1). */
+  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number, ch0?: number, ch1?: number): void;
   /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
   channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number, relu6: number): void;
   /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1). */
   bnGradSums(dy: number, x: number, y: number, relu6: number, rows: number, c: number, mean: number, acc: number,
-    sumG: number, sumGc: number): void;
+    sumG: number, sumGc: number, ch0?: number, ch1?: number): void;
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
   bnGradApply(dy: number, x: number, y: number, relu6: number, rows: number, c: number, kg: number, kx: number,
     k0: number, dx: number): void;
@@ -40,7 +49,10 @@ export interface SimdKernels {
 }
 
 interface EmscriptenInstance {
+  /** The single-threaded build's memory, which the module exports. */
   readonly asm?: { readonly memory?: WebAssembly.Memory };
+  /** The threaded build's shared memory, which the glue creates and the module imports. */
+  readonly wasmMemory?: WebAssembly.Memory;
 }
 
 /** Which GEMM tile the kernels run: relaxed SIMD's fused multiply-add, or baseline SIMD's mul + add. */
@@ -80,27 +92,59 @@ export function gemmTile(): GemmTile {
   return chosenTile;
 }
 
-/** The kernels on a memory, with the given GEMM tile (tests compare the two tiles). */
-export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTile = gemmTile()): SimdKernels {
-  const tileModule = tile === 'relaxed' ? compile('tile-relaxed', TILE_RELAXED_WASM_BASE64) : compile('tile-baseline', TILE_BASELINE_WASM_BASE64);
-  const tileInstance = new WebAssembly.Instance(tileModule, { env: { memory } });
-  const instance = new WebAssembly.Instance(compile('kernels', KERNELS_WASM_BASE64), {
+/**
+ * A kernel whose last two arguments, a channel range [ch0, ch1), default to every channel: its first `count`
+ * arguments are the rest, the channel count being argument `channels`.
+ */
+function allChannelsByDefault(kernel: (...args: number[]) => void, count: number, channels: number): (...args: number[]) => void {
+  return (...args) => kernel(...args.slice(0, count), args[count] ?? 0, args[count + 1] ?? args[channels]);
+}
+
+/** The compiled kernel and tile modules for a memory: the shared-memory build when the heap is shared. */
+function kernelModules(memory: WebAssembly.Memory, tile: GemmTile): PoolModules {
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const source = tile === 'relaxed'
+    ? (shared ? TILE_RELAXED_SHARED_WASM_BASE64 : TILE_RELAXED_WASM_BASE64)
+    : (shared ? TILE_BASELINE_SHARED_WASM_BASE64 : TILE_BASELINE_WASM_BASE64);
+  return {
+    kernels: shared ? compile('kernels-shared', KERNELS_SHARED_WASM_BASE64) : compile('kernels', KERNELS_WASM_BASE64),
+    tile: compile(`tile-${tile}${shared ? '-shared' : ''}`, source),
+  };
+}
+
+/** The kernels' export names, by SimdKernels method. */
+const EXPORTS: Record<keyof SimdKernels, string> = {
+  transpose: 'transpose',
+  im2col: 'im2col',
+  gemm: 'gemm',
+  depthwiseFilterGrad: 'depthwise_filter_grad',
+  depthwiseInputGrad: 'depthwise_input_grad',
+  channelMoments: 'channel_moments',
+  channelAffine: 'channel_affine',
+  bnGradSums: 'bn_grad_sums',
+  bnGradApply: 'bn_grad_apply',
+  sgdMomentum: 'sgd_momentum',
+};
+
+/**
+ * The kernels on a memory, with the given GEMM tile (tests compare the two tiles), on `threads` threads when
+ * the memory is shared (the caller's thread and threads − 1 workers, see ../threads/pool.ts).
+ */
+export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTile = gemmTile(), threads = 1): SimdKernels {
+  const modules = kernelModules(memory, tile);
+  const tileInstance = new WebAssembly.Instance(modules.tile, { env: { memory } });
+  const instance = new WebAssembly.Instance(modules.kernels, {
     env: { memory },
     mnext: { gemm_tile4x8: tileInstance.exports.gemm_tile4x8 },
   });
   const fn = instance.exports as Record<string, (...args: number[]) => void>;
-  return {
-    transpose: fn.transpose,
-    im2col: fn.im2col,
-    gemm: fn.gemm,
-    depthwiseFilterGrad: fn.depthwise_filter_grad,
-    depthwiseInputGrad: fn.depthwise_input_grad,
-    channelMoments: fn.channel_moments,
-    channelAffine: fn.channel_affine,
-    bnGradSums: fn.bn_grad_sums,
-    bnGradApply: fn.bn_grad_apply,
-    sgdMomentum: fn.sgd_momentum,
-  };
+  const one = Object.fromEntries(Object.entries(EXPORTS).map(([method, name]) => [method, fn[name]])) as unknown as SimdKernels;
+  one.depthwiseFilterGrad = allChannelsByDefault(fn.depthwise_filter_grad, 16, 6);
+  one.channelMoments = allChannelsByDefault(fn.channel_moments, 6, 2);
+  one.bnGradSums = allChannelsByDefault(fn.bn_grad_sums, 10, 5);
+  if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
+  const byName = new Map(Object.values(EXPORTS).map((name) => [name, fn[name]]));
+  return parallelKernels(one, new KernelPool(threads, memory, modules, byName));
 }
 
 let instances = new WeakMap<BackendWasm, SimdKernels>();
@@ -117,16 +161,24 @@ export function useGemmTile(tile: GemmTile | undefined): void {
 
 /** The backend's WebAssembly.Memory (emscripten keeps the instance exports on `Module.asm`). */
 function backendMemory(backend: BackendWasm): WebAssembly.Memory {
-  const memory = (backend.wasm as unknown as EmscriptenInstance).asm?.memory;
+  const module = backend.wasm as unknown as EmscriptenInstance;
+  const memory = module.asm?.memory ?? module.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory)) throw new Error('the tfjs wasm backend does not expose its memory');
   return memory;
+}
+
+let kernelThreads = 1;
+
+/** Threads mnext's kernels use on a shared heap, for backends whose kernels are instantiated after this call. */
+export function setKernelThreads(threads: number): void {
+  kernelThreads = threads;
 }
 
 /** The kernels bound to this backend's heap (instantiated once per backend). */
 export function simdKernels(backend: BackendWasm): SimdKernels {
   let kernels = instances.get(backend);
   if (kernels === undefined) {
-    kernels = instantiateSimdKernels(backendMemory(backend));
+    kernels = instantiateSimdKernels(backendMemory(backend), gemmTile(), kernelThreads);
     instances.set(backend, kernels);
   }
   return kernels;

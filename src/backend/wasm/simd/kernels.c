@@ -177,13 +177,15 @@ static int end_valid(int size, int pad_before, int tap, int stride, int out) {
   return e < out ? e : out;
 }
 
+// Channels [ch0, ch1) only (ch0 a multiple of 4, ch1 too unless it is c): each channel's sum is the same
+// whichever range it is computed in, so threads may split the channels.
 static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w, int c, int ow, int kw, int sw,
-                               int left, int fh) {
-  const int c4 = c & ~3;
+                               int left, int fh, int ch0, int ch1) {
+  const int c4 = ch1 & ~3;
   for (int fw = 0; fw < kw; fw++) {
     const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
     f32 *tap = dw + (fh * kw + fw) * c;
-    for (int ch = 0; ch < c4; ch += 4) {
+    for (int ch = ch0; ch < c4; ch += 4) {
       v128_t acc = splat(0.0f);
       for (int xo = lo; xo < hi; xo++) {
         const int iw = xo * sw - left + fw;
@@ -191,7 +193,7 @@ static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w
       }
       store4(tap + ch, wasm_f32x4_add(load4(tap + ch), acc));
     }
-    for (int ch = c4; ch < c; ch++) {
+    for (int ch = c4; ch < ch1; ch++) {
       f32 acc = 0.0f;
       for (int xo = lo; xo < hi; xo++) acc += xrow[(xo * sw - left + fw) * c + ch] * dyrow[xo * c + ch];
       tap[ch] += acc;
@@ -258,7 +260,8 @@ static void dw_input_grad_row_multiplier(const f32 *dyrow, const f32 *wrow, f32 
 typedef enum { FILTER_GRAD, INPUT_GRAD } DepthwisePass;
 
 static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *operand, f32 *out, int n, int h, int w,
-                               int c, int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left) {
+                               int c, int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left, int ch0,
+                               int ch1) {
   for (int b = 0; b < n; b++) {
     for (int y = 0; y < oh; y++) {
       const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
@@ -268,7 +271,7 @@ static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *ope
         const int row = (b * h + ih) * w * c;
         if (pass == FILTER_GRAD) {
           // operand = x, out = dw
-          if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh);
+          if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh, ch0, ch1);
           else dw_filter_grad_row_multiplier(operand + row, dyrow, out, w, c, m, ow, kw, sw, left, fh);
         } else {
           // operand = the filter, out = dx
@@ -281,18 +284,19 @@ static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *ope
   }
 }
 
+// Channels [ch0, ch1) of dw (multiplier 1; with a multiplier the whole filter, ch0 = 0 and ch1 = c).
 EXPORT(depthwise_filter_grad)
 void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,
-                           int kh, int kw, int sh, int sw, int top, int left) {
-  zero(dw, kh * kw * c * m);
-  depthwise_backward(FILTER_GRAD, dy, x, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left);
+                           int kh, int kw, int sh, int sw, int top, int left, int ch0, int ch1) {
+  for (int t = 0; t < kh * kw; t++) zero(dw + t * c * m + ch0 * m, (ch1 - ch0) * m);
+  depthwise_backward(FILTER_GRAD, dy, x, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1);
 }
 
 EXPORT(depthwise_input_grad)
 void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
                           int kh, int kw, int sh, int sw, int top, int left) {
   zero(dx, n * h * w * c);
-  depthwise_backward(INPUT_GRAD, dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left);
+  depthwise_backward(INPUT_GRAD, dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, 0, c);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -320,12 +324,14 @@ static void zero_double(double *p, int count) {
   for (int i = 0; i < count; i++) p[i] = 0.0;
 }
 
-// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0).
-static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc) {
-  const int c4 = c & ~3;
+// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0), for channels [ch0, ch1)
+// (ch0 a multiple of 4, ch1 too unless it is c: a channel's sum is the same in any range, so threads may split
+// the channels; likewise below).
+static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc, int ch0, int ch1) {
+  const int c4 = ch1 & ~3;
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = 0; ch < c4; ch += 4) {
+    for (int ch = ch0; ch < c4; ch += 4) {
       const v128_t m = load4(centre + ch);
       v128_t s = splat(0.0f);
       for (int r = r0; r < r1; r++) {
@@ -334,7 +340,7 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
       }
       add_to_double(acc + ch, s);
     }
-    for (int ch = c4; ch < c; ch++) {
+    for (int ch = c4; ch < ch1; ch++) {
       f32 s = 0.0f;
       for (int r = r0; r < r1; r++) {
         f32 d = x[r * c + ch] - centre[ch];
@@ -345,16 +351,16 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
   }
 }
 
-// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it).
+// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it), channels [ch0, ch1).
 EXPORT(channel_moments)
-void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance) {
-  zero(mean, c);
-  zero_double(acc, c);
-  channel_sums(x, rows, c, mean, 1, acc);
-  for (int ch = 0; ch < c; ch++) mean[ch] = (f32)(acc[ch] / rows);
-  zero_double(acc, c);
-  channel_sums(x, rows, c, mean, 2, acc);
-  for (int ch = 0; ch < c; ch++) variance[ch] = (f32)(acc[ch] / rows);
+void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance, int ch0, int ch1) {
+  zero(mean + ch0, ch1 - ch0);
+  zero_double(acc + ch0, ch1 - ch0);
+  channel_sums(x, rows, c, mean, 1, acc, ch0, ch1);
+  for (int ch = ch0; ch < ch1; ch++) mean[ch] = (f32)(acc[ch] / rows);
+  zero_double(acc + ch0, ch1 - ch0);
+  channel_sums(x, rows, c, mean, 2, acc, ch0, ch1);
+  for (int ch = ch0; ch < ch1; ch++) variance[ch] = (f32)(acc[ch] / rows);
 }
 
 // y = x * scale + shift per channel, clamped to [0, 6] when relu6.
@@ -379,16 +385,17 @@ void channel_affine(const f32 *x, f32 *y, int rows, int c, const f32 *scale, con
 }
 
 // Backward sums: sum_g[c] = sum of g and sum_gc[c] = sum of g * (x - mean), g = dy (masked where ReLU6 blocks
-// it when relu6, read off the saved output y). acc: 2*c doubles of scratch.
+// it when relu6, read off the saved output y). acc: 2*c doubles of scratch. Channels [ch0, ch1).
 EXPORT(bn_grad_sums)
 void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows, int c, const f32 *mean, double *acc,
-                  f32 *sum_g, f32 *sum_gc) {
-  const int c4 = c & ~3;
-  zero_double(acc, 2 * c);
+                  f32 *sum_g, f32 *sum_gc, int ch0, int ch1) {
+  const int c4 = ch1 & ~3;
   double *acc_g = acc, *acc_gc = acc + c;
+  zero_double(acc_g + ch0, ch1 - ch0);
+  zero_double(acc_gc + ch0, ch1 - ch0);
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = 0; ch < c4; ch += 4) {
+    for (int ch = ch0; ch < c4; ch += 4) {
       const v128_t m = load4(mean + ch);
       v128_t sg = splat(0.0f), sgc = splat(0.0f);
       for (int r = r0; r < r1; r++) {
@@ -400,7 +407,7 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       add_to_double(acc_g + ch, sg);
       add_to_double(acc_gc + ch, sgc);
     }
-    for (int ch = c4; ch < c; ch++) {
+    for (int ch = c4; ch < ch1; ch++) {
       f32 sg = 0.0f, sgc = 0.0f;
       for (int r = r0; r < r1; r++) {
         f32 g = relu6 ? relu6_pass_scalar(y[r * c + ch], dy[r * c + ch]) : dy[r * c + ch];
@@ -411,7 +418,7 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       acc_gc[ch] += sgc;
     }
   }
-  for (int ch = 0; ch < c; ch++) {
+  for (int ch = ch0; ch < ch1; ch++) {
     sum_g[ch] = (f32)acc_g[ch];
     sum_gc[ch] = (f32)acc_gc[ch];
   }

@@ -1,0 +1,89 @@
+import type { SimdKernels } from '../simd/index.js';
+import { type KernelPool, splitRange } from './pool.js';
+
+/** Bytes per float: the kernels' pointers are byte offsets. */
+const F32 = 4;
+/** Slices below this many multiply-adds (or element updates) are not worth a thread's wake-up. */
+const MIN_GEMM_WORK = 1 << 17;
+const MIN_ELEMENTS = 1 << 14;
+const SLICES_PER_THREAD = 4;
+/** Channel splits start on 64-byte cache lines, so threads splitting an NHWC row never share a line. */
+const CHANNEL_ALIGN = 16;
+
+/**
+ * The kernels with the parallel ones split across the pool's threads. Every split divides the outputs (GEMM
+ * rows at 4-row tile boundaries, image rows, whole images, vector-aligned element ranges), never a reduction,
+ * and each slice is computed exactly as the one-thread kernel computes those outputs: results are bitwise the
+ * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums)
+ * split their channels: each channel's sum is still computed whole, in the same order. The transpose stays on
+ * one thread.
+ */
+export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels {
+  // A few slices per thread, so that a thread the OS runs late leaves little for the others to wait on.
+  const parts = SLICES_PER_THREAD * pool.threads;
+  return {
+    ...one,
+    gemm(a, b, c, rows, red, n, aRow, aRed) {
+      const minRows = Math.max(4, Math.ceil(MIN_GEMM_WORK / Math.max(1, red * n)));
+      const slices = splitRange(rows, parts, 4, minRows).map(([r0, r1]) => [
+        a + r0 * aRow * F32, b, c + r0 * n * F32, r1 - r0, red, n, aRow, aRed,
+      ]);
+      pool.run('gemm', slices);
+    },
+    im2col(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left) {
+      const perImage = oh * ow * kh * kw * c;
+      const slices = splitRange(n, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, perImage))).map(([b0, b1]) => [
+        x + b0 * h * w * c * F32, cols + b0 * perImage * F32, b1 - b0, h, w, c, oh, ow, kh, kw, sh, sw, top, left,
+      ]);
+      pool.run('im2col', slices);
+    },
+    depthwiseInputGrad(dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
+      const slices = splitRange(n, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, h * w * c))).map(([b0, b1]) => [
+        dy + b0 * oh * ow * c * m * F32, filter, dx + b0 * h * w * c * F32, b1 - b0, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left,
+      ]);
+      pool.run('depthwise_input_grad', slices);
+    },
+    depthwiseFilterGrad(x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
+      // A reduction over the batch and the image: split by channels, each summed whole on one thread.
+      const work = n * oh * ow * kh * kw;
+      const ranges = m === 1 ? splitRange(c, parts, CHANNEL_ALIGN, Math.max(CHANNEL_ALIGN, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
+      const slices = ranges.map(([ch0, ch1]) => [x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1]);
+      pool.run('depthwise_filter_grad', slices);
+    },
+    channelMoments(x, rows, c, acc, mean, variance) {
+      const slices = byChannels(c, rows, parts).map(([ch0, ch1]) => [x, rows, c, acc, mean, variance, ch0, ch1]);
+      pool.run('channel_moments', slices);
+    },
+    bnGradSums(dy, x, y, relu6, rows, c, mean, acc, sumG, sumGc) {
+      const slices = byChannels(c, rows, parts).map(([ch0, ch1]) => [dy, x, y, relu6, rows, c, mean, acc, sumG, sumGc, ch0, ch1]);
+      pool.run('bn_grad_sums', slices);
+    },
+    channelAffine(x, y, rows, c, scale, shift, relu6) {
+      const slices = byRows(rows, c, parts).map(([r0, r1]) => [x + r0 * c * F32, y + r0 * c * F32, r1 - r0, c, scale, shift, relu6]);
+      pool.run('channel_affine', slices);
+    },
+    bnGradApply(dy, x, y, relu6, rows, c, kg, kx, k0, dx) {
+      const at = (pointer: number, r0: number): number => pointer + r0 * c * F32;
+      const slices = byRows(rows, c, parts).map(([r0, r1]) => [
+        at(dy, r0), at(x, r0), relu6 ? at(y, r0) : y, relu6, r1 - r0, c, kg, kx, k0, at(dx, r0),
+      ]);
+      pool.run('bn_grad_apply', slices);
+    },
+    sgdMomentum(p, g, b, pOut, bOut, count, lr, momentum, decay, nesterov) {
+      const slices = splitRange(count, parts, 4, MIN_ELEMENTS).map(([i0, i1]) => {
+        const at = (pointer: number): number => pointer + i0 * F32;
+        return [at(p), at(g), at(b), at(pOut), at(bOut), i1 - i0, lr, momentum, decay, nesterov];
+      });
+      pool.run('sgd_momentum', slices);
+    },
+  };
+}
+
+/** Channel ranges for a per-channel reduction over `rows` rows. */
+function byChannels(c: number, rows: number, parts: number): [number, number][] {
+  return splitRange(c, parts, CHANNEL_ALIGN, Math.max(CHANNEL_ALIGN, Math.ceil(MIN_ELEMENTS / Math.max(1, rows))));
+}
+
+function byRows(rows: number, c: number, parts: number): [number, number][] {
+  return splitRange(rows, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, c)));
+}

@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { backendThreads, initBackend, setThreads } from '../../src/backend/index.js';
+import { type SimdKernels, instantiateSimdKernels } from '../../src/backend/wasm/simd/index.js';
+import { splitRange } from '../../src/backend/wasm/threads/pool.js';
+import { threadsSupported } from '../../src/backend/wasm/threads/pthread-node.js';
+import { Rng } from '../../src/util/random.js';
+
+const skip = threadsSupported() ? false : 'this Node has no shared WebAssembly memory';
+
+/** A shared heap with one- and two-thread kernels on it, and a bump allocator of float buffers. */
+function sharedHeap(pages: number) {
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const heap = new Float32Array(memory.buffer);
+  const rng = new Rng(7);
+  let next = 16;
+  const alloc = (floats: number, random = true): number => {
+    const at = next;
+    next += Math.ceil(floats / 4) * 4 + 4;
+    if (random) for (let i = 0; i < floats; i++) heap[at + i] = rng.next() * 2 - 1;
+    return at * 4;
+  };
+  const view = (pointer: number, floats: number) => heap.slice(pointer / 4, pointer / 4 + floats);
+  return { memory, heap, alloc, view, one: instantiateSimdKernels(memory, undefined, 1), two: instantiateSimdKernels(memory, undefined, 2) };
+}
+
+/** Runs `call` with one- and with two-thread kernels into separate outputs and asserts they are bitwise equal. */
+function sameOnOneAndTwo(h: ReturnType<typeof sharedHeap>, floats: number, call: (k: SimdKernels, out: number) => void, label: string): Float32Array {
+  const out1 = h.alloc(floats, false);
+  const out2 = h.alloc(floats, false);
+  call(h.one, out1);
+  call(h.two, out2);
+  const a = h.view(out1, floats);
+  assert.deepEqual(h.view(out2, floats), a, `${label}: 2 threads differ from 1`);
+  assert.ok(a.some((v) => v !== 0), `${label}: computed nothing`);
+  return a;
+}
+
+test('splitRange: aligned starts, no slice under the minimum, the whole range covered once', () => {
+  assert.deepEqual(splitRange(64, 2, 4), [[0, 32], [32, 64]]);
+  assert.deepEqual(splitRange(13, 2, 4), [[0, 8], [8, 13]]);
+  assert.deepEqual(splitRange(10, 4, 4, 8), [[0, 10]]);
+  assert.deepEqual(splitRange(5, 8, 1), [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]]);
+});
+
+test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also checked against a reference)', { skip }, () => {
+  const h = sharedHeap(1024);
+  // Sizes above parallel-kernels.ts's thresholds, so that every kernel below runs as several slices.
+  const [rows, red, n] = [150, 67, 40]; // 150 rows: 4-row tiles and a tail row band
+  const a = h.alloc(rows * red);
+  const b = h.alloc(red * n);
+  const c = sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, red, 1), 'gemm');
+  for (const [i, j] of [[0, 0], [149, 39], [97, 17]]) {
+    let expected = 0;
+    for (let k = 0; k < red; k++) expected += h.heap[a / 4 + i * red + k] * h.heap[b / 4 + k * n + j];
+    assert.ok(Math.abs(c[i * n + j] - expected) < 1e-4, `gemm c[${i}, ${j}]`);
+  }
+  // aᵀ·b (a conv's weight gradient): a stored [red, rows], read through strides.
+  sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, 1, rows), 'gemm aᵀ');
+
+  const [bn, hh, ww, ch, kk, s, oh, ow] = [4, 40, 40, 70, 3, 2, 20, 20]; // 70 channels: 16-channel splits and a tail
+  const x = h.alloc(bn * hh * ww * ch);
+  const dy = h.alloc(bn * oh * ow * ch);
+  const filter = h.alloc(kk * kk * ch);
+  const conv = [bn, hh, ww, ch, 1, oh, ow, kk, kk, s, s, 0, 1] as const;
+  sameOnOneAndTwo(h, kk * kk * ch, (k, out) => k.depthwiseFilterGrad(x, dy, out, ...conv), 'depthwise filter grad');
+  sameOnOneAndTwo(h, bn * hh * ww * ch, (k, out) => k.depthwiseInputGrad(dy, filter, out, ...conv), 'depthwise input grad');
+  sameOnOneAndTwo(h, bn * oh * ow * kk * kk * ch, (k, out) => k.im2col(x, out, bn, hh, ww, ch, oh, ow, kk, kk, s, s, 0, 1), 'im2col');
+
+  const pixels = bn * hh * ww;
+  const [scale, shift] = [h.alloc(ch), h.alloc(ch)];
+  sameOnOneAndTwo(h, pixels * ch, (k, out) => k.channelAffine(x, out, pixels, ch, scale, shift, 1), 'BN + ReLU6');
+  const y = h.alloc(pixels * ch);
+  const acc = h.alloc(4 * ch, false);
+  const mean = h.alloc(ch);
+  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.channelMoments(x, pixels, ch, acc, out, out + 4 * ch), 'BN moments');
+  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.bnGradSums(x, y, y, 1, pixels, ch, mean, acc, out, out + 4 * ch), 'BN gradient sums');
+  sameOnOneAndTwo(h, pixels * ch, (k, out) => k.bnGradApply(x, x, y, 1, pixels, ch, scale, shift, filter, out), 'BN grad apply');
+  const count = 40_003;
+  const [p, g, buf] = [h.alloc(count), h.alloc(count), h.alloc(count)];
+  const bOut1 = h.alloc(count, false);
+  const bOut2 = h.alloc(count, false);
+  let second = false;
+  sameOnOneAndTwo(h, count, (k, out) => {
+    k.sgdMomentum(p, g, buf, out, second ? bOut2 : bOut1, count, 0.1, 0.9, 4e-5, 0);
+    second = true;
+  }, 'SGD');
+  assert.deepEqual(h.view(bOut2, count), h.view(bOut1, count), 'SGD momentum buffer');
+});
+
+test('the threaded wasm backend starts in Node and its shipped conv and depthwise conv match the cpu backend', { skip }, async () => {
+  const rng = new Rng(3);
+  const shapes: [number, number, number, number][] = [[2, 17, 17, 8], [3, 3, 8, 12], [3, 3, 8, 1]];
+  const data = shapes.map((shape) => Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next() * 2 - 1));
+  const run = () => tf.tidy(() => {
+    const [x, filter, depthwise] = data.map((d, i) => tf.tensor4d(d, shapes[i]));
+    return [tf.conv2d(x, filter, 2, 'same'), tf.depthwiseConv2d(x, depthwise, 1, 'same')].map((t) => t.dataSync());
+  });
+  await initBackend('cpu');
+  const expected = run();
+  setThreads(2);
+  await initBackend('wasm');
+  assert.equal(backendThreads(), 2);
+  const actual = run();
+  for (const [i, e] of expected.entries()) {
+    for (let j = 0; j < e.length; j++) assert.ok(Math.abs(actual[i][j] - e[j]) < 1e-4, `output ${i} element ${j}`);
+  }
+});
