@@ -12,21 +12,14 @@ import { initBackend } from '../src/backend/index.js';
 import { heapOffset } from '../src/backend/wasm/heap.js';
 import { shippedWasmKernel } from '../src/backend/wasm/register.js';
 import { simdKernels } from '../src/backend/wasm/simd/index.js';
+import { fastestMs } from './fastest.js';
 
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '15' }, json: { type: 'boolean' } } });
 const SHAPES: readonly [number, number, number][] = [
   [16384, 16, 96], [16384, 96, 16], [4096, 32, 192], [4096, 192, 32], [256, 384, 64], [64, 960, 160], [64, 208, 1280], [16, 1280, 1000],
 ];
 
-function fastest(fn: () => void): number {
-  let best = Infinity;
-  for (let i = 0; i < Number(values.repeat); i++) {
-    const start = performance.now();
-    fn();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}
+const fastest = (fn: () => void): number => fastestMs(fn, Number(values.repeat));
 
 await initBackend('wasm');
 // The shipped kernel, not mnext's wrapper (which routes float products to the SIMD GEMM).

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, initBackend, setThreads } from '../src/backend/index.js';
 import { benchModel } from '../src/bench/model-bench.js';
+import { fastestMs } from './fastest.js';
 
 const { values } = parseArgs({
   options: {
@@ -20,17 +21,7 @@ const { values } = parseArgs({
   },
 });
 
-/** Milliseconds of the fastest of `repeat` calls (steady on a busy machine), after one warm-up call. */
-function fastest(fn: () => void): number {
-  fn();
-  let best = Infinity;
-  for (let i = 0; i < Number(values.repeat); i++) {
-    const start = performance.now();
-    fn();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}
+const fastest = (fn: () => void): number => fastestMs(fn, Number(values.repeat));
 
 type Timings = Record<string, number>;
 
