@@ -276,8 +276,14 @@ def make_loader(dataset, config, replicas, train):
     no image repeated to even the shares), last partial batch dropped. Eval: every image once, in order, sharded over the processes."""
     sampler = DistributedSampler(dataset, num_replicas=replicas.world_size, rank=replicas.rank, shuffle=True,
                                  seed=config['seed'], drop_last=True) if train else ShardSampler(len(dataset), replicas)
+    # Workers come from a forkserver, not a fork of this process: a fork while another Python thread starts or
+    # exits (the last epoch's queue feeder thread, shut down asynchronously) can leave the child blocked forever in
+    # CPython's after-fork clean-up (seen under torchrun: a worker stuck in PyOS_AfterFork_Child, the other rank
+    # waiting in a collective). The forkserver is single-threaded; seeds and order are as with fork.
+    workers = config['workers']
     return DataLoader(dataset, batch_size=replicas.per_process_batch(config['batch_size']), sampler=sampler,
-                      drop_last=train, num_workers=config['workers'], pin_memory=torch.cuda.is_available())
+                      drop_last=train, num_workers=workers, pin_memory=torch.cuda.is_available(),
+                      multiprocessing_context='forkserver' if workers > 0 else None)
 
 
 def mixup_batch(x, labels, num_classes, alpha, smoothing):

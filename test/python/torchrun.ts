@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PYTHON_PACKAGE, TORCH_PYTHON } from '../io/torch/python.js';
 
@@ -27,7 +28,7 @@ const LAUNCHER = findTorchrun();
 export const REDIRECT_WORKAROUND = TORCH_PYTHON && needsRedirectWorkaround(TORCH_PYTHON) ? ['--redirects', '9:0', '--tee', '9:0'] : [];
 
 /**
- * `torchrun --standalone --nproc_per_node=N --monitor_interval=1 [workaround] -m mnext_torch.train args` (or another entry point, a script
+ * `torchrun --rdzv_endpoint=localhost:0 (a free port) --nproc_per_node=N --monitor_interval=1 [workaround] -m mnext_torch.train args` (or another entry point, a script
  * that wraps the trainer), with python/ on the path.
  */
 export function torchrunTrainer(
@@ -35,7 +36,9 @@ export function torchrunTrainer(
 ): { code: number | null; stdout: string; stderr: string; command: string[] } {
   if (!LAUNCHER) throw new Error('no torchrun');
   // --monitor_interval=1: torchrun notices finished workers within a second instead of five.
-  const command = [...LAUNCHER, '--standalone', `--nproc_per_node=${processes}`, '--monitor_interval=1', ...REDIRECT_WORKAROUND, ...entry, ...args];
+  // A rendezvous on a free port: --standalone is fixed to port 29400 in torch 1.13, so two launches at once collide.
+  const rendezvous = ['--rdzv_backend=c10d', '--rdzv_endpoint=localhost:0', `--rdzv_id=${randomUUID()}`, '--nnodes=1'];
+  const command = [...LAUNCHER, ...rendezvous, `--nproc_per_node=${processes}`, '--monitor_interval=1', ...REDIRECT_WORKAROUND, ...entry, ...args];
   const env = { ...process.env, PYTHONPATH: PYTHON_PACKAGE };
   const run = spawnSync(command[0], command.slice(1), { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr, command };
