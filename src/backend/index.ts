@@ -60,9 +60,14 @@ export function defaultThreads(engines = 1): number {
   return Math.max(1, Math.floor(availableParallelism() / engines));
 }
 
-/** Intra-op threads of the backend in use: those the wasm backend started with, 1 for cpu. */
+/**
+ * Intra-op threads of the backend in use: those the wasm backend started with, 1 for cpu, and for tfjs-node
+ * TF_NUM_INTRAOP_THREADS (0: its own choice).
+ */
 export function backendThreads(): number {
-  return tf.getBackend() === 'wasm' ? startedThreads : 1;
+  const backend = tf.getBackend();
+  if (backend === 'tensorflow') return Number(process.env.TF_NUM_INTRAOP_THREADS ?? 0) || 0;
+  return backend === 'wasm' ? startedThreads : 1;
 }
 
 async function setBackend(name: BackendName): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { PAPER_WIDTHS } from '../models/registry.js';
-import { backendThreads } from '../profile/latency.js';
+import { backendThreads } from '../backend/index.js';
 import { writeLatencyPlot } from '../profile/plot.js';
 import { checkOutputPath } from '../util/output-path.js';
 import { CHART_PNG } from '../util/png.js';

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { backendThreads as engineThreads } from '../backend/index.js';
 import { InferenceModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import type { StateDict } from '../models/state-dict.js';
@@ -56,8 +55,3 @@ export async function measureTfjsLatency(graph: ModelGraph, weights: StateDict, 
   }
 }
 
-/** Threads the current backend computes with (0: tfjs-node's own choice). */
-export function backendThreads(): number {
-  if (tf.getBackend() === 'tensorflow') return Number(process.env.TF_NUM_INTRAOP_THREADS ?? 0) || 0;
-  return engineThreads();
-}

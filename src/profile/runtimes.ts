@@ -14,7 +14,8 @@ import { type InferenceGraph, foldBatchNorm } from '../models/fold.js';
 import type { ModelGraph } from '../models/graph.js';
 import { buildGraph } from '../models/registry.js';
 import { selectModelWeights } from '../models/weights.js';
-import { type LatencyResult, backendThreads, timeRuns } from './latency.js';
+import { backendThreads } from '../backend/index.js';
+import { type LatencyResult, timeRuns } from './latency.js';
 
 export type LatencyRuntime = ConvertTarget;
 export const LATENCY_RUNTIMES: readonly LatencyRuntime[] = ['tfjs', 'onnx', 'tflite'];
