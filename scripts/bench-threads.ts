@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, initBackend, setThreads } from '../src/backend/index.js';
 import { benchModel } from '../src/bench/model-bench.js';
 import { fastestMs } from './fastest.js';
+import { median } from '../src/util/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,11 +47,6 @@ async function measure(threads: number): Promise<Timings> {
   const step = await benchModel({ mode: 'train', model: 'mobilenext', width: 1, inputSize: 64, batch: 16, workers: 1, threads, steps: 8, warmup: 2, numClasses: 1000 });
   timings['train step MobileNeXt-1.0 64px b16'] = step.msPerStep;
   return timings;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function runChild(threads: number): Timings {

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from '../src/util/stats.js';
 
 const TRAIN_WORKLOADS = 'mobilenext:64:16,mobilenext:224:16,mobilenext:32:128,mobilenetv2:64:16,mobilenetv2:224:16,mobilenetv2:32:128';
 const { values } = parseArgs({
@@ -39,11 +40,6 @@ const steps = values.steps ? ['--steps', values.steps] : [];
 const arrangement = values.replicas ? ['--replicas', values.replicas] : [];
 const mnext = (w: Workload) => run(process.execPath, ['bin/mnext.js', 'bench', mode, '--model', w.model, '--img-size', w.size, '-b', w.batch, '--backend', 'wasm', ...steps, ...arrangement, '--json']);
 const torch = (w: Workload) => run('/usr/bin/python3', ['scripts/bench-pytorch.py', mode, '--model', w.model, '--input-size', w.size, '--batch', w.batch, '--threads', values.threads!, ...steps]);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const samples = workloads.map(() => ({ mnext: [] as Record<string, unknown>[], torch: [] as Record<string, unknown>[] }));
 const load: number[] = [];

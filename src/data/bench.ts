@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type ImageDataset, openDataset } from './dataset.js';
 import { ImageLoader, type LoaderOptions } from './loader.js';
+import { median } from '../util/stats.js';
 
 /**
  * `mnext bench data`: throughput of the training pipeline (RandomResizedCrop + flip + colour jitter to uint8
@@ -46,10 +47,7 @@ export interface DataBenchResult {
 }
 
 function spread(values: readonly number[]): { median: number; min: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
 export function defaultWorkers(): number {

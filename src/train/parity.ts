@@ -48,6 +48,7 @@ import { initialWeights } from './finetune.js';
 import { createOptimizer } from './optim.js';
 import { stepLearningRate } from './scheduler.js';
 import { type Optimizer, computeGradients, disposeGradientResult } from './step.js';
+import { median } from '../util/stats.js';
 
 /** 'wasm' (every fast path), 'wasm-no-<path>' (one off), 'cpu' (tfjs's reference kernels, none of mnext's). */
 export type ParityVariant = 'wasm' | 'cpu' | `wasm-no-${FastPath}`;
@@ -343,12 +344,6 @@ function relativeDiff(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i += 1) s += (a[i] - b[i]) ** 2;
   return Math.sqrt(s) / Math.max(norm(b), 1e-12);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Relative difference per tensor, summarised per group (num_batches_tracked and friends are not compared). */
