@@ -26,7 +26,7 @@ export { DEFAULT_DEMO_PORT, type DemoOptions, type DemoServer, startDemo } from 
 export { type TrainOptions, train } from './train/run.js';
 export { type TrainConfig, resolveConfig } from './train/config.js';
 export {
-  DEFAULT_PARITY_FACTOR, PARITY_VARIANTS, type ParityVariant, type TrainParityOptions, type TrainParityReport, type VariantParity, reportParity, trainParity,
+  DEFAULT_PARITY_FACTOR, type DifferenceFromWasm, PARITY_VARIANTS, type ParityVariant, type TrainParityOptions, type TrainParityReport, type VariantParity, reportParity, trainParity,
 } from './train/parity.js';
 export { listRecipes } from './train/recipes.js';
 export type { BatchProgress, TrainResult } from './train/engine.js';

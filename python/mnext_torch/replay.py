@@ -81,7 +81,7 @@ def replay(out, dtype='float32', log=lambda message: None):
     os.makedirs(twin, exist_ok=True)
     np.savez(os.path.join(twin, 'state.npz'), **end_state(model, optimizer, ema))
     with open(os.path.join(twin, 'losses.json'), 'w') as f:
-        json.dump({'loss': losses, 'lr': lrs, 'seconds': seconds}, f)
+        json.dump({'loss': losses, 'lr': lrs, 'seconds': seconds, 'threads': torch.get_num_threads()}, f)
         f.write('\n')
 
 

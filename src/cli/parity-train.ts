@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CheckFailedError, UsageError } from '../errors.js';
-import { DEFAULT_PARITY_FACTOR, PARITY_VARIANTS, type ParityVariant, type TrainParityReport, type VariantParity, reportParity, trainParity } from '../index.js';
+import { DEFAULT_PARITY_FACTOR, type DifferenceFromWasm, PARITY_VARIANTS, type ParityVariant, type TrainParityReport, type VariantParity, reportParity, trainParity } from '../index.js';
 import { examples, positiveInt, positiveNumber } from './options.js';
 import { type Output, colour, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';
@@ -21,11 +21,17 @@ function variantsOf(list: string): ParityVariant[] {
 
 const exp = (x: number) => x.toExponential(2);
 
+function fromWasmText(d: DifferenceFromWasm): string {
+  return d.identical ? 'bit for bit identical (every loss and every tensor)' : `max |Δloss| ${exp(d.maxLossDiff)}, largest relative tensor difference ${exp(d.maxRelativeDiff)}`;
+}
+
 function variantLines(v: VariantParity): string[] {
   const verdict = v.outside === undefined ? 'yardstick' : v.outside.length === 0 ? colour.green('within bound') : colour.red('OUTSIDE bound');
   const toTwin = v.variant === 'twin' ? '' : `, max |Δloss| to PyTorch float32 ${exp(v.maxLossDiffToTwin)}`;
+  const threads = v.threads === undefined ? '' : `, ${v.threads} thread${v.threads === 1 ? '' : 's'}`;
   const lines = [
-    `${v.variant.padEnd(22)} ${verdict}  max |Δloss| ${exp(v.maxLossDiff)}${toTwin}; mean |Δloss| per window ${v.windows.map(exp).join(' ')}  (${v.seconds.toFixed(1)} s)`,
+    `${v.variant.padEnd(22)} ${verdict}  max |Δloss| ${exp(v.maxLossDiff)}${toTwin}; mean |Δloss| per window ${v.windows.map(exp).join(' ')}  (${v.seconds.toFixed(1)} s${threads})`,
+    ...(v.fromWasm ? [`    against wasm: ${fromWasmText(v.fromWasm)}`] : []),
     ...v.groups.map((g) => `    ${g.group.padEnd(18)} ${String(g.tensors).padStart(4)} tensors  relative diff median ${exp(g.median)} max ${exp(g.max)} (${g.worst}); norm change median ${exp(g.normChange)}`),
   ];
   for (const reason of v.outside ?? []) lines.push(`    ${colour.red('!')} ${reason}`);

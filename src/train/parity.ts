@@ -1,7 +1,7 @@
 /**
  * Training parity with PyTorch, step by step: the same model from the same initial weights, fed the same uint8
  * batches, trained N steps by mnext (once per variant: the wasm backend with all its fast paths, with one of them
- * switched off, the cpu backend) and by the PyTorch twin (`python3 -m mnext_torch.replay`). The report gives the
+ * switched off, on one thread instead of the machine's cores, the cpu backend) and by the PyTorch twin (`python3 -m mnext_torch.replay`). The report gives the
  * per-step loss difference and, at the end, the relative difference of every tensor — weights, BN running
  * statistics, optimiser momentum, EMA — grouped by kind.
  *
@@ -26,7 +26,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { ensureBackend } from '../backend/index.js';
+import { backendThreads, ensureBackend, setThreads } from '../backend/index.js';
 import { FAST_PATHS, type FastPath, setFastPaths } from '../backend/wasm/fast-paths.js';
 import { openDataset } from '../data/dataset.js';
 import { normalizeBatch } from '../data/batch-ops.js';
@@ -49,10 +49,16 @@ import { createOptimizer } from './optim.js';
 import { stepLearningRate } from './scheduler.js';
 import { type Optimizer, computeGradients, disposeGradientResult } from './step.js';
 import { median } from '../util/stats.js';
+import { startModuleWorker } from '../util/worker.js';
 
-/** 'wasm' (every fast path), 'wasm-no-<path>' (one off), 'cpu' (tfjs's reference kernels, none of mnext's). */
-export type ParityVariant = 'wasm' | 'cpu' | `wasm-no-${FastPath}`;
-export const PARITY_VARIANTS: readonly ParityVariant[] = ['wasm', 'cpu', ...FAST_PATHS.map((p) => `wasm-no-${p}` as const)];
+/**
+ * 'wasm' (every fast path, on the recipe's `threads`, default the machine's cores), 'wasm-no-<path>' (one off),
+ * 'wasm-1-thread' (every fast path, on one thread: its own engine in a worker thread, since a wasm engine's thread
+ * count is fixed when it starts), 'cpu' (tfjs's reference kernels, none of mnext's).
+ */
+export type ParityVariant = 'wasm' | 'wasm-1-thread' | 'cpu' | `wasm-no-${FastPath}`;
+const ONE_THREAD = 'wasm-1-thread';
+export const PARITY_VARIANTS: readonly ParityVariant[] = ['wasm', ONE_THREAD, 'cpu', ...FAST_PATHS.map((p) => `wasm-no-${p}` as const)];
 export const DEFAULT_PARITY_FACTOR = 2;
 /** Below this, differences are float32 rounding of the values themselves (the floor of every comparison). */
 const FLOOR = { loss: 1e-5, relative: 1e-6 };
@@ -93,10 +99,21 @@ export interface TensorGroupDrift {
   readonly normChange: number;
 }
 
+/** How far a variant's run is from the 'wasm' variant's: switching one thing changes this much. */
+export interface DifferenceFromWasm {
+  readonly maxLossDiff: number;
+  /** Largest ‖variant − wasm‖ / ‖wasm‖ over every tensor of the end state. */
+  readonly maxRelativeDiff: number;
+  /** Every loss and every value of the end state bit for bit the same. */
+  readonly identical: boolean;
+}
+
 export interface VariantParity {
   /** An mnext variant, or 'twin' (PyTorch float32, the yardstick). */
   readonly variant: ParityVariant | 'twin';
   readonly seconds: number;
+  /** The engine's intra-op threads (PyTorch's for the twin); absent in folders from before it was recorded. */
+  readonly threads?: number;
   readonly losses: number[];
   /** |Δloss| per step against the float64 reference. */
   readonly lossDiff: number[];
@@ -110,6 +127,8 @@ export interface VariantParity {
   readonly groups: TensorGroupDrift[];
   /** Why it is outside the bound (empty: within; absent for the twin). */
   readonly outside?: string[];
+  /** Against the 'wasm' variant, for the other mnext variants when it ran too. */
+  readonly fromWasm?: DifferenceFromWasm;
 }
 
 export interface TrainParityReport {
@@ -160,6 +179,15 @@ interface BatchSource {
   readonly batchSize: number;
   readonly stepsPerEpoch: number;
   readonly source: string;
+}
+
+/** What one mnext side trains: plain data, so that a worker thread can be handed it. */
+export interface ReplayJob {
+  readonly config: TrainConfig;
+  readonly numClasses: number;
+  readonly init: StateDict;
+  readonly batches: BatchSource;
+  readonly out: string;
 }
 
 /** Runs the recipe's train loader and keeps its first `steps` batches (uint8, before normalisation). */
@@ -237,12 +265,14 @@ function replayStep(batch: { images: Uint8Array; labels: Int32Array }, config: T
   return result.loss;
 }
 
-/** Trains one mnext variant over the recorded batches and saves its end state under out/<variant>/. */
-async function trainVariant(variant: ParityVariant, config: TrainConfig, graph: ModelGraph, init: StateDict, batches: BatchSource, out: string, events: TrainParityEvents): Promise<void> {
-  const backend = variant === 'cpu' ? 'cpu' : 'wasm';
-  await ensureBackend(backend);
-  if (backend === 'wasm') setFastPaths(variant === 'wasm' ? [] : [variant.slice('wasm-no-'.length) as FastPath]);
-  const model = new TfjsModel(graph, init);
+/**
+ * Trains over the recorded batches on the engine as it is set up now and saves the end state and per-step losses
+ * under out/<side>/.
+ */
+export async function replayOnEngine(side: ParityVariant, job: ReplayJob, events: TrainParityEvents): Promise<void> {
+  const { config, batches } = job;
+  const graph = buildGraph(modelSpecFor(config, job.numClasses));
+  const model = new TfjsModel(graph, job.init);
   const optimizer = createOptimizer(model, { opt: config.opt, momentum: config.momentum, weightDecay: config.weight_decay, eps: config.opt_eps });
   const ema = new ModelEma(model, config.model_ema_decay);
   const schedule = scheduleOf(config);
@@ -256,17 +286,39 @@ async function trainVariant(variant: ParityVariant, config: TrainConfig, graph: 
       losses.push(replayStep(readBatch(batches, i), config, model, optimizer, lr));
       ema.update(model);
       lrs.push(lr);
-      events.onStep?.(variant, i + 1, batches.steps, losses[i]);
+      events.onStep?.(side, i + 1, batches.steps, losses[i]);
     }
     const seconds = (performance.now() - started) / 1000;
-    const dir = join(out, variant);
+    const dir = join(job.out, side);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'state.npz'), npzBytes(endState(graph, model, optimizer.stateDict(), ema)));
-    writeFileSync(join(dir, 'losses.json'), `${JSON.stringify({ loss: losses, lr: lrs, seconds })}\n`);
+    writeFileSync(join(dir, 'losses.json'), `${JSON.stringify({ loss: losses, lr: lrs, seconds, threads: backendThreads() })}\n`);
   } finally {
     model.dispose();
     ema.dispose();
     optimizer.dispose();
+  }
+}
+
+/** The one-thread variant: a worker thread (./parity-worker.ts) starts its own single-threaded wasm engine. */
+function replayInOneThreadWorker(job: ReplayJob, events: TrainParityEvents): Promise<void> {
+  const worker = startModuleWorker(import.meta.url, './parity-worker.js', { workerData: job });
+  return new Promise((done, fail) => {
+    worker.on('message', (m: { step: number; steps: number; loss: number }) => events.onStep?.(ONE_THREAD, m.step, m.steps, m.loss));
+    worker.on('error', fail);
+    worker.on('exit', (code) => (code === 0 ? done() : fail(new Error(`the ${ONE_THREAD} parity worker exited with code ${code}`))));
+  });
+}
+
+/** Trains one mnext variant over the recorded batches and saves its end state under out/<variant>/. */
+async function trainVariant(variant: ParityVariant, job: ReplayJob, events: TrainParityEvents): Promise<void> {
+  if (variant === ONE_THREAD) return replayInOneThreadWorker(job, events);
+  const backend = variant === 'cpu' ? 'cpu' : 'wasm';
+  await ensureBackend(backend);
+  if (backend === 'wasm') setFastPaths(variant === 'wasm' ? [] : [variant.slice('wasm-no-'.length) as FastPath]);
+  try {
+    await replayOnEngine(variant, job, events);
+  } finally {
     if (backend === 'wasm') setFastPaths([]);
   }
 }
@@ -314,12 +366,29 @@ interface Side {
   readonly losses: number[];
   readonly lrs: number[];
   readonly seconds: number;
+  readonly threads?: number;
   readonly state: StateDict;
 }
 
 function readSide(dir: string): Side {
-  const recorded = JSON.parse(readFileSync(join(dir, 'losses.json'), 'utf8')) as { loss: number[]; lr: number[]; seconds: number };
-  return { losses: recorded.loss, lrs: recorded.lr, seconds: recorded.seconds, state: readNpz(join(dir, 'state.npz')) };
+  const recorded = JSON.parse(readFileSync(join(dir, 'losses.json'), 'utf8')) as { loss: number[]; lr: number[]; seconds: number; threads?: number };
+  return { losses: recorded.loss, lrs: recorded.lr, seconds: recorded.seconds, threads: recorded.threads, state: readNpz(join(dir, 'state.npz')) };
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+function differenceFromWasm(side: Side, wasm: Side): DifferenceFromWasm {
+  let maxRelativeDiff = 0;
+  let identical = side.losses.every((l, i) => Object.is(l, wasm.losses[i]));
+  for (const [key, value] of wasm.state) {
+    const mine = side.state.get(key);
+    if (!mine) continue;
+    maxRelativeDiff = Math.max(maxRelativeDiff, relativeDiff(mine.data, value.data));
+    identical &&= sameBits(mine.data, value.data);
+  }
+  return { maxLossDiff: Math.max(...side.losses.map((l, i) => Math.abs(l - wasm.losses[i]))), maxRelativeDiff, identical };
 }
 
 /** Which comparison group a tensor of the end state belongs to. */
@@ -413,6 +482,7 @@ export async function trainParity(recipe: string | Partial<TrainConfig>, options
   const train = openDataset(config.data, 'train');
   const numClasses = config.num_classes ?? train.classes.length;
   const graph = buildGraph(modelSpecFor(config, numClasses));
+  setThreads(config.threads || undefined);
   await ensureBackend(variants[0] === 'cpu' ? 'cpu' : 'wasm');
   const init = (await initialWeights(config, graph, train.classes)).weights;
   writeFileSync(join(out, 'args.yaml'), configToYaml({ ...config, num_classes: numClasses }));
@@ -426,7 +496,8 @@ export async function trainParity(recipe: string | Partial<TrainConfig>, options
   };
   writeFileSync(join(out, 'parity.json'), `${JSON.stringify(meta)}\n`);
   events.log?.(`batches: ${batches.steps} of ${batches.batchSize} from ${batches.source} (${batches.dir})`);
-  for (const variant of variants) await trainVariant(variant, config, graph, init, batches, out, events);
+  const job: ReplayJob = { config, numClasses, init, batches, out };
+  for (const variant of variants) await trainVariant(variant, job, events);
   if (options.twin === false) {
     return { out, model: config.model, steps: batches.steps, batchSize: batches.batchSize, imageSize: config.img_size, batchesFrom: batches.source,
       referenceLosses: [], window: 0, factor: 0, variants: [] };
@@ -437,11 +508,10 @@ export async function trainParity(recipe: string | Partial<TrainConfig>, options
 }
 
 /** One side's drift from the reference, and from PyTorch float32 for the loss. */
-function sideParity(out: string, side: ParityVariant | 'twin', reference: Side, twin: Side, graph: ModelGraph, window: number): VariantParity {
-  const ours = readSide(join(out, side));
+function sideParity(side: ParityVariant | 'twin', ours: Side, reference: Side, twin: Side, graph: ModelGraph, window: number): VariantParity {
   const lossDiff = ours.losses.map((l, i) => Math.abs(l - reference.losses[i]));
   return {
-    variant: side, seconds: ours.seconds, losses: ours.losses, lossDiff, maxLossDiff: Math.max(...lossDiff), windows: windowMeans(lossDiff, window),
+    variant: side, seconds: ours.seconds, threads: ours.threads, losses: ours.losses, lossDiff, maxLossDiff: Math.max(...lossDiff), windows: windowMeans(lossDiff, window),
     maxLossDiffToTwin: Math.max(...ours.losses.map((l, i) => Math.abs(l - twin.losses[i]))),
     maxLrDiff: Math.max(...ours.lrs.map((lr, i) => Math.abs(lr - reference.lrs[i]))), groups: compareStates(ours.state, reference.state, graph),
   };
@@ -467,11 +537,14 @@ function compareParity(out: string, graph: ModelGraph, options: Pick<TrainParity
   const meta = JSON.parse(readFileSync(join(out, 'parity.json'), 'utf8')) as ParityMeta;
   const factor = options.factor ?? DEFAULT_PARITY_FACTOR;
   const window = options.window ?? Math.max(1, Math.round(meta.steps / 10));
-  const yardstick = sideParity(out, 'twin', reference, twin, graph, window);
+  const yardstick = sideParity('twin', twin, reference, twin, graph, window);
   const found = PARITY_VARIANTS.filter((v) => existsSync(join(out, v, 'losses.json')));
+  const wasm = found.includes('wasm') ? readSide(join(out, 'wasm')) : undefined;
   const variants = found.map((v) => {
-    const parity = sideParity(out, v, reference, twin, graph, window);
-    return { ...parity, outside: outsideBound(parity, yardstick, factor) };
+    const ours = v === 'wasm' && wasm ? wasm : readSide(join(out, v));
+    const parity = sideParity(v, ours, reference, twin, graph, window);
+    const fromWasm = wasm && v !== 'wasm' ? differenceFromWasm(ours, wasm) : undefined;
+    return { ...parity, outside: outsideBound(parity, yardstick, factor), ...(fromWasm && { fromWasm }) };
   });
   return {
     out, model: meta.model, steps: meta.steps, batchSize: meta.batchSize, imageSize: meta.imageSize, batchesFrom: meta.batchesFrom,

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/backend/index.js';
+import { backendThreads, initBackend } from '../../src/backend/index.js';
 import { BATCH_NORM_TRAIN } from '../../src/backend/wasm/BatchNormTrain.js';
 import { FAST_PATHS, setFastPaths } from '../../src/backend/wasm/fast-paths.js';
 import { SGD_MOMENTUM } from '../../src/backend/wasm/SgdMomentum.js';
@@ -65,10 +65,17 @@ describe('trainParity', () => {
       // Twenty steps of batches of 6 decorrelate every float32 run from float64 (docs/accuracy.md), so both drifts
       // are of the order of the loss's own step-to-step spread; their ratio measured 0.5–1.4 over six runs, and
       // factor 3 leaves room for that. The first loss, from identical weights, is the exact check.
-      steps: 20, out, variants: ['wasm', 'wasm-no-fused-bn'], python: TORCH_PYTHON, factor: 3,
+      steps: 20, out, variants: ['wasm', 'wasm-no-fused-bn', 'wasm-1-thread'], python: TORCH_PYTHON, factor: 3,
     });
     assert.equal(report.steps, 20);
-    assert.equal(report.variants.length, 2);
+    assert.equal(report.variants.length, 3);
+    // The same training on one thread as on the machine's cores: mnext's kernels split outputs, and reductions
+    // by channel, never a sum across threads, and XNNPACK's threaded build computes what its one-thread build does.
+    const [wasm, oneThread] = ['wasm', 'wasm-1-thread'].map((name) => report.variants.find((v) => v.variant === name)!);
+    assert.equal(wasm.threads, backendThreads());
+    assert.equal(oneThread.threads, 1);
+    assert.deepEqual(oneThread.fromWasm, { maxLossDiff: 0, maxRelativeDiff: 0, identical: true });
+    assert.equal(wasm.fromWasm, undefined);
     for (const v of report.variants) {
       assert.deepEqual(v.outside, [], `${v.variant}: ${v.outside?.join('; ')}`);
       assert.ok(v.maxLrDiff < 1e-9, `${v.variant}: the schedules differ by ${v.maxLrDiff}`);

@@ -5,10 +5,10 @@
  * which equals the full-batch mean loss's gradient) is applied parameter by parameter by the replica that owns
  * it, the others copying the result (shared.ts). The main thread only hands out shards and collects losses.
  */
-import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultThreads } from '../../backend/index.js';
+import { startModuleWorker } from '../../util/worker.js';
 import { type StateDict, sizeOf } from '../../models/state-dict.js';
 import type { TfjsModel } from '../../models/executor.js';
 import type { ModelGraph } from '../../models/graph.js';
@@ -66,15 +66,6 @@ function settledOrThrow<T>(settled: PromiseSettledResult<T>[]): T[] {
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
-function spawnWorker(): Worker {
-  if (!fileURLToPath(import.meta.url).endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url));
-  // Run from sources (tests, `npx tsx`): a worker thread does not inherit tsx's loader, so register it first.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true });
-}
-
 class Replica {
   private pending?: { resolve: (m: FromWorker) => void; reject: (e: Error) => void };
 
@@ -119,7 +110,7 @@ export class ParallelTrainer {
   private constructor(private readonly replicas: Replica[], readonly backend: string, readonly threads: number, private readonly graph: ModelGraph, private readonly shared: SharedState) {}
 
   static async start(options: ParallelTrainerOptions): Promise<ParallelTrainer> {
-    const replicas = Array.from({ length: options.workers }, () => new Replica(spawnWorker()));
+    const replicas = Array.from({ length: options.workers }, () => new Replica(startModuleWorker(import.meta.url, './worker.js')));
     const init = {
       backend: options.backend, threads: options.threads ?? defaultThreads(options.workers), spec: options.graph.spec, weights: entries(options.weights), optimizer: options.optimizer,
       optimizerState: options.optimizerState && entries(options.optimizerState), smoothing: options.smoothing,
