@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
+import { type FastPath, setFastPaths } from '../../src/backend/wasm/fast-paths.js';
 import { TfjsModel } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
 import { initStateDict } from '../../src/models/weights.js';
@@ -61,41 +62,60 @@ function outSize(size: number, k: number, stride: number, pad: Pad, axis: 1 | 2)
   return Math.floor((size + before + after - k) / stride) + 1;
 }
 
+async function withFastPathsOff(off: FastPath[], body: () => Promise<void>): Promise<void> {
+  await initBackend('wasm');
+  setFastPaths(off);
+  try {
+    await body();
+  } finally {
+    setFastPaths([]);
+  }
+}
+
 async function compareOnBackends(kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object, label: string): Promise<void> {
   const expected = await runKernelOn('cpu', kernel, inputs, attrs);
   const actual = await runKernelOn('wasm', kernel, inputs, attrs);
   assertClose(actual, expected, label);
 }
 
-test('Conv2DBackpropFilter on wasm matches the cpu backend', async () => {
-  const rng = new Rng(7);
-  for (const cs of CASES) {
-    const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
-    const ow = outSize(cs.w, cs.k, cs.stride, cs.pad, 2);
-    const x = { data: randomArray(rng, cs.n * cs.h * cs.w * cs.c), shape: [cs.n, cs.h, cs.w, cs.c] };
-    const dy = { data: randomArray(rng, cs.n * oh * ow * cs.out), shape: [cs.n, oh, ow, cs.out] };
-    const attrs = { strides: [cs.stride, cs.stride], pad: cs.pad, dataFormat: 'NHWC', filterShape: [cs.k, cs.k, cs.c, cs.out] };
-    await compareOnBackends('Conv2DBackpropFilter', { x, dy }, attrs, `conv filter grad ${JSON.stringify(cs)}`);
-  }
-});
+// mnext's SIMD kernels, and the plain loops the training-parity harness switches to when their fast path is off.
+for (const kernels of ['SIMD', 'plain-loop'] as const) {
+  const off: FastPath[] = kernels === 'SIMD' ? [] : ['depthwise', 'filter-grad'];
 
-for (const multiplier of [1, 2]) {
-  test(`DepthwiseConv2dNativeBackpropFilter/Input on wasm match the cpu backend (multiplier ${multiplier})`, async () => {
-    const rng = new Rng(11 + multiplier);
-    for (const cs of CASES) {
-      const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
-      const ow = outSize(cs.w, cs.k, cs.stride, cs.pad, 2);
-      const outChannels = cs.c * multiplier;
-      const x = { data: randomArray(rng, cs.n * cs.h * cs.w * cs.c), shape: [cs.n, cs.h, cs.w, cs.c] };
-      const filter = { data: randomArray(rng, cs.k * cs.k * outChannels), shape: [cs.k, cs.k, cs.c, multiplier] };
-      const dy = { data: randomArray(rng, cs.n * oh * ow * outChannels), shape: [cs.n, oh, ow, outChannels] };
-      const common = { strides: [cs.stride, cs.stride], dilations: [1, 1], pad: cs.pad };
-      await compareOnBackends('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...common, filterShape: filter.shape },
-        `depthwise filter grad ${JSON.stringify(cs)}`);
-      await compareOnBackends('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...common, inputShape: x.shape },
-        `depthwise input grad ${JSON.stringify(cs)}`);
-    }
+  test(`Conv2DBackpropFilter on wasm (${kernels}) matches the cpu backend`, async () => {
+    const rng = new Rng(7);
+    await withFastPathsOff(off, async () => {
+      for (const cs of CASES) {
+        const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
+        const ow = outSize(cs.w, cs.k, cs.stride, cs.pad, 2);
+        const x = { data: randomArray(rng, cs.n * cs.h * cs.w * cs.c), shape: [cs.n, cs.h, cs.w, cs.c] };
+        const dy = { data: randomArray(rng, cs.n * oh * ow * cs.out), shape: [cs.n, oh, ow, cs.out] };
+        const attrs = { strides: [cs.stride, cs.stride], pad: cs.pad, dataFormat: 'NHWC', filterShape: [cs.k, cs.k, cs.c, cs.out] };
+        await compareOnBackends('Conv2DBackpropFilter', { x, dy }, attrs, `conv filter grad ${JSON.stringify(cs)}`);
+      }
+    });
   });
+
+  for (const multiplier of [1, 2]) {
+    test(`DepthwiseConv2dNativeBackpropFilter/Input on wasm (${kernels}) match the cpu backend (multiplier ${multiplier})`, async () => {
+      const rng = new Rng(11 + multiplier);
+      await withFastPathsOff(off, async () => {
+        for (const cs of CASES) {
+          const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
+          const ow = outSize(cs.w, cs.k, cs.stride, cs.pad, 2);
+          const outChannels = cs.c * multiplier;
+          const x = { data: randomArray(rng, cs.n * cs.h * cs.w * cs.c), shape: [cs.n, cs.h, cs.w, cs.c] };
+          const filter = { data: randomArray(rng, cs.k * cs.k * outChannels), shape: [cs.k, cs.k, cs.c, multiplier] };
+          const dy = { data: randomArray(rng, cs.n * oh * ow * outChannels), shape: [cs.n, oh, ow, outChannels] };
+          const common = { strides: [cs.stride, cs.stride], dilations: [1, 1], pad: cs.pad };
+          await compareOnBackends('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...common, filterShape: filter.shape },
+            `depthwise filter grad ${JSON.stringify(cs)}`);
+          await compareOnBackends('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...common, inputShape: x.shape },
+            `depthwise input grad ${JSON.stringify(cs)}`);
+        }
+      });
+    });
+  }
 }
 
 test('wrapped BatchMatMul (transpose flags), 1x1 Conv2D and Conv2DBackpropInput and leading-axis Sum/Mean match the cpu backend', async () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from './BatchNormTrain.js';
 import { SGD_MOMENTUM } from './SgdMomentum.js';
+import { REFERENCE_KERNELS } from './reference-kernels.js';
 import { shippedWasmKernel } from './register.js';
 import { useGemmTile } from './simd/index.js';
 
@@ -14,10 +15,11 @@ import { useGemmTile } from './simd/index.js';
  *   (XNNPACK, the scalar loop).
  * - reductions: the row-walk Sum/Mean over leading axes; off, the shipped reductions.
  * - relaxed-simd: the GEMM tile's fused multiply-add; off, baseline SIMD's mul + add (as MNEXT_RELAXED_SIMD=0).
- * The depthwise and conv filter-gradient kernels have no reference on wasm (tfjs-backend-wasm lacks them); the
- * cpu backend, which runs none of mnext's kernels, is their reference.
+ * - depthwise: the SIMD depthwise input and filter gradients; off, plain loops (reference-kernels.ts), since
+ *   tfjs-backend-wasm has neither.
+ * - filter-grad: the conv filter gradient on im2col + GEMM; off, a plain loop (tfjs-backend-wasm has none either).
  */
-export const FAST_PATHS = ['fused-bn', 'sgd', 'gemm', 'reductions', 'relaxed-simd'] as const;
+export const FAST_PATHS = ['fused-bn', 'sgd', 'gemm', 'reductions', 'relaxed-simd', 'depthwise', 'filter-grad'] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
 
 /** Kernels mnext adds (off = not registered) and kernels mnext wraps (off = the shipped one). */
@@ -28,6 +30,11 @@ const ADDED: Partial<Record<FastPath, readonly string[]>> = {
 const WRAPPED: Partial<Record<FastPath, readonly string[]>> = {
   gemm: [tf.BatchMatMul, tf.Conv2D, tf.Conv2DBackpropInput],
   reductions: [tf.Sum, tf.Mean],
+};
+/** Kernels mnext adds that have no shipped version (off = the plain loops). */
+const WITH_REFERENCE: Partial<Record<FastPath, readonly string[]>> = {
+  depthwise: [tf.DepthwiseConv2dNativeBackpropFilter, tf.DepthwiseConv2dNativeBackpropInput],
+  'filter-grad': [tf.Conv2DBackpropFilter],
 };
 
 /** mnext's own config of each switched kernel, captured the first time it is switched. */
@@ -53,6 +60,7 @@ export function setFastPaths(off: readonly FastPath[]): void {
       const shipped = shippedWasmKernel(name);
       select(name, enabled ? own.get(name) ?? tf.getKernel(name, 'wasm') : shipped);
     }
+    for (const name of WITH_REFERENCE[path] ?? []) select(name, enabled ? own.get(name) ?? tf.getKernel(name, 'wasm') : REFERENCE_KERNELS.get(name));
     if (path === 'relaxed-simd') useGemmTile(enabled ? undefined : 'baseline');
   }
 }
