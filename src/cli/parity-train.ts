@@ -22,7 +22,7 @@ function variantsOf(list: string): ParityVariant[] {
 const exp = (x: number) => x.toExponential(2);
 
 function fromWasmText(d: DifferenceFromWasm): string {
-  return d.identical ? 'bit for bit identical (every loss and every tensor)' : `max |Δloss| ${exp(d.maxLossDiff)}, largest relative tensor difference ${exp(d.maxRelativeDiff)}`;
+  return d.identical ? 'bit for bit identical (every loss and every tensor)' : `max |Δloss| ${exp(d.maxLossDiff)}, relative tensor difference median ${exp(d.medianRelativeDiff)}`;
 }
 
 function variantLines(v: VariantParity): string[] {

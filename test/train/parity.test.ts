@@ -74,7 +74,7 @@ describe('trainParity', () => {
     const [wasm, oneThread] = ['wasm', 'wasm-1-thread'].map((name) => report.variants.find((v) => v.variant === name)!);
     assert.equal(wasm.threads, backendThreads());
     assert.equal(oneThread.threads, 1);
-    assert.deepEqual(oneThread.fromWasm, { maxLossDiff: 0, maxRelativeDiff: 0, identical: true });
+    assert.deepEqual(oneThread.fromWasm, { maxLossDiff: 0, medianRelativeDiff: 0, identical: true });
     assert.equal(wasm.fromWasm, undefined);
     for (const v of report.variants) {
       assert.deepEqual(v.outside, [], `${v.variant}: ${v.outside?.join('; ')}`);
