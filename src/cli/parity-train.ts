@@ -22,7 +22,7 @@ function variantsOf(list: string): ParityVariant[] {
 const exp = (x: number) => x.toExponential(2);
 
 function fromWasmText(d: DifferenceFromWasm): string {
-  return d.identical ? 'bit for bit identical (every loss and every tensor)' : `max |Δloss| ${exp(d.maxLossDiff)}, relative tensor difference median ${exp(d.medianRelativeDiff)}`;
+  return d.identical ? 'bit for bit identical (every loss and every tensor)' : `max |Δloss| ${exp(d.maxLossDiff)}; ${d.differing} of ${d.tensors} tensors differ, by ${exp(d.medianRelativeDiff)} (median relative difference)`;
 }
 
 function variantLines(v: VariantParity): string[] {

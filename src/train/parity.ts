@@ -102,9 +102,12 @@ export interface TensorGroupDrift {
 /** How far a variant's run is from the 'wasm' variant's: switching one thing changes this much. */
 export interface DifferenceFromWasm {
   readonly maxLossDiff: number;
+  /** Tensors of the end state, and how many of them differ in any bit. */
+  readonly tensors: number;
+  readonly differing: number;
   /**
-   * Median of ‖variant − wasm‖ / ‖wasm‖ over the end state's tensors (the largest is of no use: gradients that
-   * are zero but for rounding, such as a bias before a BN, give any two runs relative differences of 1 and more).
+   * Median of ‖variant − wasm‖ / ‖wasm‖ over the differing tensors (the largest is of no use: gradients that are
+   * zero but for rounding, such as a bias before a BN, give any two runs relative differences of 1 and more).
    */
   readonly medianRelativeDiff: number;
   /** Every loss and every value of the end state bit for bit the same. */
@@ -384,14 +387,18 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
 
 function differenceFromWasm(side: Side, wasm: Side): DifferenceFromWasm {
   const diffs: number[] = [];
-  let identical = side.losses.every((l, i) => Object.is(l, wasm.losses[i]));
+  let tensors = 0;
   for (const [key, value] of wasm.state) {
     const mine = side.state.get(key);
     if (!mine) continue;
-    diffs.push(relativeDiff(mine.data, value.data));
-    identical &&= sameBits(mine.data, value.data);
+    tensors += 1;
+    if (!sameBits(mine.data, value.data)) diffs.push(relativeDiff(mine.data, value.data));
   }
-  return { maxLossDiff: Math.max(...side.losses.map((l, i) => Math.abs(l - wasm.losses[i]))), medianRelativeDiff: median(diffs), identical };
+  const sameLosses = side.losses.every((l, i) => Object.is(l, wasm.losses[i]));
+  return {
+    maxLossDiff: Math.max(...side.losses.map((l, i) => Math.abs(l - wasm.losses[i]))), tensors, differing: diffs.length,
+    medianRelativeDiff: diffs.length === 0 ? 0 : median(diffs), identical: sameLosses && diffs.length === 0,
+  };
 }
 
 /** Which comparison group a tensor of the end state belongs to. */
