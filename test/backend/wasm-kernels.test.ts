@@ -80,7 +80,7 @@ test('Conv2DBackpropFilter on wasm matches the cpu backend', async () => {
 });
 
 for (const multiplier of [1, 2]) {
-  test(`DepthwiseConv2dNativeBackpropFilter/Input on wasm match the cpu backend (multiplier ${multiplier})`, async () => {
+  test(`DepthwiseConv2dNative and its filter and input gradients on wasm match the cpu backend (multiplier ${multiplier})`, async () => {
     const rng = new Rng(11 + multiplier);
     for (const cs of CASES) {
       const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
@@ -90,6 +90,8 @@ for (const multiplier of [1, 2]) {
       const filter = { data: randomArray(rng, cs.k * cs.k * outChannels), shape: [cs.k, cs.k, cs.c, multiplier] };
       const dy = { data: randomArray(rng, cs.n * oh * ow * outChannels), shape: [cs.n, oh, ow, outChannels] };
       const common = { strides: [cs.stride, cs.stride], dilations: [1, 1], pad: cs.pad };
+      await compareOnBackends('DepthwiseConv2dNative', { x, filter }, { ...common, dataFormat: 'NHWC' },
+        `depthwise forward ${JSON.stringify(cs)}`);
       await compareOnBackends('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...common, filterShape: filter.shape },
         `depthwise filter grad ${JSON.stringify(cs)}`);
       await compareOnBackends('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...common, inputShape: x.shape },

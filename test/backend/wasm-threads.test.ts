@@ -64,6 +64,7 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   const dy = h.alloc(bn * oh * ow * ch);
   const filter = h.alloc(kk * kk * ch);
   const conv = [bn, hh, ww, ch, 1, oh, ow, kk, kk, s, s, 0, 1] as const;
+  sameOnOneAndTwo(h, bn * oh * ow * ch, (k, out) => k.depthwiseConv(x, filter, out, bn, hh, ww, ch, oh, ow, kk, kk, s, s, 0, 1), 'depthwise forward');
   sameOnOneAndTwo(h, kk * kk * ch, (k, out) => k.depthwiseFilterGrad(x, dy, out, ...conv), 'depthwise filter grad');
   sameOnOneAndTwo(h, bn * hh * ww * ch, (k, out) => k.depthwiseInputGrad(dy, filter, out, ...conv), 'depthwise input grad');
   sameOnOneAndTwo(h, bn * oh * ow * kk * kk * ch, (k, out) => k.im2col(x, out, bn, hh, ww, ch, oh, ow, kk, kk, s, s, 0, 1), 'im2col');

@@ -30,6 +30,12 @@ export interface SimdKernels {
   depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number, ch0?: number,
     ch1?: number): void;
+  /**
+   * Depthwise conv [N, OH, OW, C] of x NHWC with a [KH, KW, C, 1] filter (multiplier 1); output rows
+   * [row0, row1) of the N*OH rows only when given.
+   */
+  depthwiseConv(x: number, filter: number, y: number, n: number, h: number, w: number, c: number, oh: number, ow: number,
+    kh: number, kw: number, sh: number, sw: number, top: number, left: number, row0?: number, row1?: number): void;
   /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
   depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
@@ -118,6 +124,7 @@ const EXPORTS: Record<keyof SimdKernels, string> = {
   im2col: 'im2col',
   gemm: 'gemm',
   depthwiseFilterGrad: 'depthwise_filter_grad',
+  depthwiseConv: 'depthwise_conv',
   depthwiseInputGrad: 'depthwise_input_grad',
   channelMoments: 'channel_moments',
   channelAffine: 'channel_affine',
@@ -142,6 +149,9 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   one.depthwiseFilterGrad = allChannelsByDefault(fn.depthwise_filter_grad, 16, 6);
   one.channelMoments = allChannelsByDefault(fn.channel_moments, 6, 2);
   one.bnGradSums = allChannelsByDefault(fn.bn_grad_sums, 10, 5);
+  // The export takes no batch size, only the row range, which defaults to every output row.
+  one.depthwiseConv = (x, filter, y, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0 = 0, row1 = n * oh) =>
+    fn.depthwise_conv(x, filter, y, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0, row1);
   if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
   const byName = new Map(Object.values(EXPORTS).map((name) => [name, fn[name]]));
   return parallelKernels(one, new KernelPool(threads, memory, modules, byName));

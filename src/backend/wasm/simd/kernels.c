@@ -284,6 +284,74 @@ static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *ope
   }
 }
 
+// Depthwise conv forward, multiplier 1: y[b, yo, xo, ch] = sum over the taps (fh, fw) inside the image of
+// x[b, yo*sh - top + fh, xo*sw - left + fw, ch] * w[fh, fw, ch]. Each output sums its taps in (fh, fw) order
+// in a register; 16 channels at a time, in four independent accumulators (one chain of dependent adds would
+// wait on the adder's latency), then 4, then one. The tap ranges are clipped per output row and column, so the
+// inner loops carry no bounds checks. Output rows [row0, row1) of the n*oh rows only: every output is computed
+// the same whichever range holds it, so threads may split the rows. (XNNPACK's depthwise operator packs its
+// filter when created, and training brings a new filter every step.)
+
+static inline int max_int(int a, int b) { return a > b ? a : b; }
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+// origin: the offset in ximg of the filter's top-left tap, which may lie outside the image (only taps
+// [fh0, fh1) x [fw0, fw1) are read, all inside).
+static inline __attribute__((always_inline)) void dw_conv_pixel(const f32 *ximg, int origin, const f32 *filter, f32 *out, int w, int c, int kw, int fh0, int fh1,
+                          int fw0, int fw1) {
+  const int c16 = c & ~15, c4 = c & ~3;
+  int ch = 0;
+  for (; ch < c16; ch += 16) {
+    v128_t a0 = splat(0.0f), a1 = splat(0.0f), a2 = splat(0.0f), a3 = splat(0.0f);
+    for (int fh = fh0; fh < fh1; fh++) {
+      for (int fw = fw0; fw < fw1; fw++) {
+        const f32 *xp = ximg + (origin + (fh * w + fw) * c + ch);
+        const f32 *wp = filter + (fh * kw + fw) * c + ch;
+        a0 = madd(a0, load4(xp), load4(wp));
+        a1 = madd(a1, load4(xp + 4), load4(wp + 4));
+        a2 = madd(a2, load4(xp + 8), load4(wp + 8));
+        a3 = madd(a3, load4(xp + 12), load4(wp + 12));
+      }
+    }
+    store4(out + ch, a0);
+    store4(out + ch + 4, a1);
+    store4(out + ch + 8, a2);
+    store4(out + ch + 12, a3);
+  }
+  for (; ch < c4; ch += 4) {
+    v128_t acc = splat(0.0f);
+    for (int fh = fh0; fh < fh1; fh++) {
+      for (int fw = fw0; fw < fw1; fw++) acc = madd(acc, load4(ximg + (origin + (fh * w + fw) * c + ch)), load4(filter + (fh * kw + fw) * c + ch));
+    }
+    store4(out + ch, acc);
+  }
+  for (; ch < c; ch++) {
+    f32 acc = 0.0f;
+    for (int fh = fh0; fh < fh1; fh++) {
+      for (int fw = fw0; fw < fw1; fw++) acc += ximg[origin + (fh * w + fw) * c + ch] * filter[(fh * kw + fw) * c + ch];
+    }
+    out[ch] = acc;
+  }
+}
+
+EXPORT(depthwise_conv)
+void depthwise_conv(const f32 *x, const f32 *filter, f32 *y, int h, int w, int c, int oh, int ow, int kh, int kw, int sh,
+                    int sw, int top, int left, int row0, int row1) {
+  for (int row = row0; row < row1; row++) {
+    const int b = row / oh, ih0 = (row % oh) * sh - top;
+    const int fh0 = max_int(0, -ih0), fh1 = min_int(kh, h - ih0);
+    for (int xo = 0; xo < ow; xo++) {
+      const int iw0 = xo * sw - left;
+      const int fw0 = max_int(0, -iw0), fw1 = min_int(kw, w - iw0);
+      const f32 *ximg = x + b * h * w * c;
+      f32 *out = y + (row * ow + xo) * c;
+      // A 3x3 filter wholly inside the image (nearly every output): constant tap bounds, unrolled by the compiler.
+      if (kh == 3 && kw == 3 && fh0 == 0 && fh1 == 3 && fw0 == 0 && fw1 == 3) dw_conv_pixel(ximg, (ih0 * w + iw0) * c, filter, out, w, c, 3, 0, 3, 0, 3);
+      else dw_conv_pixel(ximg, (ih0 * w + iw0) * c, filter, out, w, c, kw, fh0, fh1, fw0, fw1);
+    }
+  }
+}
+
 // Channels [ch0, ch1) of dw (multiplier 1; with a multiplier the whole filter, ch0 = 0 and ch1 = c).
 EXPORT(depthwise_filter_grad)
 void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,

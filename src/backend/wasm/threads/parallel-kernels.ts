@@ -37,6 +37,10 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
       ]);
       pool.run('im2col', slices);
     },
+    depthwiseConv(x, filter, y, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left) {
+      const slices = byRows(n * oh, ow * c, parts).map(([r0, r1]) => [x, filter, y, h, w, c, oh, ow, kh, kw, sh, sw, top, left, r0, r1]);
+      pool.run('depthwise_conv', slices);
+    },
     depthwiseInputGrad(dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
       const slices = splitRange(n, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, h * w * c))).map(([b0, b1]) => [
         dy + b0 * oh * ow * c * m * F32, filter, dx + b0 * h * w * c * F32, b1 - b0, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left,
