@@ -90,7 +90,10 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   assert.deepEqual(h.view(bOut2, count), h.view(bOut1, count), 'SGD momentum buffer');
 });
 
-test('the threaded wasm backend starts in Node and its shipped conv and depthwise conv match the cpu backend', { skip }, async () => {
+/** Threads in XNNPACK's pool (tfjs's own count). */
+const xnnpackThreads = (): number => (tf.backend() as unknown as { wasm: { tfjs: { getThreadsCount(): number } } }).wasm.tfjs.getThreadsCount();
+
+test('the threaded wasm backend starts in Node, its convs match the cpu backend, and mnext\'s kernels take over XNNPACK\'s threads', { skip }, async () => {
   const rng = new Rng(3);
   const shapes: [number, number, number, number][] = [[2, 17, 17, 8], [3, 3, 8, 12], [3, 3, 8, 1]];
   const data = shapes.map((shape) => Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next() * 2 - 1));
@@ -103,7 +106,9 @@ test('the threaded wasm backend starts in Node and its shipped conv and depthwis
   setThreads(2);
   await initBackend('wasm');
   assert.equal(backendThreads(), 2);
+  assert.equal(xnnpackThreads(), 2, 'XNNPACK starts on every thread');
   const actual = run();
+  assert.equal(xnnpackThreads(), 1, 'after mnext\'s first kernel (the depthwise conv) XNNPACK runs on one thread');
   for (const [i, e] of expected.entries()) {
     for (let j = 0; j < e.length; j++) assert.ok(Math.abs(actual[i][j] - e[j]) < 1e-4, `output ${i} element ${j}`);
   }

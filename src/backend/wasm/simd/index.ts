@@ -6,6 +6,7 @@ import {
 } from './kernels-wasm.js';
 import { KernelPool, type PoolModules } from '../threads/pool.js';
 import { parallelKernels } from '../threads/parallel-kernels.js';
+import { yieldXnnpackThreads } from '../threads/pthread-node.js';
 
 /**
  * mnext's own WebAssembly SIMD kernels (kernels.c), instantiated on the tfjs wasm backend's memory so they
@@ -184,11 +185,18 @@ export function setKernelThreads(threads: number): void {
   kernelThreads = threads;
 }
 
-/** The kernels bound to this backend's heap (instantiated once per backend). */
+/**
+ * The kernels bound to this backend's heap (instantiated once per backend). On N threads, the first call
+ * takes the cores from XNNPACK's pool: from then on this process trains (mnext's kernels are the training
+ * kernels), where XNNPACK runs only small ops; a process that only infers never calls them and keeps XNNPACK's
+ * N threads for its fused convs.
+ */
 export function simdKernels(backend: BackendWasm): SimdKernels {
   let kernels = instances.get(backend);
   if (kernels === undefined) {
-    kernels = instantiateSimdKernels(backendMemory(backend), gemmTile(), kernelThreads);
+    const memory = backendMemory(backend);
+    if (kernelThreads > 1 && memory.buffer instanceof SharedArrayBuffer) yieldXnnpackThreads(backend);
+    kernels = instantiateSimdKernels(memory, gemmTile(), kernelThreads);
     instances.set(backend, kernels);
   }
   return kernels;
