@@ -58,6 +58,12 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   }
   // aᵀ·b (a conv's weight gradient): a stored [red, rows], read through strides.
   sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, 1, rows), 'gemm aᵀ');
+  const [tr, tc] = [300, 121]; // 300 rows: 32-row cache tiles and a tail
+  const m = h.alloc(2 * tr * tc);
+  const mT = sameOnOneAndTwo(h, 2 * tr * tc, (k, out) => k.transpose(m, out, 2, tr, tc), 'transpose');
+  for (const [bi, i, j] of [[0, 0, 0], [1, 299, 120], [1, 37, 64]]) {
+    assert.equal(mT[bi * tr * tc + j * tr + i], h.heap[m / 4 + bi * tr * tc + i * tc + j], `transpose [${bi}, ${i}, ${j}]`);
+  }
 
   const [bn, hh, ww, ch, kk, s, oh, ow] = [4, 40, 40, 70, 3, 2, 20, 20]; // 70 channels: 16-channel splits and a tail
   const x = h.alloc(bn * hh * ww * ch);

@@ -14,8 +14,8 @@ import { yieldXnnpackThreads } from '../threads/pthread-node.js';
  * kernels allocate nothing, so the caller provides every output and scratch buffer through the backend.
  */
 export interface SimdKernels {
-  /** src [batch, rows, cols] -> dst [batch, cols, rows]. */
-  transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  /** src [batch, rows, cols] -> dst [batch, cols, rows]; source rows [row0, row1) of each matrix only when given. */
+  transpose(src: number, dst: number, batch: number, rows: number, cols: number, row0?: number, row1?: number): void;
   /** NHWC x -> patch matrix [N*OH*OW, KH*KW*C] (zeros over the padding). */
   im2col(x: number, cols: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number,
     kw: number, sh: number, sw: number, top: number, left: number): void;
@@ -100,11 +100,11 @@ export function gemmTile(): GemmTile {
 }
 
 /**
- * A kernel whose last two arguments, a channel range [ch0, ch1), default to every channel: its first `count`
- * arguments are the rest, the channel count being argument `channels`.
+ * A kernel whose last two arguments, a range [start, end) of channels or rows, default to the whole of them:
+ * its first `count` arguments are the rest, the number of channels or rows being argument `extent`.
  */
-function allChannelsByDefault(kernel: (...args: number[]) => void, count: number, channels: number): (...args: number[]) => void {
-  return (...args) => kernel(...args.slice(0, count), args[count] ?? 0, args[count + 1] ?? args[channels]);
+function wholeRangeByDefault(kernel: (...args: number[]) => void, count: number, extent: number): (...args: number[]) => void {
+  return (...args) => kernel(...args.slice(0, count), args[count] ?? 0, args[count + 1] ?? args[extent]);
 }
 
 /** The compiled kernel and tile modules for a memory: the shared-memory build when the heap is shared. */
@@ -147,9 +147,10 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   });
   const fn = instance.exports as Record<string, (...args: number[]) => void>;
   const one = Object.fromEntries(Object.entries(EXPORTS).map(([method, name]) => [method, fn[name]])) as unknown as SimdKernels;
-  one.depthwiseFilterGrad = allChannelsByDefault(fn.depthwise_filter_grad, 16, 6);
-  one.channelMoments = allChannelsByDefault(fn.channel_moments, 6, 2);
-  one.bnGradSums = allChannelsByDefault(fn.bn_grad_sums, 10, 5);
+  one.depthwiseFilterGrad = wholeRangeByDefault(fn.depthwise_filter_grad, 16, 6);
+  one.channelMoments = wholeRangeByDefault(fn.channel_moments, 6, 2);
+  one.bnGradSums = wholeRangeByDefault(fn.bn_grad_sums, 10, 5);
+  one.transpose = wholeRangeByDefault(fn.transpose, 5, 3);
   // The export takes no batch size, only the row range, which defaults to every output row.
   one.depthwiseConv = (x, filter, y, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0 = 0, row1 = n * oh) =>
     fn.depthwise_conv(x, filter, y, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0, row1);

@@ -26,7 +26,8 @@ static void zero(f32 *p, int count) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Transpose of the last two axes: src [batch, rows, cols] -> dst [batch, cols, rows], in 4x4 register tiles
-// inside 32x32 cache tiles.
+// inside 32x32 cache tiles. Source rows [row0, row1) of each matrix only (dst columns [row0, row1)), so threads
+// may split the rows.
 
 static void transpose_tile4(const f32 *src, f32 *dst, int rows, int cols, int r, int c) {
   v128_t a = load4(src + (r + 0) * cols + c);
@@ -44,13 +45,13 @@ static void transpose_tile4(const f32 *src, f32 *dst, int rows, int cols, int r,
 }
 
 EXPORT(transpose)
-void transpose(const f32 *src, f32 *dst, int batch, int rows, int cols) {
+void transpose(const f32 *src, f32 *dst, int batch, int rows, int cols, int row0, int row1) {
   const int tile = 32;
   for (int b = 0; b < batch; b++) {
     const f32 *s = src + b * rows * cols;
     f32 *d = dst + b * rows * cols;
-    for (int r0 = 0; r0 < rows; r0 += tile) {
-      int r1 = r0 + tile < rows ? r0 + tile : rows;
+    for (int r0 = row0; r0 < row1; r0 += tile) {
+      int r1 = r0 + tile < row1 ? r0 + tile : row1;
       for (int c0 = 0; c0 < cols; c0 += tile) {
         int c1 = c0 + tile < cols ? c0 + tile : cols;
         int r = r0;

@@ -7,6 +7,8 @@ const F32 = 4;
 const MIN_GEMM_WORK = 1 << 17;
 const MIN_ELEMENTS = 1 << 14;
 const SLICES_PER_THREAD = 4;
+/** Transposes split their source rows at the kernel's 32-row cache tiles. */
+const TRANSPOSE_TILE = 32;
 /** Channel splits start on 64-byte cache lines, so threads splitting an NHWC row never share a line. */
 const CHANNEL_ALIGN = 16;
 
@@ -15,8 +17,7 @@ const CHANNEL_ALIGN = 16;
  * rows at 4-row tile boundaries, image rows, whole images, vector-aligned element ranges), never a reduction,
  * and each slice is computed exactly as the one-thread kernel computes those outputs: results are bitwise the
  * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums)
- * split their channels: each channel's sum is still computed whole, in the same order. The transpose stays on
- * one thread.
+ * split their channels: each channel's sum is still computed whole, in the same order.
  */
 export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels {
   // A few slices per thread, so that a thread the OS runs late leaves little for the others to wait on.
@@ -29,6 +30,10 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
         a + r0 * aRow * F32, b, c + r0 * n * F32, r1 - r0, red, n, aRow, aRed,
       ]);
       pool.run('gemm', slices);
+    },
+    transpose(src, dst, batch, rows, cols) {
+      const slices = splitRange(rows, parts, TRANSPOSE_TILE, Math.ceil(MIN_ELEMENTS / Math.max(1, batch * cols))).map(([r0, r1]) => [src, dst, batch, rows, cols, r0, r1]);
+      pool.run('transpose', slices);
     },
     im2col(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left) {
       const perImage = oh * ow * kh * kw * c;
