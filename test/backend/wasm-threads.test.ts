@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, initBackend, setThreads } from '../../src/backend/index.js';
 import { type SimdKernels, instantiateSimdKernels } from '../../src/backend/wasm/simd/index.js';
+import { filterGradChunks } from '../../src/backend/wasm/simd/reduction-chunks.js';
 import { splitRange } from '../../src/backend/wasm/threads/pool.js';
 import { threadsSupported } from '../../src/backend/wasm/threads/pthread-node.js';
 import { Rng } from '../../src/util/random.js';
@@ -71,7 +72,8 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   const filter = h.alloc(kk * kk * ch);
   const conv = [bn, hh, ww, ch, 1, oh, ow, kk, kk, s, s, 0, 1] as const;
   sameOnOneAndTwo(h, bn * oh * ow * ch, (k, out) => k.depthwiseConv(x, filter, out, bn, hh, ww, ch, oh, ow, kk, kk, s, s, 0, 1), 'depthwise forward');
-  sameOnOneAndTwo(h, kk * kk * ch, (k, out) => k.depthwiseFilterGrad(x, dy, out, ...conv), 'depthwise filter grad');
+  const parts = h.alloc(filterGradChunks(bn, oh, ow, ch, 1, kk, kk).count * kk * kk * ch, false);
+  sameOnOneAndTwo(h, kk * kk * ch, (k, out) => k.depthwiseFilterGrad(x, dy, out, ...conv, parts), 'depthwise filter grad');
   sameOnOneAndTwo(h, bn * hh * ww * ch, (k, out) => k.depthwiseInputGrad(dy, filter, out, ...conv), 'depthwise input grad');
   sameOnOneAndTwo(h, bn * oh * ow * kk * kk * ch, (k, out) => k.im2col(x, out, bn, hh, ww, ch, oh, ow, kk, kk, s, s, 0, 1), 'im2col');
 

@@ -6,6 +6,7 @@ import {
 } from './kernels-wasm.js';
 import { KernelPool, type PoolModules } from '../threads/pool.js';
 import { parallelKernels } from '../threads/parallel-kernels.js';
+import { filterGradCalls } from './reduction-chunks.js';
 import { yieldXnnpackThreads } from '../threads/pthread-node.js';
 
 /**
@@ -25,12 +26,13 @@ export interface SimdKernels {
    */
   gemm(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number): void;
   /**
-   * Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]; channels [ch0, ch1) only when
-   * given (multiplier 1, ch0 a multiple of 4).
+   * Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M], summed over the chunks of rows
+   * of ./reduction-chunks.ts; `parts` is scratch for one partial gradient per chunk (unused with one chunk).
    */
   depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
-    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number, ch0?: number,
-    ch1?: number): void;
+    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number, parts: number): void;
+  /** out[i] = Σ_k parts[k·size + i] over the `count` parts, in order, for i in [i0, i1) (default [0, size)). */
+  sumParts(parts: number, out: number, count: number, size: number, i0?: number, i1?: number): void;
   /**
    * Depthwise conv [N, OH, OW, C] of x NHWC with a [KH, KW, C, 1] filter (multiplier 1); output rows
    * [row0, row1) of the N*OH rows only when given.
@@ -125,6 +127,7 @@ const EXPORTS: Record<keyof SimdKernels, string> = {
   im2col: 'im2col',
   gemm: 'gemm',
   depthwiseFilterGrad: 'depthwise_filter_grad',
+  sumParts: 'sum_parts',
   depthwiseConv: 'depthwise_conv',
   depthwiseInputGrad: 'depthwise_input_grad',
   channelMoments: 'channel_moments',
@@ -147,7 +150,12 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   });
   const fn = instance.exports as Record<string, (...args: number[]) => void>;
   const one = Object.fromEntries(Object.entries(EXPORTS).map(([method, name]) => [method, fn[name]])) as unknown as SimdKernels;
-  one.depthwiseFilterGrad = wholeRangeByDefault(fn.depthwise_filter_grad, 16, 6);
+  one.sumParts = wholeRangeByDefault(fn.sum_parts, 4, 3);
+  one.depthwiseFilterGrad = (...args) => {
+    const { calls, count, size } = filterGradCalls(...(args as Parameters<typeof filterGradCalls>));
+    for (const call of calls) fn.depthwise_filter_grad(...call);
+    if (count > 1) fn.sum_parts(args[16], args[2], count, size, 0, size);
+  };
   one.channelMoments = wholeRangeByDefault(fn.channel_moments, 6, 2);
   one.bnGradSums = wholeRangeByDefault(fn.bn_grad_sums, 10, 5);
   one.transpose = wholeRangeByDefault(fn.transpose, 5, 3);

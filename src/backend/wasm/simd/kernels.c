@@ -178,15 +178,13 @@ static int end_valid(int size, int pad_before, int tap, int stride, int out) {
   return e < out ? e : out;
 }
 
-// Channels [ch0, ch1) only (ch0 a multiple of 4, ch1 too unless it is c): each channel's sum is the same
-// whichever range it is computed in, so threads may split the channels.
 static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w, int c, int ow, int kw, int sw,
-                               int left, int fh, int ch0, int ch1) {
-  const int c4 = ch1 & ~3;
+                               int left, int fh) {
+  const int c4 = c & ~3;
   for (int fw = 0; fw < kw; fw++) {
     const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
     f32 *tap = dw + (fh * kw + fw) * c;
-    for (int ch = ch0; ch < c4; ch += 4) {
+    for (int ch = 0; ch < c4; ch += 4) {
       v128_t acc = splat(0.0f);
       for (int xo = lo; xo < hi; xo++) {
         const int iw = xo * sw - left + fw;
@@ -194,7 +192,7 @@ static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w
       }
       store4(tap + ch, wasm_f32x4_add(load4(tap + ch), acc));
     }
-    for (int ch = c4; ch < ch1; ch++) {
+    for (int ch = c4; ch < c; ch++) {
       f32 acc = 0.0f;
       for (int xo = lo; xo < hi; xo++) acc += xrow[(xo * sw - left + fw) * c + ch] * dyrow[xo * c + ch];
       tap[ch] += acc;
@@ -256,30 +254,29 @@ static void dw_input_grad_row_multiplier(const f32 *dyrow, const f32 *wrow, f32 
   }
 }
 
-// The depthwise backward passes walk the same rows: every (image, output row, filter row) whose input row is
-// inside the image, handing the two rows to the per-row kernel of the pass.
+// The depthwise backward passes walk the same rows: every (output row of [row0, row1) of the n*oh, filter row)
+// whose input row is inside the image, handing the two rows to the per-row kernel of the pass.
 typedef enum { FILTER_GRAD, INPUT_GRAD } DepthwisePass;
 
-static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *operand, f32 *out, int n, int h, int w,
-                               int c, int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left, int ch0,
-                               int ch1) {
-  for (int b = 0; b < n; b++) {
-    for (int y = 0; y < oh; y++) {
-      const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
-      for (int fh = 0; fh < kh; fh++) {
-        const int ih = y * sh - top + fh;
-        if (ih < 0 || ih >= h) continue;
-        const int row = (b * h + ih) * w * c;
-        if (pass == FILTER_GRAD) {
-          // operand = x, out = dw
-          if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh, ch0, ch1);
-          else dw_filter_grad_row_multiplier(operand + row, dyrow, out, w, c, m, ow, kw, sw, left, fh);
-        } else {
-          // operand = the filter, out = dx
-          const f32 *wrow = operand + fh * kw * c * m;
-          if (m == 1) dw_input_grad_row(dyrow, wrow, out + row, w, c, ow, kw, sw, left);
-          else dw_input_grad_row_multiplier(dyrow, wrow, out + row, w, c, m, ow, kw, sw, left);
-        }
+static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *operand, f32 *out, int h, int w, int c,
+                               int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left, int row0,
+                               int row1) {
+  for (int r = row0; r < row1; r++) {
+    const int b = r / oh, y = r % oh;
+    const f32 *dyrow = dy + r * ow * c * m;
+    for (int fh = 0; fh < kh; fh++) {
+      const int ih = y * sh - top + fh;
+      if (ih < 0 || ih >= h) continue;
+      const int row = (b * h + ih) * w * c;
+      if (pass == FILTER_GRAD) {
+        // operand = x, out = dw
+        if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh);
+        else dw_filter_grad_row_multiplier(operand + row, dyrow, out, w, c, m, ow, kw, sw, left, fh);
+      } else {
+        // operand = the filter, out = dx
+        const f32 *wrow = operand + fh * kw * c * m;
+        if (m == 1) dw_input_grad_row(dyrow, wrow, out + row, w, c, ow, kw, sw, left);
+        else dw_input_grad_row_multiplier(dyrow, wrow, out + row, w, c, m, ow, kw, sw, left);
       }
     }
   }
@@ -353,19 +350,41 @@ void depthwise_conv(const f32 *x, const f32 *filter, f32 *y, int h, int w, int c
   }
 }
 
-// Channels [ch0, ch1) of dw (multiplier 1; with a multiplier the whole filter, ch0 = 0 and ch1 = c).
+// The filter gradient's sum over the output rows [row0, row1) of the n*oh: a reduction over the batch and the
+// image, which the caller splits into fixed chunks of rows (chosen from the shape alone) and adds up with
+// sum_parts, so that the result is the same on any number of threads. (Splitting the channels instead keeps
+// every sum whole but has each thread stride through all of x and dy for a few channels of each row: at 64 px
+// it ran no faster on two threads than on one.)
 EXPORT(depthwise_filter_grad)
-void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,
-                           int kh, int kw, int sh, int sw, int top, int left, int ch0, int ch1) {
-  for (int t = 0; t < kh * kw; t++) zero(dw + t * c * m + ch0 * m, (ch1 - ch0) * m);
-  depthwise_backward(FILTER_GRAD, dy, x, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1);
+void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int h, int w, int c, int m, int oh, int ow, int kh,
+                           int kw, int sh, int sw, int top, int left, int row0, int row1) {
+  zero(dw, kh * kw * c * m);
+  depthwise_backward(FILTER_GRAD, dy, x, dw, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, row0, row1);
+}
+
+// out[i] = parts[i] + parts[size + i] + ... + parts[(count - 1) * size + i], added in that order, for i in
+// [i0, i1): a reduction's chunk sums totalled in chunk order whichever threads computed them (and whichever
+// split the elements, since every element is added the same way).
+EXPORT(sum_parts)
+void sum_parts(const f32 *parts, f32 *out, int count, int size, int i0, int i1) {
+  const int i4 = i0 + ((i1 - i0) & ~3);
+  for (int i = i0; i < i4; i += 4) {
+    v128_t sum = load4(parts + i);
+    for (int k = 1; k < count; k++) sum = wasm_f32x4_add(sum, load4(parts + k * size + i));
+    store4(out + i, sum);
+  }
+  for (int i = i4; i < i1; i++) {
+    f32 sum = parts[i];
+    for (int k = 1; k < count; k++) sum += parts[k * size + i];
+    out[i] = sum;
+  }
 }
 
 EXPORT(depthwise_input_grad)
 void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
                           int kh, int kw, int sh, int sw, int top, int left) {
   zero(dx, n * h * w * c);
-  depthwise_backward(INPUT_GRAD, dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, 0, c);
+  depthwise_backward(INPUT_GRAD, dy, filter, dx, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, 0, n * oh);
 }
 
 // ---------------------------------------------------------------------------------------------------------

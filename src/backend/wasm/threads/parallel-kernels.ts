@@ -1,4 +1,5 @@
 import type { SimdKernels } from '../simd/index.js';
+import { filterGradCalls } from '../simd/reduction-chunks.js';
 import { type KernelPool, splitRange } from './pool.js';
 
 /** Bytes per float: the kernels' pointers are byte offsets. */
@@ -16,8 +17,9 @@ const CHANNEL_ALIGN = 16;
  * The kernels with the parallel ones split across the pool's threads. Every split divides the outputs (GEMM
  * rows at 4-row tile boundaries, image rows, whole images, vector-aligned element ranges), never a reduction,
  * and each slice is computed exactly as the one-thread kernel computes those outputs: results are bitwise the
- * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums)
- * split their channels: each channel's sum is still computed whole, in the same order.
+ * same on any thread count. The BN statistics and gradient sums split their channels: each channel's sum is
+ * still computed whole, in the same order. The depthwise filter gradient sums fixed chunks of rows (planned
+ * from the shape alone, ../simd/reduction-chunks.ts) in parallel and adds their partials in chunk order.
  */
 export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels {
   // A few slices per thread, so that a thread the OS runs late leaves little for the others to wait on.
@@ -52,12 +54,16 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
       ]);
       pool.run('depthwise_input_grad', slices);
     },
-    depthwiseFilterGrad(x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
-      // A reduction over the batch and the image: split by channels, each summed whole on one thread.
-      const work = n * oh * ow * kh * kw;
-      const ranges = m === 1 ? splitRange(c, parts, CHANNEL_ALIGN, Math.max(CHANNEL_ALIGN, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
-      const slices = ranges.map(([ch0, ch1]) => [x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1]);
-      pool.run('depthwise_filter_grad', slices);
+    depthwiseFilterGrad(...args) {
+      // A reduction over the batch and the image: fixed chunks of rows (the same on any thread count), one
+      // slice each, then their partials added in chunk order, split by elements.
+      const { calls, count, size } = filterGradCalls(...(args as Parameters<typeof filterGradCalls>));
+      pool.run('depthwise_filter_grad', calls);
+      if (count > 1) this.sumParts(args[16], args[2], count, size);
+    },
+    sumParts(partials, out, count, size) {
+      const slices = splitRange(size, parts, 4, Math.ceil(MIN_ELEMENTS / Math.max(1, count))).map(([i0, i1]) => [partials, out, count, size, i0, i1]);
+      pool.run('sum_parts', slices);
     },
     channelMoments(x, rows, c, acc, mean, variance) {
       const slices = byChannels(c, rows, parts).map(([ch0, ch1]) => [x, rows, c, acc, mean, variance, ch0, ch1]);
