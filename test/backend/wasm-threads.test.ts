@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, initBackend, setThreads } from '../../src/backend/index.js';
 import { type SimdKernels, instantiateSimdKernels } from '../../src/backend/wasm/simd/index.js';
-import { filterGradChunks } from '../../src/backend/wasm/simd/reduction-chunks.js';
+import { filterGradChunks, statScratchDoubles } from '../../src/backend/wasm/simd/reduction-chunks.js';
 import { splitRange } from '../../src/backend/wasm/threads/pool.js';
 import { threadsSupported } from '../../src/backend/wasm/threads/pthread-node.js';
 import { Rng } from '../../src/util/random.js';
@@ -81,9 +81,15 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   const [scale, shift] = [h.alloc(ch), h.alloc(ch)];
   sameOnOneAndTwo(h, pixels * ch, (k, out) => k.channelAffine(x, out, pixels, ch, scale, shift, 1), 'BN + ReLU6');
   const y = h.alloc(pixels * ch);
-  const acc = h.alloc(4 * ch, false);
+  const acc = h.alloc(2 * statScratchDoubles(pixels, ch), false);
   const mean = h.alloc(ch);
-  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.channelMoments(x, pixels, ch, acc, out, out + 4 * ch), 'BN moments');
+  const moments = sameOnOneAndTwo(h, 2 * ch, (k, out) => k.channelMoments(x, pixels, ch, acc, out, out + 4 * ch), 'BN moments');
+  for (const channel of [0, 37, 69]) { // several chunks of rows (reduction-chunks.ts): the totals still right
+    const values = Array.from({ length: pixels }, (_, r) => h.heap[x / 4 + r * ch + channel]);
+    const m = values.reduce((a, b) => a + b, 0) / pixels;
+    const v = values.reduce((a, b) => a + (b - m) ** 2, 0) / pixels;
+    assert.ok(Math.abs(moments[channel] - m) < 1e-6 && Math.abs(moments[ch + channel] - v) < 1e-6 * v, `BN moments of channel ${channel}`);
+  }
   sameOnOneAndTwo(h, 2 * ch, (k, out) => k.bnGradSums(x, y, y, 1, pixels, ch, mean, acc, out, out + 4 * ch), 'BN gradient sums');
   sameOnOneAndTwo(h, pixels * ch, (k, out) => k.bnGradApply(x, x, y, 1, pixels, ch, scale, shift, filter, out), 'BN grad apply');
   const count = 40_003;

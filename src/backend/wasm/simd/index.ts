@@ -6,7 +6,7 @@ import {
 } from './kernels-wasm.js';
 import { KernelPool, type PoolModules } from '../threads/pool.js';
 import { parallelKernels } from '../threads/parallel-kernels.js';
-import { filterGradCalls } from './reduction-chunks.js';
+import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls } from './reduction-chunks.js';
 import { yieldXnnpackThreads } from '../threads/pthread-node.js';
 
 /**
@@ -42,13 +42,22 @@ export interface SimdKernels {
   /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
   depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
-  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. Channels [ch0, ch1). */
-  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number, ch0?: number, ch1?: number): void;
+  /**
+   * Per-channel mean and biased variance of x [rows, c], summed in the chunks of ./reduction-chunks.ts; acc is
+   * scratch for statScratchDoubles(rows, c) doubles.
+   */
+  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
   /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
   channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number, relu6: number): void;
-  /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1). */
+  /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1); acc as above. */
   bnGradSums(dy: number, x: number, y: number, relu6: number, rows: number, c: number, mean: number, acc: number,
-    sumG: number, sumGc: number, ch0?: number, ch1?: number): void;
+    sumG: number, sumGc: number): void;
+  /** One chunk of channelMoments: part (c doubles) = Σ (x − centre)^power over rows [row0, row1) (centre 0: none). */
+  channelSumPart(x: number, c: number, centre: number, power: number, part: number, row0: number, row1: number): void;
+  /** One chunk of bnGradSums: part (2c doubles) = [Σg, Σg·(x − mean)] over rows [row0, row1). */
+  bnGradSumPart(dy: number, x: number, y: number, relu6: number, c: number, mean: number, part: number, row0: number, row1: number): void;
+  /** out[ch] = (Σ_k parts[k·stride + ch]) / divisor over `count` double partials, added in order. */
+  finishParts(parts: number, count: number, stride: number, c: number, divisor: number, out: number): void;
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
   bnGradApply(dy: number, x: number, y: number, relu6: number, rows: number, c: number, kg: number, kx: number,
     k0: number, dx: number): void;
@@ -121,8 +130,8 @@ function kernelModules(memory: WebAssembly.Memory, tile: GemmTile): PoolModules 
   };
 }
 
-/** The kernels' export names, by SimdKernels method. */
-const EXPORTS: Record<keyof SimdKernels, string> = {
+/** The kernels' export names, by SimdKernels method (the BN sums are composed of chunk kernels, below). */
+const EXPORTS: Record<Exclude<keyof SimdKernels, 'channelMoments' | 'bnGradSums'>, string> = {
   transpose: 'transpose',
   im2col: 'im2col',
   gemm: 'gemm',
@@ -130,9 +139,10 @@ const EXPORTS: Record<keyof SimdKernels, string> = {
   sumParts: 'sum_parts',
   depthwiseConv: 'depthwise_conv',
   depthwiseInputGrad: 'depthwise_input_grad',
-  channelMoments: 'channel_moments',
+  channelSumPart: 'channel_sum_part',
+  finishParts: 'finish_parts',
   channelAffine: 'channel_affine',
-  bnGradSums: 'bn_grad_sums',
+  bnGradSumPart: 'bn_grad_sum_part',
   bnGradApply: 'bn_grad_apply',
   sgdMomentum: 'sgd_momentum',
 };
@@ -156,8 +166,11 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
     for (const call of calls) fn.depthwise_filter_grad(...call);
     if (count > 1) fn.sum_parts(args[16], args[2], count, size, 0, size);
   };
-  one.channelMoments = wholeRangeByDefault(fn.channel_moments, 6, 2);
-  one.bnGradSums = wholeRangeByDefault(fn.bn_grad_sums, 10, 5);
+  const inOrder: RunCalls = (kernel, calls) => {
+    for (const call of calls) fn[kernel](...call);
+  };
+  one.channelMoments = (...args) => chunkedMoments(inOrder, fn.finish_parts, ...args);
+  one.bnGradSums = (...args) => chunkedGradSums(inOrder, fn.finish_parts, ...args);
   one.transpose = wholeRangeByDefault(fn.transpose, 5, 3);
   // The export takes no batch size, only the row range, which defaults to every output row.
   one.depthwiseConv = (x, filter, y, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0 = 0, row1 = n * oh) =>

@@ -412,15 +412,13 @@ static void zero_double(double *p, int count) {
   for (int i = 0; i < count; i++) p[i] = 0.0;
 }
 
-// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0), for channels [ch0, ch1)
-// (ch0 a multiple of 4, ch1 too unless it is c: a channel's sum is the same in any range, so threads may split
-// the channels; likewise below).
-static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc, int ch0, int ch1) {
-  const int c4 = ch1 & ~3;
+// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre 0: none).
+static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc) {
+  const int c4 = c & ~3;
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = ch0; ch < c4; ch += 4) {
-      const v128_t m = load4(centre + ch);
+    for (int ch = 0; ch < c4; ch += 4) {
+      const v128_t m = centre ? load4(centre + ch) : splat(0.0f);
       v128_t s = splat(0.0f);
       for (int r = r0; r < r1; r++) {
         v128_t d = wasm_f32x4_sub(load4(x + r * c + ch), m);
@@ -428,10 +426,10 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
       }
       add_to_double(acc + ch, s);
     }
-    for (int ch = c4; ch < ch1; ch++) {
+    for (int ch = c4; ch < c; ch++) {
       f32 s = 0.0f;
       for (int r = r0; r < r1; r++) {
-        f32 d = x[r * c + ch] - centre[ch];
+        f32 d = x[r * c + ch] - (centre ? centre[ch] : 0.0f);
         s += power == 2 ? d * d : d;
       }
       acc[ch] += s;
@@ -439,16 +437,29 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
   }
 }
 
-// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it), channels [ch0, ch1).
-EXPORT(channel_moments)
-void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance, int ch0, int ch1) {
-  zero(mean + ch0, ch1 - ch0);
-  zero_double(acc + ch0, ch1 - ch0);
-  channel_sums(x, rows, c, mean, 1, acc, ch0, ch1);
-  for (int ch = ch0; ch < ch1; ch++) mean[ch] = (f32)(acc[ch] / rows);
-  zero_double(acc + ch0, ch1 - ch0);
-  channel_sums(x, rows, c, mean, 2, acc, ch0, ch1);
-  for (int ch = ch0; ch < ch1; ch++) variance[ch] = (f32)(acc[ch] / rows);
+// The per-channel sums below run over fixed chunks of rows (planned from the shape alone, starting on
+// STAT_BLOCK boundaries so a chunk sums the same float blocks a whole pass would), each into its own double
+// partial; finish_parts adds the partials in chunk order. Threads may compute the chunks, and the result is
+// the same on any number of them. (Splitting the channels instead had each thread stride through all of the
+// rows for a few channels: it ran no faster on two threads than on one.)
+
+// part[ch] = sum over rows [row0, row1) of x [rows, c] of (x - centre[ch])^power (centre 0: none), c doubles.
+// The mean is the sum's chunks finished with divisor rows; the biased variance the same with power 2 around it.
+EXPORT(channel_sum_part)
+void channel_sum_part(const f32 *x, int c, const f32 *centre, int power, double *part, int row0, int row1) {
+  zero_double(part, c);
+  channel_sums(x + row0 * c, row1 - row0, c, centre, power, part);
+}
+
+// out[ch] = (f32)((parts[ch] + parts[stride + ch] + ... + parts[(count - 1) * stride + ch]) / divisor), added in
+// that order.
+EXPORT(finish_parts)
+void finish_parts(const double *parts, int count, int stride, int c, double divisor, f32 *out) {
+  for (int ch = 0; ch < c; ch++) {
+    double sum = parts[ch];
+    for (int k = 1; k < count; k++) sum += parts[k * stride + ch];
+    out[ch] = (f32)(sum / divisor);
+  }
 }
 
 // y = x * scale + shift per channel, clamped to [0, 6] when relu6.
@@ -472,18 +483,17 @@ void channel_affine(const f32 *x, f32 *y, int rows, int c, const f32 *scale, con
   }
 }
 
-// Backward sums: sum_g[c] = sum of g and sum_gc[c] = sum of g * (x - mean), g = dy (masked where ReLU6 blocks
-// it when relu6, read off the saved output y). acc: 2*c doubles of scratch. Channels [ch0, ch1).
-EXPORT(bn_grad_sums)
-void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows, int c, const f32 *mean, double *acc,
-                  f32 *sum_g, f32 *sum_gc, int ch0, int ch1) {
-  const int c4 = ch1 & ~3;
-  double *acc_g = acc, *acc_gc = acc + c;
-  zero_double(acc_g + ch0, ch1 - ch0);
-  zero_double(acc_gc + ch0, ch1 - ch0);
-  for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
-    const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = ch0; ch < c4; ch += 4) {
+// Backward sums over rows [row0, row1): part[0..c) = sum of g and part[c..2c) = sum of g * (x - mean), g = dy
+// (masked where ReLU6 blocks it when relu6, read off the saved output y); 2*c doubles, finished as above.
+EXPORT(bn_grad_sum_part)
+void bn_grad_sum_part(const f32 *dy, const f32 *x, const f32 *y, int relu6, int c, const f32 *mean, double *part, int row0,
+                      int row1) {
+  const int c4 = c & ~3;
+  double *acc_g = part, *acc_gc = part + c;
+  zero_double(part, 2 * c);
+  for (int r0 = row0; r0 < row1; r0 += STAT_BLOCK) {
+    const int r1 = r0 + STAT_BLOCK < row1 ? r0 + STAT_BLOCK : row1;
+    for (int ch = 0; ch < c4; ch += 4) {
       const v128_t m = load4(mean + ch);
       v128_t sg = splat(0.0f), sgc = splat(0.0f);
       for (int r = r0; r < r1; r++) {
@@ -495,7 +505,7 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       add_to_double(acc_g + ch, sg);
       add_to_double(acc_gc + ch, sgc);
     }
-    for (int ch = c4; ch < ch1; ch++) {
+    for (int ch = c4; ch < c; ch++) {
       f32 sg = 0.0f, sgc = 0.0f;
       for (int r = r0; r < r1; r++) {
         f32 g = relu6 ? relu6_pass_scalar(y[r * c + ch], dy[r * c + ch]) : dy[r * c + ch];
@@ -505,10 +515,6 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       acc_g[ch] += sg;
       acc_gc[ch] += sgc;
     }
-  }
-  for (int ch = ch0; ch < ch1; ch++) {
-    sum_g[ch] = (f32)acc_g[ch];
-    sum_gc[ch] = (f32)acc_gc[ch];
   }
 }
 
