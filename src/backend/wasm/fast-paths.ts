@@ -14,8 +14,9 @@ import { useGemmTile } from './simd/index.js';
  *   (XNNPACK, the scalar loop).
  * - reductions: the row-walk Sum/Mean over leading axes; off, the shipped reductions.
  * - relaxed-simd: the GEMM tile's fused multiply-add; off, baseline SIMD's mul + add (as MNEXT_RELAXED_SIMD=0).
- * The depthwise and conv filter-gradient kernels have no reference on wasm (tfjs-backend-wasm lacks them); the
- * cpu backend, which runs none of mnext's kernels, is their reference.
+ * The depthwise backward and conv filter-gradient kernels have no reference on wasm (tfjs-backend-wasm lacks
+ * them), and the depthwise forward is not a switch (the shipped one runs on XNNPACK's pool, which a training
+ * process leaves on one thread); the cpu backend, which runs none of mnext's kernels, is their reference.
  */
 export const FAST_PATHS = ['fused-bn', 'sgd', 'gemm', 'reductions', 'relaxed-simd'] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
