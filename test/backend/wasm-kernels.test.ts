@@ -78,7 +78,8 @@ async function compareOnBackends(kernel: string, inputs: Record<string, { data: 
   assertClose(actual, expected, label);
 }
 
-// mnext's SIMD kernels, and the plain loops the training-parity harness switches to when their fast path is off.
+// mnext's SIMD kernels, and the shipped forward and plain loops the training-parity harness switches to when their
+// fast path is off.
 for (const kernels of ['SIMD', 'plain-loop'] as const) {
   const off: FastPath[] = kernels === 'SIMD' ? [] : ['depthwise', 'filter-grad'];
 
@@ -97,10 +98,11 @@ for (const kernels of ['SIMD', 'plain-loop'] as const) {
   });
 
   for (const multiplier of [1, 2]) {
-    test(`DepthwiseConv2dNativeBackpropFilter/Input on wasm (${kernels}) match the cpu backend (multiplier ${multiplier})`, async () => {
+    test(`DepthwiseConv2dNative and its filter and input gradients on wasm (${kernels}) match the cpu backend (multiplier ${multiplier})`, async () => {
       const rng = new Rng(11 + multiplier);
       await withFastPathsOff(off, async () => {
-        for (const cs of CASES) {
+        // The last case is large enough for the filter gradient to be summed in several chunks of rows.
+        for (const cs of [...CASES, { n: 4, h: 24, w: 24, c: 20, k: 3, stride: 1, pad: 'same', out: 0 } as const]) {
           const oh = outSize(cs.h, cs.k, cs.stride, cs.pad, 1);
           const ow = outSize(cs.w, cs.k, cs.stride, cs.pad, 2);
           const outChannels = cs.c * multiplier;
@@ -108,6 +110,8 @@ for (const kernels of ['SIMD', 'plain-loop'] as const) {
           const filter = { data: randomArray(rng, cs.k * cs.k * outChannels), shape: [cs.k, cs.k, cs.c, multiplier] };
           const dy = { data: randomArray(rng, cs.n * oh * ow * outChannels), shape: [cs.n, oh, ow, outChannels] };
           const common = { strides: [cs.stride, cs.stride], dilations: [1, 1], pad: cs.pad };
+          await compareOnBackends('DepthwiseConv2dNative', { x, filter }, { ...common, dataFormat: 'NHWC' },
+            `depthwise forward ${JSON.stringify(cs)}`);
           await compareOnBackends('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...common, filterShape: filter.shape },
             `depthwise filter grad ${JSON.stringify(cs)}`);
           await compareOnBackends('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...common, inputShape: x.shape },

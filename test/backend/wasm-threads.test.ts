@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, initBackend, setThreads } from '../../src/backend/index.js';
 import { type SimdKernels, instantiateSimdKernels } from '../../src/backend/wasm/simd/index.js';
+import { filterGradChunks, statScratchDoubles } from '../../src/backend/wasm/simd/reduction-chunks.js';
 import { splitRange } from '../../src/backend/wasm/threads/pool.js';
 import { threadsSupported } from '../../src/backend/wasm/threads/pthread-node.js';
 import { Rng } from '../../src/util/random.js';
@@ -58,13 +59,21 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   }
   // aᵀ·b (a conv's weight gradient): a stored [red, rows], read through strides.
   sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, 1, rows), 'gemm aᵀ');
+  const [tr, tc] = [300, 121]; // 300 rows: 32-row cache tiles and a tail
+  const m = h.alloc(2 * tr * tc);
+  const mT = sameOnOneAndTwo(h, 2 * tr * tc, (k, out) => k.transpose(m, out, 2, tr, tc), 'transpose');
+  for (const [bi, i, j] of [[0, 0, 0], [1, 299, 120], [1, 37, 64]]) {
+    assert.equal(mT[bi * tr * tc + j * tr + i], h.heap[m / 4 + bi * tr * tc + i * tc + j], `transpose [${bi}, ${i}, ${j}]`);
+  }
 
   const [bn, hh, ww, ch, kk, s, oh, ow] = [4, 40, 40, 70, 3, 2, 20, 20]; // 70 channels: 16-channel splits and a tail
   const x = h.alloc(bn * hh * ww * ch);
   const dy = h.alloc(bn * oh * ow * ch);
   const filter = h.alloc(kk * kk * ch);
   const conv = [bn, hh, ww, ch, 1, oh, ow, kk, kk, s, s, 0, 1] as const;
-  sameOnOneAndTwo(h, kk * kk * ch, (k, out) => k.depthwiseFilterGrad(x, dy, out, ...conv), 'depthwise filter grad');
+  sameOnOneAndTwo(h, bn * oh * ow * ch, (k, out) => k.depthwiseConv(x, filter, out, bn, hh, ww, ch, oh, ow, kk, kk, s, s, 0, 1), 'depthwise forward');
+  const parts = h.alloc(filterGradChunks(bn, oh, ow, ch, 1, kk, kk).count * kk * kk * ch, false);
+  sameOnOneAndTwo(h, kk * kk * ch, (k, out) => k.depthwiseFilterGrad(x, dy, out, ...conv, parts), 'depthwise filter grad');
   sameOnOneAndTwo(h, bn * hh * ww * ch, (k, out) => k.depthwiseInputGrad(dy, filter, out, ...conv), 'depthwise input grad');
   sameOnOneAndTwo(h, bn * oh * ow * kk * kk * ch, (k, out) => k.im2col(x, out, bn, hh, ww, ch, oh, ow, kk, kk, s, s, 0, 1), 'im2col');
 
@@ -72,9 +81,15 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   const [scale, shift] = [h.alloc(ch), h.alloc(ch)];
   sameOnOneAndTwo(h, pixels * ch, (k, out) => k.channelAffine(x, out, pixels, ch, scale, shift, 1), 'BN + ReLU6');
   const y = h.alloc(pixels * ch);
-  const acc = h.alloc(4 * ch, false);
+  const acc = h.alloc(2 * statScratchDoubles(pixels, ch), false);
   const mean = h.alloc(ch);
-  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.channelMoments(x, pixels, ch, acc, out, out + 4 * ch), 'BN moments');
+  const moments = sameOnOneAndTwo(h, 2 * ch, (k, out) => k.channelMoments(x, pixels, ch, acc, out, out + 4 * ch), 'BN moments');
+  for (const channel of [0, 37, 69]) { // several chunks of rows (reduction-chunks.ts): the totals still right
+    const values = Array.from({ length: pixels }, (_, r) => h.heap[x / 4 + r * ch + channel]);
+    const m = values.reduce((a, b) => a + b, 0) / pixels;
+    const v = values.reduce((a, b) => a + (b - m) ** 2, 0) / pixels;
+    assert.ok(Math.abs(moments[channel] - m) < 1e-6 && Math.abs(moments[ch + channel] - v) < 1e-6 * v, `BN moments of channel ${channel}`);
+  }
   sameOnOneAndTwo(h, 2 * ch, (k, out) => k.bnGradSums(x, y, y, 1, pixels, ch, mean, acc, out, out + 4 * ch), 'BN gradient sums');
   sameOnOneAndTwo(h, pixels * ch, (k, out) => k.bnGradApply(x, x, y, 1, pixels, ch, scale, shift, filter, out), 'BN grad apply');
   const count = 40_003;
@@ -89,7 +104,10 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   assert.deepEqual(h.view(bOut2, count), h.view(bOut1, count), 'SGD momentum buffer');
 });
 
-test('the threaded wasm backend starts in Node and its shipped conv and depthwise conv match the cpu backend', { skip }, async () => {
+/** Threads in XNNPACK's pool (tfjs's own count). */
+const xnnpackThreads = (): number => (tf.backend() as unknown as { wasm: { tfjs: { getThreadsCount(): number } } }).wasm.tfjs.getThreadsCount();
+
+test('the threaded wasm backend starts in Node, its convs match the cpu backend, and mnext\'s kernels take over XNNPACK\'s threads', { skip }, async () => {
   const rng = new Rng(3);
   const shapes: [number, number, number, number][] = [[2, 17, 17, 8], [3, 3, 8, 12], [3, 3, 8, 1]];
   const data = shapes.map((shape) => Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next() * 2 - 1));
@@ -102,7 +120,9 @@ test('the threaded wasm backend starts in Node and its shipped conv and depthwis
   setThreads(2);
   await initBackend('wasm');
   assert.equal(backendThreads(), 2);
+  assert.equal(xnnpackThreads(), 2, 'XNNPACK starts on every thread');
   const actual = run();
+  assert.equal(xnnpackThreads(), 1, 'after mnext\'s first kernel (the depthwise conv) XNNPACK runs on one thread');
   for (const [i, e] of expected.entries()) {
     for (let j = 0; j < e.length; j++) assert.ok(Math.abs(actual[i][j] - e[j]) < 1e-4, `output ${i} element ${j}`);
   }

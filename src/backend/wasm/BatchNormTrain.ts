@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type TensorInfo, disposeIntermediate, heapF32, heapOffset } from './heap.js';
 import { simdKernels } from './simd/index.js';
+import { statScratchDoubles } from './simd/reduction-chunks.js';
 
 /**
  * Training-mode batch norm over the leading axes of a channels-last tensor, optionally followed by ReLU6, as
@@ -36,9 +37,9 @@ function upload(backend: BackendWasm, values: ArrayLike<number>): TensorInfo {
   return out;
 }
 
-/** Scratch for the kernels' double accumulators: 2*channels doubles (4*channels float32 slots). */
-function doubleScratch(backend: BackendWasm, channels: number): TensorInfo {
-  return backend.makeOutput([4 * channels], 'float32');
+/** Scratch for the kernels' double partial sums over x [rows, channels] (two float32 slots per double). */
+function doubleScratch(backend: BackendWasm, rows: number, channels: number): TensorInfo {
+  return backend.makeOutput([2 * statScratchDoubles(rows, channels)], 'float32');
 }
 
 function disposeAll(backend: BackendWasm, infos: TensorInfo[]): void {
@@ -57,7 +58,7 @@ function batchNormTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const kernels = simdKernels(backend);
   const mean = backend.makeOutput([channels], 'float32');
   const variance = backend.makeOutput([channels], 'float32');
-  const acc = doubleScratch(backend, channels);
+  const acc = doubleScratch(backend, rows, channels);
   kernels.channelMoments(heapOffset(backend, x), rows, channels, heapOffset(backend, acc), heapOffset(backend, mean), heapOffset(backend, variance));
   const g = heapF32(backend, gamma);
   const b = heapF32(backend, beta);
@@ -90,7 +91,7 @@ function batchNormTrainGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[
   const kernels = simdKernels(backend);
   const sumG = backend.makeOutput([channels], 'float32');
   const sumGc = backend.makeOutput([channels], 'float32');
-  const acc = doubleScratch(backend, channels);
+  const acc = doubleScratch(backend, rows, channels);
   kernels.bnGradSums(heapOffset(backend, dy), heapOffset(backend, x), heapOffset(backend, y), relu6, rows, channels,
     heapOffset(backend, mean), heapOffset(backend, acc), heapOffset(backend, sumG), heapOffset(backend, sumGc));
   const m = heapF32(backend, mean);

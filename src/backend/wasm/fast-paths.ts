@@ -15,8 +15,8 @@ import { useGemmTile } from './simd/index.js';
  *   (XNNPACK, the scalar loop).
  * - reductions: the row-walk Sum/Mean over leading axes; off, the shipped reductions.
  * - relaxed-simd: the GEMM tile's fused multiply-add; off, baseline SIMD's mul + add (as MNEXT_RELAXED_SIMD=0).
- * - depthwise: the SIMD depthwise input and filter gradients; off, plain loops (reference-kernels.ts), since
- *   tfjs-backend-wasm has neither.
+ * - depthwise: mnext's depthwise forward and its SIMD input and filter gradients; off, the shipped forward
+ *   (XNNPACK) and plain loops for the gradients (reference-kernels.ts), since tfjs-backend-wasm has neither.
  * - filter-grad: the conv filter gradient on im2col + GEMM; off, a plain loop (tfjs-backend-wasm has none either).
  */
 export const FAST_PATHS = ['fused-bn', 'sgd', 'gemm', 'reductions', 'relaxed-simd', 'depthwise', 'filter-grad'] as const;
@@ -30,6 +30,7 @@ const ADDED: Partial<Record<FastPath, readonly string[]>> = {
 const WRAPPED: Partial<Record<FastPath, readonly string[]>> = {
   gemm: [tf.BatchMatMul, tf.Conv2D, tf.Conv2DBackpropInput],
   reductions: [tf.Sum, tf.Mean],
+  depthwise: [tf.DepthwiseConv2dNative],
 };
 /** Kernels mnext adds that have no shipped version (off = the plain loops). */
 const WITH_REFERENCE: Partial<Record<FastPath, readonly string[]>> = {

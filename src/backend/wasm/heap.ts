@@ -10,18 +10,27 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type TensorInfo = tf.TensorInfo;
 
+function assertFloat32(info: TensorInfo): void {
+  if (info.dtype !== 'float32') throw new Error(`wasm training kernels take float32 tensors, got ${info.dtype}`);
+}
+
 /**
  * A Float32Array view of a tensor on the heap. Take views only after the last `makeOutput` of the kernel:
  * a heap growth detaches older views.
  */
 export function heapF32(backend: BackendWasm, info: TensorInfo): Float32Array {
-  if (info.dtype !== 'float32') throw new Error(`wasm training kernels take float32 tensors, got ${info.dtype}`);
+  assertFloat32(info);
   return backend.typedArrayFromHeap(info) as Float32Array;
 }
 
-/** A tensor's byte offset in the heap: the pointer mnext's SIMD kernels (./simd) take. */
+/**
+ * A tensor's byte offset in the heap: the pointer mnext's SIMD kernels (./simd) take. Read from the backend's
+ * bookkeeping rather than off a heap view: a training step asks for a few thousand, and each view is an
+ * object for the garbage collector, whose pauses no thread shares.
+ */
 export function heapOffset(backend: BackendWasm, info: TensorInfo): number {
-  return heapF32(backend, info).byteOffset;
+  assertFloat32(info);
+  return (backend.dataIdMap.get(info.dataId) as unknown as { memoryOffset: number }).memoryOffset;
 }
 
 /** Calls another kernel registered for wasm (e.g. BatchMatMul) on heap tensors, as tfjs's own kernels do. */

@@ -4,6 +4,7 @@ import { batchNormTrainConfig, batchNormTrainGradConfig } from './BatchNormTrain
 import { wrapConv2D } from './Conv2D.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
+import { wrapDepthwiseConv2dNative } from './DepthwiseConv2dNative.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
 import { wrapIdentity } from './Identity.js';
@@ -27,6 +28,7 @@ const WRAPPERS: readonly [string, (shipped: tf.KernelConfig) => tf.KernelConfig]
   [tf.BatchMatMul, wrapBatchMatMul],
   [tf.Conv2D, wrapConv2D],
   [tf.Conv2DBackpropInput, wrapConv2DBackpropInput],
+  [tf.DepthwiseConv2dNative, wrapDepthwiseConv2dNative],
   [tf.Sum, wrapSum],
   [tf.Mean, wrapMean],
   [tf.Identity, wrapIdentity],

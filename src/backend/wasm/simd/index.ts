@@ -6,6 +6,8 @@ import {
 } from './kernels-wasm.js';
 import { KernelPool, type PoolModules } from '../threads/pool.js';
 import { parallelKernels } from '../threads/parallel-kernels.js';
+import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls } from './reduction-chunks.js';
+import { yieldXnnpackThreads } from '../threads/pthread-node.js';
 
 /**
  * mnext's own WebAssembly SIMD kernels (kernels.c), instantiated on the tfjs wasm backend's memory so they
@@ -13,8 +15,8 @@ import { parallelKernels } from '../threads/parallel-kernels.js';
  * kernels allocate nothing, so the caller provides every output and scratch buffer through the backend.
  */
 export interface SimdKernels {
-  /** src [batch, rows, cols] -> dst [batch, cols, rows]. */
-  transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  /** src [batch, rows, cols] -> dst [batch, cols, rows]; source rows [row0, row1) of each matrix only when given. */
+  transpose(src: number, dst: number, batch: number, rows: number, cols: number, row0?: number, row1?: number): void;
   /** NHWC x -> patch matrix [N*OH*OW, KH*KW*C] (zeros over the padding). */
   im2col(x: number, cols: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number,
     kw: number, sh: number, sw: number, top: number, left: number): void;
@@ -24,22 +26,38 @@ export interface SimdKernels {
    */
   gemm(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number): void;
   /**
-   * Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M]; channels [ch0, ch1) only when
-   * given (multiplier 1, ch0 a multiple of 4).
+   * Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M], summed over the chunks of rows
+   * of ./reduction-chunks.ts; `parts` is scratch for one partial gradient per chunk (unused with one chunk).
    */
   depthwiseFilterGrad(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number,
-    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number, ch0?: number,
-    ch1?: number): void;
+    oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number, parts: number): void;
+  /** out[i] = Σ_k parts[k·size + i] over the `count` parts, in order, for i in [i0, i1) (default [0, size)). */
+  sumParts(parts: number, out: number, count: number, size: number, i0?: number, i1?: number): void;
+  /**
+   * Depthwise conv [N, OH, OW, C] of x NHWC with a [KH, KW, C, 1] filter (multiplier 1); output rows
+   * [row0, row1) of the N*OH rows only when given.
+   */
+  depthwiseConv(x: number, filter: number, y: number, n: number, h: number, w: number, c: number, oh: number, ow: number,
+    kh: number, kw: number, sh: number, sw: number, top: number, left: number, row0?: number, row1?: number): void;
   /** Depthwise input gradient [N, H, W, C] from dy [N, OH, OW, C*M] and the filter [KH, KW, C, M]. */
   depthwiseInputGrad(dy: number, filter: number, dx: number, n: number, h: number, w: number, c: number, m: number,
     oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
-  /** Per-channel mean and biased variance of x [rows, c]; acc is scratch for 2*c doubles. Channels [ch0, ch1). */
-  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number, ch0?: number, ch1?: number): void;
+  /**
+   * Per-channel mean and biased variance of x [rows, c], summed in the chunks of ./reduction-chunks.ts; acc is
+   * scratch for statScratchDoubles(rows, c) doubles.
+   */
+  channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
   /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
   channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number, relu6: number): void;
-  /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1). */
+  /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1); acc as above. */
   bnGradSums(dy: number, x: number, y: number, relu6: number, rows: number, c: number, mean: number, acc: number,
-    sumG: number, sumGc: number, ch0?: number, ch1?: number): void;
+    sumG: number, sumGc: number): void;
+  /** One chunk of channelMoments: part (c doubles) = Σ (x − centre)^power over rows [row0, row1) (centre 0: none). */
+  channelSumPart(x: number, c: number, centre: number, power: number, part: number, row0: number, row1: number): void;
+  /** One chunk of bnGradSums: part (2c doubles) = [Σg, Σg·(x − mean)] over rows [row0, row1). */
+  bnGradSumPart(dy: number, x: number, y: number, relu6: number, c: number, mean: number, part: number, row0: number, row1: number): void;
+  /** out[ch] = (Σ_k parts[k·stride + ch]) / divisor over `count` double partials, added in order. */
+  finishParts(parts: number, count: number, stride: number, c: number, divisor: number, out: number): void;
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
   bnGradApply(dy: number, x: number, y: number, relu6: number, rows: number, c: number, kg: number, kx: number,
     k0: number, dx: number): void;
@@ -93,11 +111,11 @@ export function gemmTile(): GemmTile {
 }
 
 /**
- * A kernel whose last two arguments, a channel range [ch0, ch1), default to every channel: its first `count`
- * arguments are the rest, the channel count being argument `channels`.
+ * A kernel whose last two arguments, a range [start, end) of channels or rows, default to the whole of them:
+ * its first `count` arguments are the rest, the number of channels or rows being argument `extent`.
  */
-function allChannelsByDefault(kernel: (...args: number[]) => void, count: number, channels: number): (...args: number[]) => void {
-  return (...args) => kernel(...args.slice(0, count), args[count] ?? 0, args[count + 1] ?? args[channels]);
+function wholeRangeByDefault(kernel: (...args: number[]) => void, count: number, extent: number): (...args: number[]) => void {
+  return (...args) => kernel(...args.slice(0, count), args[count] ?? 0, args[count + 1] ?? args[extent]);
 }
 
 /** The compiled kernel and tile modules for a memory: the shared-memory build when the heap is shared. */
@@ -112,16 +130,19 @@ function kernelModules(memory: WebAssembly.Memory, tile: GemmTile): PoolModules 
   };
 }
 
-/** The kernels' export names, by SimdKernels method. */
-const EXPORTS: Record<keyof SimdKernels, string> = {
+/** The kernels' export names, by SimdKernels method (the BN sums are composed of chunk kernels, below). */
+const EXPORTS: Record<Exclude<keyof SimdKernels, 'channelMoments' | 'bnGradSums'>, string> = {
   transpose: 'transpose',
   im2col: 'im2col',
   gemm: 'gemm',
   depthwiseFilterGrad: 'depthwise_filter_grad',
+  sumParts: 'sum_parts',
+  depthwiseConv: 'depthwise_conv',
   depthwiseInputGrad: 'depthwise_input_grad',
-  channelMoments: 'channel_moments',
+  channelSumPart: 'channel_sum_part',
+  finishParts: 'finish_parts',
   channelAffine: 'channel_affine',
-  bnGradSums: 'bn_grad_sums',
+  bnGradSumPart: 'bn_grad_sum_part',
   bnGradApply: 'bn_grad_apply',
   sgdMomentum: 'sgd_momentum',
 };
@@ -139,9 +160,21 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
   });
   const fn = instance.exports as Record<string, (...args: number[]) => void>;
   const one = Object.fromEntries(Object.entries(EXPORTS).map(([method, name]) => [method, fn[name]])) as unknown as SimdKernels;
-  one.depthwiseFilterGrad = allChannelsByDefault(fn.depthwise_filter_grad, 16, 6);
-  one.channelMoments = allChannelsByDefault(fn.channel_moments, 6, 2);
-  one.bnGradSums = allChannelsByDefault(fn.bn_grad_sums, 10, 5);
+  one.sumParts = wholeRangeByDefault(fn.sum_parts, 4, 3);
+  one.depthwiseFilterGrad = (...args) => {
+    const { calls, count, size } = filterGradCalls(...(args as Parameters<typeof filterGradCalls>));
+    for (const call of calls) fn.depthwise_filter_grad(...call);
+    if (count > 1) fn.sum_parts(args[16], args[2], count, size, 0, size);
+  };
+  const inOrder: RunCalls = (kernel, calls) => {
+    for (const call of calls) fn[kernel](...call);
+  };
+  one.channelMoments = (...args) => chunkedMoments(inOrder, fn.finish_parts, ...args);
+  one.bnGradSums = (...args) => chunkedGradSums(inOrder, fn.finish_parts, ...args);
+  one.transpose = wholeRangeByDefault(fn.transpose, 5, 3);
+  // The export takes no batch size, only the row range, which defaults to every output row.
+  one.depthwiseConv = (x, filter, y, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0 = 0, row1 = n * oh) =>
+    fn.depthwise_conv(x, filter, y, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0, row1);
   if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
   const byName = new Map(Object.values(EXPORTS).map((name) => [name, fn[name]]));
   return parallelKernels(one, new KernelPool(threads, memory, modules, byName));
@@ -174,11 +207,18 @@ export function setKernelThreads(threads: number): void {
   kernelThreads = threads;
 }
 
-/** The kernels bound to this backend's heap (instantiated once per backend). */
+/**
+ * The kernels bound to this backend's heap (instantiated once per backend). On N threads, the first call
+ * takes the cores from XNNPACK's pool: from then on this process trains (mnext's kernels are the training
+ * kernels), where XNNPACK runs only small ops; a process that only infers never calls them and keeps XNNPACK's
+ * N threads for its fused convs.
+ */
 export function simdKernels(backend: BackendWasm): SimdKernels {
   let kernels = instances.get(backend);
   if (kernels === undefined) {
-    kernels = instantiateSimdKernels(backendMemory(backend), gemmTile(), kernelThreads);
+    const memory = backendMemory(backend);
+    if (kernelThreads > 1 && memory.buffer instanceof SharedArrayBuffer) yieldXnnpackThreads(backend);
+    kernels = instantiateSimdKernels(memory, gemmTile(), kernelThreads);
     instances.set(backend, kernels);
   }
   return kernels;

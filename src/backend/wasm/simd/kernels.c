@@ -26,7 +26,8 @@ static void zero(f32 *p, int count) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Transpose of the last two axes: src [batch, rows, cols] -> dst [batch, cols, rows], in 4x4 register tiles
-// inside 32x32 cache tiles.
+// inside 32x32 cache tiles. Source rows [row0, row1) of each matrix only (dst columns [row0, row1)), so threads
+// may split the rows.
 
 static void transpose_tile4(const f32 *src, f32 *dst, int rows, int cols, int r, int c) {
   v128_t a = load4(src + (r + 0) * cols + c);
@@ -44,13 +45,13 @@ static void transpose_tile4(const f32 *src, f32 *dst, int rows, int cols, int r,
 }
 
 EXPORT(transpose)
-void transpose(const f32 *src, f32 *dst, int batch, int rows, int cols) {
+void transpose(const f32 *src, f32 *dst, int batch, int rows, int cols, int row0, int row1) {
   const int tile = 32;
   for (int b = 0; b < batch; b++) {
     const f32 *s = src + b * rows * cols;
     f32 *d = dst + b * rows * cols;
-    for (int r0 = 0; r0 < rows; r0 += tile) {
-      int r1 = r0 + tile < rows ? r0 + tile : rows;
+    for (int r0 = row0; r0 < row1; r0 += tile) {
+      int r1 = r0 + tile < row1 ? r0 + tile : row1;
       for (int c0 = 0; c0 < cols; c0 += tile) {
         int c1 = c0 + tile < cols ? c0 + tile : cols;
         int r = r0;
@@ -177,15 +178,13 @@ static int end_valid(int size, int pad_before, int tap, int stride, int out) {
   return e < out ? e : out;
 }
 
-// Channels [ch0, ch1) only (ch0 a multiple of 4, ch1 too unless it is c): each channel's sum is the same
-// whichever range it is computed in, so threads may split the channels.
 static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w, int c, int ow, int kw, int sw,
-                               int left, int fh, int ch0, int ch1) {
-  const int c4 = ch1 & ~3;
+                               int left, int fh) {
+  const int c4 = c & ~3;
   for (int fw = 0; fw < kw; fw++) {
     const int lo = first_valid(left, fw, sw), hi = end_valid(w, left, fw, sw, ow);
     f32 *tap = dw + (fh * kw + fw) * c;
-    for (int ch = ch0; ch < c4; ch += 4) {
+    for (int ch = 0; ch < c4; ch += 4) {
       v128_t acc = splat(0.0f);
       for (int xo = lo; xo < hi; xo++) {
         const int iw = xo * sw - left + fw;
@@ -193,7 +192,7 @@ static void dw_filter_grad_row(const f32 *xrow, const f32 *dyrow, f32 *dw, int w
       }
       store4(tap + ch, wasm_f32x4_add(load4(tap + ch), acc));
     }
-    for (int ch = c4; ch < ch1; ch++) {
+    for (int ch = c4; ch < c; ch++) {
       f32 acc = 0.0f;
       for (int xo = lo; xo < hi; xo++) acc += xrow[(xo * sw - left + fw) * c + ch] * dyrow[xo * c + ch];
       tap[ch] += acc;
@@ -255,48 +254,137 @@ static void dw_input_grad_row_multiplier(const f32 *dyrow, const f32 *wrow, f32 
   }
 }
 
-// The depthwise backward passes walk the same rows: every (image, output row, filter row) whose input row is
-// inside the image, handing the two rows to the per-row kernel of the pass.
+// The depthwise backward passes walk the same rows: every (output row of [row0, row1) of the n*oh, filter row)
+// whose input row is inside the image, handing the two rows to the per-row kernel of the pass.
 typedef enum { FILTER_GRAD, INPUT_GRAD } DepthwisePass;
 
-static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *operand, f32 *out, int n, int h, int w,
-                               int c, int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left, int ch0,
-                               int ch1) {
-  for (int b = 0; b < n; b++) {
-    for (int y = 0; y < oh; y++) {
-      const f32 *dyrow = dy + (b * oh + y) * ow * c * m;
-      for (int fh = 0; fh < kh; fh++) {
-        const int ih = y * sh - top + fh;
-        if (ih < 0 || ih >= h) continue;
-        const int row = (b * h + ih) * w * c;
-        if (pass == FILTER_GRAD) {
-          // operand = x, out = dw
-          if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh, ch0, ch1);
-          else dw_filter_grad_row_multiplier(operand + row, dyrow, out, w, c, m, ow, kw, sw, left, fh);
-        } else {
-          // operand = the filter, out = dx
-          const f32 *wrow = operand + fh * kw * c * m;
-          if (m == 1) dw_input_grad_row(dyrow, wrow, out + row, w, c, ow, kw, sw, left);
-          else dw_input_grad_row_multiplier(dyrow, wrow, out + row, w, c, m, ow, kw, sw, left);
-        }
+static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *operand, f32 *out, int h, int w, int c,
+                               int m, int oh, int ow, int kh, int kw, int sh, int sw, int top, int left, int row0,
+                               int row1) {
+  for (int r = row0; r < row1; r++) {
+    const int b = r / oh, y = r % oh;
+    const f32 *dyrow = dy + r * ow * c * m;
+    for (int fh = 0; fh < kh; fh++) {
+      const int ih = y * sh - top + fh;
+      if (ih < 0 || ih >= h) continue;
+      const int row = (b * h + ih) * w * c;
+      if (pass == FILTER_GRAD) {
+        // operand = x, out = dw
+        if (m == 1) dw_filter_grad_row(operand + row, dyrow, out, w, c, ow, kw, sw, left, fh);
+        else dw_filter_grad_row_multiplier(operand + row, dyrow, out, w, c, m, ow, kw, sw, left, fh);
+      } else {
+        // operand = the filter, out = dx
+        const f32 *wrow = operand + fh * kw * c * m;
+        if (m == 1) dw_input_grad_row(dyrow, wrow, out + row, w, c, ow, kw, sw, left);
+        else dw_input_grad_row_multiplier(dyrow, wrow, out + row, w, c, m, ow, kw, sw, left);
       }
     }
   }
 }
 
-// Channels [ch0, ch1) of dw (multiplier 1; with a multiplier the whole filter, ch0 = 0 and ch1 = c).
+// Depthwise conv forward, multiplier 1: y[b, yo, xo, ch] = sum over the taps (fh, fw) inside the image of
+// x[b, yo*sh - top + fh, xo*sw - left + fw, ch] * w[fh, fw, ch]. Each output sums its taps in (fh, fw) order
+// in a register; 16 channels at a time, in four independent accumulators (one chain of dependent adds would
+// wait on the adder's latency), then 4, then one. The tap ranges are clipped per output row and column, so the
+// inner loops carry no bounds checks. Output rows [row0, row1) of the n*oh rows only: every output is computed
+// the same whichever range holds it, so threads may split the rows. (XNNPACK's depthwise operator packs its
+// filter when created, and training brings a new filter every step.)
+
+static inline int max_int(int a, int b) { return a > b ? a : b; }
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+// origin: the offset in ximg of the filter's top-left tap, which may lie outside the image (only taps
+// [fh0, fh1) x [fw0, fw1) are read, all inside).
+static inline __attribute__((always_inline)) void dw_conv_pixel(const f32 *ximg, int origin, const f32 *filter, f32 *out, int w, int c, int kw, int fh0, int fh1,
+                          int fw0, int fw1) {
+  const int c16 = c & ~15, c4 = c & ~3;
+  int ch = 0;
+  for (; ch < c16; ch += 16) {
+    v128_t a0 = splat(0.0f), a1 = splat(0.0f), a2 = splat(0.0f), a3 = splat(0.0f);
+    for (int fh = fh0; fh < fh1; fh++) {
+      for (int fw = fw0; fw < fw1; fw++) {
+        const f32 *xp = ximg + (origin + (fh * w + fw) * c + ch);
+        const f32 *wp = filter + (fh * kw + fw) * c + ch;
+        a0 = madd(a0, load4(xp), load4(wp));
+        a1 = madd(a1, load4(xp + 4), load4(wp + 4));
+        a2 = madd(a2, load4(xp + 8), load4(wp + 8));
+        a3 = madd(a3, load4(xp + 12), load4(wp + 12));
+      }
+    }
+    store4(out + ch, a0);
+    store4(out + ch + 4, a1);
+    store4(out + ch + 8, a2);
+    store4(out + ch + 12, a3);
+  }
+  for (; ch < c4; ch += 4) {
+    v128_t acc = splat(0.0f);
+    for (int fh = fh0; fh < fh1; fh++) {
+      for (int fw = fw0; fw < fw1; fw++) acc = madd(acc, load4(ximg + (origin + (fh * w + fw) * c + ch)), load4(filter + (fh * kw + fw) * c + ch));
+    }
+    store4(out + ch, acc);
+  }
+  for (; ch < c; ch++) {
+    f32 acc = 0.0f;
+    for (int fh = fh0; fh < fh1; fh++) {
+      for (int fw = fw0; fw < fw1; fw++) acc += ximg[origin + (fh * w + fw) * c + ch] * filter[(fh * kw + fw) * c + ch];
+    }
+    out[ch] = acc;
+  }
+}
+
+EXPORT(depthwise_conv)
+void depthwise_conv(const f32 *x, const f32 *filter, f32 *y, int h, int w, int c, int oh, int ow, int kh, int kw, int sh,
+                    int sw, int top, int left, int row0, int row1) {
+  for (int row = row0; row < row1; row++) {
+    const int b = row / oh, ih0 = (row % oh) * sh - top;
+    const int fh0 = max_int(0, -ih0), fh1 = min_int(kh, h - ih0);
+    for (int xo = 0; xo < ow; xo++) {
+      const int iw0 = xo * sw - left;
+      const int fw0 = max_int(0, -iw0), fw1 = min_int(kw, w - iw0);
+      const f32 *ximg = x + b * h * w * c;
+      f32 *out = y + (row * ow + xo) * c;
+      // A 3x3 filter wholly inside the image (nearly every output): constant tap bounds, unrolled by the compiler.
+      if (kh == 3 && kw == 3 && fh0 == 0 && fh1 == 3 && fw0 == 0 && fw1 == 3) dw_conv_pixel(ximg, (ih0 * w + iw0) * c, filter, out, w, c, 3, 0, 3, 0, 3);
+      else dw_conv_pixel(ximg, (ih0 * w + iw0) * c, filter, out, w, c, kw, fh0, fh1, fw0, fw1);
+    }
+  }
+}
+
+// The filter gradient's sum over the output rows [row0, row1) of the n*oh: a reduction over the batch and the
+// image, which the caller splits into fixed chunks of rows (chosen from the shape alone) and adds up with
+// sum_parts, so that the result is the same on any number of threads. (Splitting the channels instead keeps
+// every sum whole but has each thread stride through all of x and dy for a few channels of each row: at 64 px
+// it ran no faster on two threads than on one.)
 EXPORT(depthwise_filter_grad)
-void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int n, int h, int w, int c, int m, int oh, int ow,
-                           int kh, int kw, int sh, int sw, int top, int left, int ch0, int ch1) {
-  for (int t = 0; t < kh * kw; t++) zero(dw + t * c * m + ch0 * m, (ch1 - ch0) * m);
-  depthwise_backward(FILTER_GRAD, dy, x, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1);
+void depthwise_filter_grad(const f32 *x, const f32 *dy, f32 *dw, int h, int w, int c, int m, int oh, int ow, int kh,
+                           int kw, int sh, int sw, int top, int left, int row0, int row1) {
+  zero(dw, kh * kw * c * m);
+  depthwise_backward(FILTER_GRAD, dy, x, dw, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, row0, row1);
+}
+
+// out[i] = parts[i] + parts[size + i] + ... + parts[(count - 1) * size + i], added in that order, for i in
+// [i0, i1): a reduction's chunk sums totalled in chunk order whichever threads computed them (and whichever
+// split the elements, since every element is added the same way).
+EXPORT(sum_parts)
+void sum_parts(const f32 *parts, f32 *out, int count, int size, int i0, int i1) {
+  const int i4 = i0 + ((i1 - i0) & ~3);
+  for (int i = i0; i < i4; i += 4) {
+    v128_t sum = load4(parts + i);
+    for (int k = 1; k < count; k++) sum = wasm_f32x4_add(sum, load4(parts + k * size + i));
+    store4(out + i, sum);
+  }
+  for (int i = i4; i < i1; i++) {
+    f32 sum = parts[i];
+    for (int k = 1; k < count; k++) sum += parts[k * size + i];
+    out[i] = sum;
+  }
 }
 
 EXPORT(depthwise_input_grad)
 void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
                           int kh, int kw, int sh, int sw, int top, int left) {
   zero(dx, n * h * w * c);
-  depthwise_backward(INPUT_GRAD, dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, 0, c);
+  depthwise_backward(INPUT_GRAD, dy, filter, dx, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, 0, n * oh);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -324,15 +412,13 @@ static void zero_double(double *p, int count) {
   for (int i = 0; i < count; i++) p[i] = 0.0;
 }
 
-// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre may be 0), for channels [ch0, ch1)
-// (ch0 a multiple of 4, ch1 too unless it is c: a channel's sum is the same in any range, so threads may split
-// the channels; likewise below).
-static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc, int ch0, int ch1) {
-  const int c4 = ch1 & ~3;
+// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre 0: none).
+static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc) {
+  const int c4 = c & ~3;
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = ch0; ch < c4; ch += 4) {
-      const v128_t m = load4(centre + ch);
+    for (int ch = 0; ch < c4; ch += 4) {
+      const v128_t m = centre ? load4(centre + ch) : splat(0.0f);
       v128_t s = splat(0.0f);
       for (int r = r0; r < r1; r++) {
         v128_t d = wasm_f32x4_sub(load4(x + r * c + ch), m);
@@ -340,10 +426,10 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
       }
       add_to_double(acc + ch, s);
     }
-    for (int ch = c4; ch < ch1; ch++) {
+    for (int ch = c4; ch < c; ch++) {
       f32 s = 0.0f;
       for (int r = r0; r < r1; r++) {
-        f32 d = x[r * c + ch] - centre[ch];
+        f32 d = x[r * c + ch] - (centre ? centre[ch] : 0.0f);
         s += power == 2 ? d * d : d;
       }
       acc[ch] += s;
@@ -351,16 +437,29 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
   }
 }
 
-// mean[c] and biased variance[c] (two passes: the mean, then squared deviations from it), channels [ch0, ch1).
-EXPORT(channel_moments)
-void channel_moments(const f32 *x, int rows, int c, double *acc, f32 *mean, f32 *variance, int ch0, int ch1) {
-  zero(mean + ch0, ch1 - ch0);
-  zero_double(acc + ch0, ch1 - ch0);
-  channel_sums(x, rows, c, mean, 1, acc, ch0, ch1);
-  for (int ch = ch0; ch < ch1; ch++) mean[ch] = (f32)(acc[ch] / rows);
-  zero_double(acc + ch0, ch1 - ch0);
-  channel_sums(x, rows, c, mean, 2, acc, ch0, ch1);
-  for (int ch = ch0; ch < ch1; ch++) variance[ch] = (f32)(acc[ch] / rows);
+// The per-channel sums below run over fixed chunks of rows (planned from the shape alone, starting on
+// STAT_BLOCK boundaries so a chunk sums the same float blocks a whole pass would), each into its own double
+// partial; finish_parts adds the partials in chunk order. Threads may compute the chunks, and the result is
+// the same on any number of them. (Splitting the channels instead had each thread stride through all of the
+// rows for a few channels: it ran no faster on two threads than on one.)
+
+// part[ch] = sum over rows [row0, row1) of x [rows, c] of (x - centre[ch])^power (centre 0: none), c doubles.
+// The mean is the sum's chunks finished with divisor rows; the biased variance the same with power 2 around it.
+EXPORT(channel_sum_part)
+void channel_sum_part(const f32 *x, int c, const f32 *centre, int power, double *part, int row0, int row1) {
+  zero_double(part, c);
+  channel_sums(x + row0 * c, row1 - row0, c, centre, power, part);
+}
+
+// out[ch] = (f32)((parts[ch] + parts[stride + ch] + ... + parts[(count - 1) * stride + ch]) / divisor), added in
+// that order.
+EXPORT(finish_parts)
+void finish_parts(const double *parts, int count, int stride, int c, double divisor, f32 *out) {
+  for (int ch = 0; ch < c; ch++) {
+    double sum = parts[ch];
+    for (int k = 1; k < count; k++) sum += parts[k * stride + ch];
+    out[ch] = (f32)(sum / divisor);
+  }
 }
 
 // y = x * scale + shift per channel, clamped to [0, 6] when relu6.
@@ -384,18 +483,17 @@ void channel_affine(const f32 *x, f32 *y, int rows, int c, const f32 *scale, con
   }
 }
 
-// Backward sums: sum_g[c] = sum of g and sum_gc[c] = sum of g * (x - mean), g = dy (masked where ReLU6 blocks
-// it when relu6, read off the saved output y). acc: 2*c doubles of scratch. Channels [ch0, ch1).
-EXPORT(bn_grad_sums)
-void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows, int c, const f32 *mean, double *acc,
-                  f32 *sum_g, f32 *sum_gc, int ch0, int ch1) {
-  const int c4 = ch1 & ~3;
-  double *acc_g = acc, *acc_gc = acc + c;
-  zero_double(acc_g + ch0, ch1 - ch0);
-  zero_double(acc_gc + ch0, ch1 - ch0);
-  for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
-    const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = ch0; ch < c4; ch += 4) {
+// Backward sums over rows [row0, row1): part[0..c) = sum of g and part[c..2c) = sum of g * (x - mean), g = dy
+// (masked where ReLU6 blocks it when relu6, read off the saved output y); 2*c doubles, finished as above.
+EXPORT(bn_grad_sum_part)
+void bn_grad_sum_part(const f32 *dy, const f32 *x, const f32 *y, int relu6, int c, const f32 *mean, double *part, int row0,
+                      int row1) {
+  const int c4 = c & ~3;
+  double *acc_g = part, *acc_gc = part + c;
+  zero_double(part, 2 * c);
+  for (int r0 = row0; r0 < row1; r0 += STAT_BLOCK) {
+    const int r1 = r0 + STAT_BLOCK < row1 ? r0 + STAT_BLOCK : row1;
+    for (int ch = 0; ch < c4; ch += 4) {
       const v128_t m = load4(mean + ch);
       v128_t sg = splat(0.0f), sgc = splat(0.0f);
       for (int r = r0; r < r1; r++) {
@@ -407,7 +505,7 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       add_to_double(acc_g + ch, sg);
       add_to_double(acc_gc + ch, sgc);
     }
-    for (int ch = c4; ch < ch1; ch++) {
+    for (int ch = c4; ch < c; ch++) {
       f32 sg = 0.0f, sgc = 0.0f;
       for (int r = r0; r < r1; r++) {
         f32 g = relu6 ? relu6_pass_scalar(y[r * c + ch], dy[r * c + ch]) : dy[r * c + ch];
@@ -417,10 +515,6 @@ void bn_grad_sums(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows
       acc_g[ch] += sg;
       acc_gc[ch] += sgc;
     }
-  }
-  for (int ch = ch0; ch < ch1; ch++) {
-    sum_g[ch] = (f32)acc_g[ch];
-    sum_gc[ch] = (f32)acc_gc[ch];
   }
 }
 

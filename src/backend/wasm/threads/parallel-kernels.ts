@@ -1,4 +1,5 @@
 import type { SimdKernels } from '../simd/index.js';
+import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls } from '../simd/reduction-chunks.js';
 import { type KernelPool, splitRange } from './pool.js';
 
 /** Bytes per float: the kernels' pointers are byte offsets. */
@@ -7,20 +8,22 @@ const F32 = 4;
 const MIN_GEMM_WORK = 1 << 17;
 const MIN_ELEMENTS = 1 << 14;
 const SLICES_PER_THREAD = 4;
-/** Channel splits start on 64-byte cache lines, so threads splitting an NHWC row never share a line. */
-const CHANNEL_ALIGN = 16;
+/** Transposes split their source rows at the kernel's 32-row cache tiles. */
+const TRANSPOSE_TILE = 32;
 
 /**
  * The kernels with the parallel ones split across the pool's threads. Every split divides the outputs (GEMM
  * rows at 4-row tile boundaries, image rows, whole images, vector-aligned element ranges), never a reduction,
  * and each slice is computed exactly as the one-thread kernel computes those outputs: results are bitwise the
- * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums)
- * split their channels: each channel's sum is still computed whole, in the same order. The transpose stays on
- * one thread.
+ * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums) sum
+ * fixed chunks of rows (planned from the shape alone, ../simd/reduction-chunks.ts) in parallel and add their
+ * partials in chunk order.
  */
 export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels {
   // A few slices per thread, so that a thread the OS runs late leaves little for the others to wait on.
   const parts = SLICES_PER_THREAD * pool.threads;
+  // The BN sums' chunks (fixed by the shape, ../simd/reduction-chunks.ts), one slice each.
+  const inPool: RunCalls = (kernel, calls) => pool.run(kernel, calls);
   return {
     ...one,
     gemm(a, b, c, rows, red, n, aRow, aRed) {
@@ -30,6 +33,10 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
       ]);
       pool.run('gemm', slices);
     },
+    transpose(src, dst, batch, rows, cols) {
+      const slices = splitRange(rows, parts, TRANSPOSE_TILE, Math.ceil(MIN_ELEMENTS / Math.max(1, batch * cols))).map(([r0, r1]) => [src, dst, batch, rows, cols, r0, r1]);
+      pool.run('transpose', slices);
+    },
     im2col(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left) {
       const perImage = oh * ow * kh * kw * c;
       const slices = splitRange(n, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, perImage))).map(([b0, b1]) => [
@@ -37,27 +44,29 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
       ]);
       pool.run('im2col', slices);
     },
+    depthwiseConv(x, filter, y, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left) {
+      const slices = byRows(n * oh, ow * c, parts).map(([r0, r1]) => [x, filter, y, h, w, c, oh, ow, kh, kw, sh, sw, top, left, r0, r1]);
+      pool.run('depthwise_conv', slices);
+    },
     depthwiseInputGrad(dy, filter, dx, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
       const slices = splitRange(n, parts, 1, Math.ceil(MIN_ELEMENTS / Math.max(1, h * w * c))).map(([b0, b1]) => [
         dy + b0 * oh * ow * c * m * F32, filter, dx + b0 * h * w * c * F32, b1 - b0, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left,
       ]);
       pool.run('depthwise_input_grad', slices);
     },
-    depthwiseFilterGrad(x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left) {
-      // A reduction over the batch and the image: split by channels, each summed whole on one thread.
-      const work = n * oh * ow * kh * kw;
-      const ranges = m === 1 ? splitRange(c, parts, CHANNEL_ALIGN, Math.max(CHANNEL_ALIGN, Math.ceil(MIN_GEMM_WORK / Math.max(1, work)))) : [[0, c]];
-      const slices = ranges.map(([ch0, ch1]) => [x, dy, dw, n, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, ch0, ch1]);
-      pool.run('depthwise_filter_grad', slices);
+    depthwiseFilterGrad(...args) {
+      // A reduction over the batch and the image: fixed chunks of rows (the same on any thread count), one
+      // slice each, then their partials added in chunk order, split by elements.
+      const { calls, count, size } = filterGradCalls(...(args as Parameters<typeof filterGradCalls>));
+      pool.run('depthwise_filter_grad', calls);
+      if (count > 1) this.sumParts(args[16], args[2], count, size);
     },
-    channelMoments(x, rows, c, acc, mean, variance) {
-      const slices = byChannels(c, rows, parts).map(([ch0, ch1]) => [x, rows, c, acc, mean, variance, ch0, ch1]);
-      pool.run('channel_moments', slices);
+    sumParts(partials, out, count, size) {
+      const slices = splitRange(size, parts, 4, Math.ceil(MIN_ELEMENTS / Math.max(1, count))).map(([i0, i1]) => [partials, out, count, size, i0, i1]);
+      pool.run('sum_parts', slices);
     },
-    bnGradSums(dy, x, y, relu6, rows, c, mean, acc, sumG, sumGc) {
-      const slices = byChannels(c, rows, parts).map(([ch0, ch1]) => [dy, x, y, relu6, rows, c, mean, acc, sumG, sumGc, ch0, ch1]);
-      pool.run('bn_grad_sums', slices);
-    },
+    channelMoments: (...args) => chunkedMoments(inPool, one.finishParts, ...args),
+    bnGradSums: (...args) => chunkedGradSums(inPool, one.finishParts, ...args),
     channelAffine(x, y, rows, c, scale, shift, relu6) {
       const slices = byRows(rows, c, parts).map(([r0, r1]) => [x + r0 * c * F32, y + r0 * c * F32, r1 - r0, c, scale, shift, relu6]);
       pool.run('channel_affine', slices);
@@ -77,11 +86,6 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
       pool.run('sgd_momentum', slices);
     },
   };
-}
-
-/** Channel ranges for a per-channel reduction over `rows` rows. */
-function byChannels(c: number, rows: number, parts: number): [number, number][] {
-  return splitRange(c, parts, CHANNEL_ALIGN, Math.max(CHANNEL_ALIGN, Math.ceil(MIN_ELEMENTS / Math.max(1, rows))));
 }
 
 function byRows(rows: number, c: number, parts: number): [number, number][] {

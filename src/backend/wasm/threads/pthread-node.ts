@@ -3,7 +3,7 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { type BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { PTHREAD_WORKER_SOURCE } from './pthread-worker-source.js';
 
 /**
@@ -34,6 +34,18 @@ export function prepareThreadedWasm(threads: number): () => void {
     URL.createObjectURL = createObjectURL;
     os.cpus = cpus;
   };
+}
+
+/**
+ * Puts XNNPACK's pool on one thread for good, leaving the cores to mnext's kernel pool (./pool.ts). The two
+ * pools cannot share: after every XNNPACK op, pthreadpool's workers spin-wait for the next one (1,000,000
+ * polls, 2–3 ms here) before they sleep, and a training step runs an XNNPACK op (an add, a multiply, the
+ * stem conv) every few ms, so XNNPACK's worker held a core through most of the step and mnext's workers got
+ * half of it. tfjs's init_with_threads_count creates a new pool and points XNNPACK at it; the old pool's
+ * workers finish their spin and then sleep on a futex for the rest of the process.
+ */
+export function yieldXnnpackThreads(backend: BackendWasm): void {
+  if (backend.wasm.tfjs.getThreadsCount() > 1) backend.wasm.tfjs.initWithThreadsCount(1);
 }
 
 /** Whether this Node can run the threaded build: shared memory and wasm threads (atomics) are available. */

@@ -1,0 +1,79 @@
+/** Chunks a reduction is split into at most: enough for 16 threads to share a couple each. */
+const MAX_CHUNKS = 32;
+/** Multiply-adds a chunk is worth at least: each chunk costs a zeroed partial and its share of the final sum. */
+const MIN_CHUNK_WORK = 1 << 17;
+
+/**
+ * How the depthwise filter gradient splits its sum over the n*oh output rows: `count` chunks of `rows` rows
+ * (the last may be shorter), each summed into its own partial, the partials then added in chunk order. The
+ * plan depends on the shape alone, never on the thread count, so the result is bitwise the same on any number
+ * of threads.
+ */
+export function filterGradChunks(n: number, oh: number, ow: number, c: number, m: number, kh: number, kw: number): { rows: number; count: number } {
+  const total = n * oh;
+  const perRow = Math.max(1, ow * c * m * kh * kw);
+  const rows = Math.max(1, Math.ceil(total / MAX_CHUNKS), Math.ceil(MIN_CHUNK_WORK / perRow));
+  return { rows, count: Math.ceil(total / rows) };
+}
+
+/**
+ * The depthwise_filter_grad calls (argument lists, pointers in bytes) of a filter gradient split as planned:
+ * one per chunk into its partial in `parts`, or, with one chunk, a single call straight into `dw`.
+ */
+export function filterGradCalls(
+  x: number, dy: number, dw: number, n: number, h: number, w: number, c: number, m: number, oh: number, ow: number,
+  kh: number, kw: number, sh: number, sw: number, top: number, left: number, parts: number,
+): { calls: number[][]; count: number; size: number } {
+  const { rows, count } = filterGradChunks(n, oh, ow, c, m, kh, kw);
+  const size = kh * kw * c * m;
+  const calls = Array.from({ length: count }, (_, k) => [
+    x, dy, count === 1 ? dw : parts + k * size * 4, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, k * rows, Math.min(n * oh, (k + 1) * rows),
+  ]);
+  return { calls, count, size };
+}
+
+/** Rows per float block of kernels.c's channel sums: chunks start on these boundaries. */
+const STAT_BLOCK = 64;
+const F64 = 8;
+
+/**
+ * The [start, end) row ranges the BN statistics and gradient sums over x [rows, c] are chunked into: whole
+ * STAT_BLOCKs, at most MAX_CHUNKS of them, none under MIN_CHUNK_WORK elements (bar the last), from the shape alone.
+ */
+export function statRanges(rows: number, c: number): [number, number][] {
+  const blocks = Math.ceil(rows / STAT_BLOCK);
+  const perChunk = STAT_BLOCK * Math.max(1, Math.ceil(blocks / MAX_CHUNKS), Math.ceil(MIN_CHUNK_WORK / (STAT_BLOCK * Math.max(1, c))));
+  const ranges: [number, number][] = [];
+  for (let start = 0; start < rows; start += perChunk) ranges.push([start, Math.min(rows, start + perChunk)]);
+  return ranges.length > 0 ? ranges : [[0, rows]];
+}
+
+/** Scratch the BN sums need over x [rows, c], in doubles: two c-channel partials per chunk. */
+export function statScratchDoubles(rows: number, c: number): number {
+  return statRanges(rows, c).length * 2 * c;
+}
+
+/** Runs a kernel once per argument list: in order on one thread, or as the slices of one pool call. */
+export type RunCalls = (kernel: 'channel_sum_part' | 'bn_grad_sum_part', calls: number[][]) => void;
+/** kernels.c's finish_parts (one thread: it adds at most MAX_CHUNKS partials per channel). */
+export type FinishParts = (parts: number, count: number, stride: number, c: number, divisor: number, out: number) => void;
+
+/** mean[c] and biased variance[c] of x [rows, c]: chunked sums of x, then of (x − mean)² (`acc`: scratch). */
+export function chunkedMoments(run: RunCalls, finish: FinishParts, x: number, rows: number, c: number, acc: number, mean: number, variance: number): void {
+  const ranges = statRanges(rows, c);
+  for (const [power, centre, out] of [[1, 0, mean], [2, mean, variance]]) {
+    run('channel_sum_part', ranges.map(([r0, r1], k) => [x, c, centre, power, acc + k * c * F64, r0, r1]));
+    finish(acc, ranges.length, c, c, rows, out);
+  }
+}
+
+/** BN's backward sums Σg and Σg·(x − mean) per channel, chunked (`acc`: scratch). */
+export function chunkedGradSums(
+  run: RunCalls, finish: FinishParts, dy: number, x: number, y: number, relu6: number, rows: number, c: number,
+  mean: number, acc: number, sumG: number, sumGc: number,
+): void {
+  const ranges = statRanges(rows, c);
+  run('bn_grad_sum_part', ranges.map(([r0, r1], k) => [dy, x, y, relu6, c, mean, acc + k * 2 * c * F64, r0, r1]));
+  finish(acc, ranges.length, 2 * c, c, 1, sumG);
+  finish(acc + c * F64, ranges.length, 2 * c, c, 1, sumGc);
+}
