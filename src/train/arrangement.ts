@@ -137,13 +137,27 @@ export async function timeSteps(arranged: ArrangedSteps, warmup: number, steps: 
 const PROBE_STEPS = 3;
 
 /**
- * The candidates for a batch: one engine on the threads the main engine runs on, and, on a machine with more
- * than one core and a batch that gives every core an image, one single-threaded replica per core.
+ * Values per channel that every replica's batch norms must see on the model's smallest feature map for replicas
+ * to be a candidate: replicas compute BN statistics over their shard only, and MobileNeXt-0.35 at 32 px (1x1
+ * last maps) diverges with shards of 3 images and trains with shards of 6 (test/train/replicas.test.ts).
  */
-export function arrangementCandidates(batch: number): Arrangement[] {
+const MIN_SHARD_BN_VALUES = 16;
+
+/** H·W of the smallest feature map a batch norm normalises (Infinity for a model without any). */
+function smallestBnArea(graph: ModelGraph): number {
+  return Math.min(...graph.nodes.filter((n) => n.op === 'batchnorm' && n.shape.length === 3).map((n) => n.shape[0] * n.shape[1]), Infinity);
+}
+
+/**
+ * The candidates for a workload: one engine on the threads the main engine runs on, and, on a machine with more
+ * than one core and a batch whose shards keep the batch norms' statistics sound (MIN_SHARD_BN_VALUES), one
+ * single-threaded replica per core.
+ */
+export function arrangementCandidates(workload: Pick<TrainingWorkload, 'graph' | 'batch'>): Arrangement[] {
   const cores = defaultThreads();
   const oneEngine = { replicas: 1, threads: backendThreads() };
-  return cores > 1 && batch >= cores ? [oneEngine, { replicas: cores, threads: 1 }] : [oneEngine];
+  const shard = Math.floor(workload.batch / cores);
+  return cores > 1 && shard > 0 && shard * smallestBnArea(workload.graph) >= MIN_SHARD_BN_VALUES ? [oneEngine, { replicas: cores, threads: 1 }] : [oneEngine];
 }
 
 /**
@@ -152,7 +166,7 @@ export function arrangementCandidates(batch: number): Arrangement[] {
  * closed and every tensor it makes is freed.
  */
 export async function fastestArrangement(workload: TrainingWorkload): Promise<PickedArrangement> {
-  const candidates = arrangementCandidates(workload.batch);
+  const candidates = arrangementCandidates(workload);
   if (candidates.length === 1) return { ...candidates[0], probed: [] };
   const probed: ProbedArrangement[] = [];
   for (const candidate of candidates) {
