@@ -10,7 +10,7 @@ import type { ModelGraph } from '../models/graph.js';
 import { createModelGraph } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { UsageError } from '../errors.js';
-import { type ArrangedSteps, type TrainingWorkload, fastestArrangement, randomTrainingBatch, startArrangedSteps, timeSteps } from '../train/arrangement.js';
+import { type Arrangement, type ArrangedSteps, type ProbedArrangement, type TrainingWorkload, fastestArrangement, randomTrainingBatch, startArrangedSteps, timeSteps } from '../train/arrangement.js';
 
 export type BenchMode = 'train' | 'infer';
 
@@ -29,7 +29,7 @@ export interface ModelBenchOptions {
   readonly warmup: number;
   readonly numClasses: number;
   /** Called once the arrangement is picked, with the probes' times (when it was picked). */
-  readonly onArrangement?: (best: { replicas: number; threads: number }, probed: readonly { replicas: number; threads: number; msPerStep: number }[]) => void;
+  readonly onArrangement?: (best: Arrangement, probed: readonly ProbedArrangement[]) => void;
   /** Called after every warm-up and timed step (progress bars). */
   readonly onStep?: (done: number, total: number) => void;
 }
@@ -59,7 +59,7 @@ export interface ModelBenchResult {
   readonly rssGrowthPct?: number;
   /** How the arrangement (workers × threads) was chosen, and the probes' times, when it was picked. */
   readonly arrangement?: string;
-  readonly probed?: readonly { replicas: number; threads: number; msPerStep: number }[];
+  readonly probed?: readonly ProbedArrangement[];
 }
 
 const SEED = 42;
@@ -86,11 +86,11 @@ function inferSteps(graph: ModelGraph, batch: number): ArrangedSteps {
 }
 
 /** The bench's training workload: SGD momentum 0.9, weight decay 4e-5, label smoothing 0.1. */
-export function benchWorkload(graph: ModelGraph, batch: number, backend: string): TrainingWorkload {
+function benchWorkload(graph: ModelGraph, batch: number, backend: string): TrainingWorkload {
   return { graph, batch, backend, optimizer: { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 }, smoothing: 0.1 };
 }
 
-export function peakRssMb(): number {
+function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
