@@ -30,4 +30,5 @@ export {
 } from './train/parity.js';
 export { listRecipes } from './train/recipes.js';
 export type { BatchProgress, TrainResult } from './train/engine.js';
+export type { Arrangement, PickedArrangement, ProbedArrangement } from './train/arrangement.js';
 export type { SummaryRow } from './train/summary.js';

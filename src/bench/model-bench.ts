@@ -5,12 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, currentBackend, initBackend, setThreads } from '../backend/index.js';
-import { InferenceModel, TfjsModel } from '../models/executor.js';
+import { InferenceModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import { createModelGraph } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
-import { createOptimizer } from '../train/optim.js';
-import { computeGradients, disposeGradientResult } from '../train/step.js';
+import { UsageError } from '../errors.js';
+import { type Arrangement, type ArrangedSteps, type ProbedArrangement, type TrainingWorkload, fastestArrangement, randomTrainingBatch, startArrangedSteps, timeSteps } from '../train/arrangement.js';
 
 export type BenchMode = 'train' | 'infer';
 
@@ -29,7 +29,7 @@ export interface ModelBenchOptions {
   readonly warmup: number;
   readonly numClasses: number;
   /** Called once the arrangement is picked, with the probes' times (when it was picked). */
-  readonly onArrangement?: (best: { replicas: number; threads: number }, probed: readonly { replicas: number; threads: number; msPerStep: number }[]) => void;
+  readonly onArrangement?: (best: Arrangement, probed: readonly ProbedArrangement[]) => void;
   /** Called after every warm-up and timed step (progress bars). */
   readonly onStep?: (done: number, total: number) => void;
 }
@@ -59,62 +59,38 @@ export interface ModelBenchResult {
   readonly rssGrowthPct?: number;
   /** How the arrangement (workers × threads) was chosen, and the probes' times, when it was picked. */
   readonly arrangement?: string;
-  readonly probed?: readonly { replicas: number; threads: number; msPerStep: number }[];
-}
-
-/** One benchmarked step; `run` must leave no tensors behind. */
-interface BenchStep {
-  run(step: number): void;
-  dispose(): void;
+  readonly probed?: readonly ProbedArrangement[];
 }
 
 const SEED = 42;
 
-function randomBatch(graph: ModelGraph, batch: number, size: number): { images: tf.Tensor4D; targets: tf.Tensor2D } {
-  return tf.tidy(() => {
-    const images = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', SEED) as tf.Tensor4D;
-    const labels = tf.randomUniform([batch], 0, graph.spec.numClasses, 'int32', SEED + 1) as tf.Tensor1D;
-    return { images, targets: tf.cast(tf.oneHot(labels, graph.spec.numClasses), 'float32') as tf.Tensor2D };
-  });
-}
-
-function trainStep(graph: ModelGraph, options: ModelBenchOptions): BenchStep {
-  const model = new TfjsModel(graph, initStateDict(graph, SEED));
-  const optimizer = createOptimizer(model, { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 });
-  const { images, targets } = randomBatch(graph, options.batch, options.inputSize);
-  return {
-    run(step) {
-      const result = computeGradients(model, images, targets, { smoothing: 0.1, seed: SEED + step });
-      optimizer.apply(result.grads, 0.05);
-      model.updateRunningStats(result.batchStats);
-      disposeGradientResult(result);
-    },
-    dispose() {
-      tf.dispose([images, targets]);
-      optimizer.dispose();
-      model.dispose();
-    },
-  };
-}
-
-function inferStep(graph: ModelGraph, options: ModelBenchOptions): BenchStep {
+/** One inference per step on a random batch (the ArrangedSteps shape, so training and inference share the timing). */
+function inferSteps(graph: ModelGraph, batch: number): ArrangedSteps {
   const model = new InferenceModel(graph, initStateDict(graph, SEED));
-  const { images, targets } = randomBatch(graph, options.batch, options.inputSize);
-  targets.dispose();
+  const size = graph.spec.inputSize;
+  const images = tf.tensor4d(randomTrainingBatch(batch, size, graph.spec.numClasses, SEED).images, [batch, size, size, 3]);
   return {
-    run() {
+    replicas: 1,
+    threads: backendThreads(),
+    step: async () => {
       const logits = model.predict(images);
       logits.dataSync();
       logits.dispose();
+      return tf.memory().numTensors;
     },
-    dispose() {
+    close: async () => {
       images.dispose();
       model.dispose();
     },
   };
 }
 
-export function peakRssMb(): number {
+/** The bench's training workload: SGD momentum 0.9, weight decay 4e-5, label smoothing 0.1. */
+function benchWorkload(graph: ModelGraph, batch: number, backend: string): TrainingWorkload {
+  return { graph, batch, backend, optimizer: { opt: 'momentum', momentum: 0.9, weightDecay: 4e-5, eps: 1e-8 }, smoothing: 0.1 };
+}
+
+function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
@@ -131,38 +107,49 @@ function rssGrowth(atReference: number | undefined): Pick<ModelBenchResult, 'rss
   return { rssAtStep50Mb: Math.round(atReference), rssFinalMb: Math.round(final), rssGrowthPct: Number((100 * (final / atReference - 1)).toFixed(2)) };
 }
 
-/** Runs warm-up then timed steps in this process (one engine; `workers` > 1 goes through the parallel trainer). */
+/**
+ * Runs warm-up then timed steps: inference or training in the main thread's engine, or training on `workers`
+ * data-parallel replicas.
+ */
 export async function benchModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
   setThreads(options.threads);
   await initBackend(options.backend);
   const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
-  const step = options.mode === 'train' ? trainStep(graph, options) : inferStep(graph, options);
-  const total = options.warmup + options.steps;
+  const steps = options.mode === 'train'
+    ? await startArrangedSteps(benchWorkload(graph, options.batch, currentBackend()), options.workers ?? 1, options.threads)
+    : inferSteps(graph, options.batch);
   let rssAtReference: number | undefined;
-  const afterStep = (done: number): void => {
+  const afterStep = (done: number, total: number): void => {
     if (done === RSS_REFERENCE_STEP) rssAtReference = rssMb();
     options.onStep?.(done, total);
   };
   try {
-    for (let i = 0; i < options.warmup; i++) {
-      step.run(i);
-      afterStep(i + 1);
-    }
-    const tensorsBefore = tf.memory().numTensors;
-    const start = performance.now();
-    for (let i = 0; i < options.steps; i++) {
-      step.run(options.warmup + i);
-      afterStep(options.warmup + i + 1);
-    }
-    const elapsed = performance.now() - start;
-    const tensorsAfter = tf.memory().numTensors;
-    const msPerStep = elapsed / options.steps;
+    const { msPerStep, tensorsBefore, tensorsAfter } = await timeSteps(steps, options.warmup, options.steps, afterStep);
     return {
       mode: options.mode, model: options.model, width: options.width, inputSize: options.inputSize, batch: options.batch,
-      backend: currentBackend(), workers: 1, threads: backendThreads(), imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
+      backend: currentBackend(), workers: steps.replicas, threads: steps.threads, imgPerSec: (options.batch * 1000) / msPerStep, msPerStep, peakRssMb: peakRssMb(),
       tensorsBefore, tensorsAfter, tensorsLeaked: tensorsAfter - tensorsBefore, ...rssGrowth(rssAtReference),
     };
   } finally {
-    step.dispose();
+    await steps.close();
   }
+}
+
+/**
+ * `mnext bench train|infer`: one engine on the main thread, or data-parallel replicas for training. Training
+ * with neither `workers` (replicas) nor `threads` given first picks the fastest arrangement (train/arrangement.ts).
+ */
+export async function benchmarkModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
+  if (options.mode === 'infer' && (options.workers ?? 1) !== 1) throw new UsageError('--replicas: inference benchmarks run in one engine; drop --replicas');
+  if (options.mode === 'train' && options.workers === undefined && options.threads === undefined) {
+    // One engine on every core is a candidate: the main engine starts on the default (all cores) before the probe.
+    setThreads(undefined);
+    await initBackend(options.backend);
+    const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
+    const { probed, ...best } = await fastestArrangement(benchWorkload(graph, options.batch, currentBackend()));
+    options.onArrangement?.(best, probed);
+    const result = await benchModel({ ...options, workers: best.replicas, threads: best.threads });
+    return { ...result, arrangement: 'fastest of probed', probed };
+  }
+  return benchModel(options);
 }

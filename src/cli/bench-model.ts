@@ -1,8 +1,7 @@
 import { type Command, Option } from 'commander';
-import type { BenchMode, ModelBenchResult } from '../bench/model-bench.js';
-import { benchmarkModel } from '../bench/parallel-bench.js';
+import { type BenchMode, type ModelBenchResult, benchmarkModel } from '../bench/model-bench.js';
 import { addBatchSize, examples, addImgSize, addOption, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
-import { type Output, formatTable, printJson } from './output.js';
+import { type Output, arrangementChoice, arrangementText, formatTable, printJson } from './output.js';
 import { reportedProgress } from './progress.js';
 
 interface BenchModelOptions {
@@ -19,11 +18,6 @@ interface BenchModelOptions {
   json?: boolean;
 }
 
-/** "2 replicas × 1 thread": an arrangement as the user reads it. */
-function arrangementText(a: { replicas: number; threads: number }): string {
-  return `${a.replicas} replica${a.replicas === 1 ? '' : 's'} × ${a.threads} thread${a.threads === 1 ? '' : 's'}`;
-}
-
 function printResult(output: Output, result: ModelBenchResult): void {
   const { probed, ...rest } = result;
   const rows = Object.entries(rest).map(([key, value]) => [key, typeof value === 'number' && !Number.isInteger(value) ? value.toFixed(2) : String(value)]);
@@ -36,7 +30,7 @@ async function run(mode: BenchMode, options: BenchModelOptions, output: Output):
   const result = await benchmarkModel({
     mode, model: options.model, width: options.width, inputSize: options.imgSize, batch: options.batchSize, numClasses: options.numClasses,
     backend: options.backend, workers: options.replicas, threads: options.threads, steps: options.steps, warmup: options.warmup, onStep: progress.onProgress,
-    onArrangement: (best, probed) => output.err(`bench ${mode}: ${arrangementText(best)} (fastest of ${probed.map((p) => `${arrangementText(p)} ${p.msPerStep.toFixed(0)} ms/step`).join(', ') || 'one candidate'})`),
+    onArrangement: (best, probed) => output.err(`bench ${mode}: ${arrangementChoice(best, probed)}`),
   }).finally(() => progress.stop());
   if (options.json) printJson(output, result);
   else printResult(output, result);

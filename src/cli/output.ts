@@ -35,3 +35,13 @@ export function formatMarkdownTable(headers: readonly string[], rows: readonly (
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** "2 replicas × 1 thread": an arrangement of the cores as the user reads it. */
+export function arrangementText(a: { readonly replicas: number; readonly threads: number }): string {
+  return `${a.replicas} replica${a.replicas === 1 ? '' : 's'} × ${a.threads} thread${a.threads === 1 ? '' : 's'}`;
+}
+
+/** The arrangement picked and what each probe measured, on one line ("one candidate" when nothing was probed). */
+export function arrangementChoice(best: { readonly replicas: number; readonly threads: number }, probed: readonly { readonly replicas: number; readonly threads: number; readonly msPerStep: number }[]): string {
+  return `${arrangementText(best)} (fastest of ${probed.map((p) => `${arrangementText(p)} ${p.msPerStep.toFixed(0)} ms/step`).join(', ') || 'one candidate'})`;
+}

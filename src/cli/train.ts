@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { CONFIG_KEYS, CONFIG_SCHEMA, type ConfigKey, type TrainConfig, kebab } from '../train/config.js';
 import { type TrainOptions, type TrainResult, listRecipes, train } from '../index.js';
 import { BATCH_SIZE_ALIASES, FORCE_OPTION, IMG_SIZE_ALIASES, addOption, examples } from './options.js';
-import { type Output, colour, printJson } from './output.js';
+import { type Output, arrangementChoice, colour, printJson } from './output.js';
 import { type Progress, startProgress } from './progress.js';
 
 /** Options commander collected: config keys in camelCase (commander's naming) plus the command's own. */
@@ -42,6 +42,12 @@ function progressHooks(output: Output, bars: boolean): { hooks: TrainOptions; st
     },
   };
   return { hooks, stop: () => progress?.stop() };
+}
+
+/** "1 replica (main thread), 2 threads": where the steps run. */
+function arrangementOf(replicas: number, threads: number): string {
+  const engines = replicas === 1 ? '1 replica (main thread)' : `${replicas} replicas (worker threads)`;
+  return `${engines}, ${threads} thread${threads === 1 ? '' : 's'}${replicas === 1 ? '' : ' each'}`;
 }
 
 function printResult(output: Output, result: TrainResult, config: TrainConfig): void {
@@ -113,14 +119,15 @@ export function register(program: Command, output: Output): void {
         ...progress.hooks, overrides: given, signal: controller.signal, force: flags.force,
         onStart: (run) => {
           config = run.config;
-          const replicas = config.replicas === 1 ? '1 replica (main thread)' : `${config.replicas} replicas (worker threads)`;
-          const threads = `${run.threads} thread${run.threads === 1 ? '' : 's'}${config.replicas === 1 ? '' : ' each'}`;
-          output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${run.backend}, ${replicas}, ${threads}`);
+          output.err(`mnext train: ${config.model} on ${config.data || '(no data)'}, backend ${run.backend}, ${run.threads === undefined ? 'the fastest arrangement' : arrangementOf(config.replicas, run.threads)}`);
         },
+        onArrangement: ({ probed, ...best }) => output.err(`mnext train: ${arrangementChoice(best, probed)}`),
       });
       progress.stop();
-      if (flags.json) printJson(output, { runDir: result.runDir, best: result.best, lastDir: result.lastDir, bestDir: result.bestDir, curves: result.curves, summary: result.rows });
-      else printResult(output, result, config!);
+      if (flags.json) {
+        const { runDir, best, lastDir, bestDir, curves, rows, arrangement } = result;
+        printJson(output, { runDir, best, lastDir, bestDir, curves, summary: rows, arrangement });
+      } else printResult(output, result, config!);
     } finally {
       progress.stop();
       process.off('SIGINT', onSigint);

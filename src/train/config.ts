@@ -181,8 +181,8 @@ export const CONFIG_SCHEMA: Schema = {
   std: { parse: numberList(3, positive, 'positive numbers'), defaultValue: [...IMAGENET_STD], help: 'normalisation std (0..1 scale)' },
   seed: { parse: nonNegativeInt, defaultValue: 42, help: 'random seed' },
   workers: { parse: positiveInt, defaultValue: 4, help: 'image decodes in flight' },
-  replicas: { parse: positiveInt, defaultValue: 1, help: 'data-parallel training replicas, each a worker thread with its own engine (1 = train on the main thread)' },
-  threads: { parse: nonNegativeInt, defaultValue: 0, help: 'intra-op threads of each wasm engine (0 = the machine\'s cores, shared out among the replicas)' },
+  replicas: { parse: positiveInt, defaultValue: 1, help: 'data-parallel training replicas, each a worker thread with its own engine (1 = train on the main thread; default: with neither replicas nor threads given, the fastest arrangement of the cores, recorded in args.yaml)' },
+  threads: { parse: nonNegativeInt, defaultValue: 0, help: 'intra-op threads of each wasm engine (0 = the machine\'s cores, shared out among the replicas; default: see replicas)' },
   resume: { parse: text, defaultValue: '', help: 'run directory or checkpoint to continue from (its args.yaml supplies every key not given)' },
   initial_checkpoint: {
     parse: text, defaultValue: '',
@@ -283,6 +283,12 @@ export function resolveConfig(options: { file?: string; flags?: Record<string, u
   if (config.resume) config = layered({ ...defaultConfig(), ...savedRunConfig(config.resume), resume: config.resume });
   checkConsistency(config);
   return config;
+}
+
+/** The keys the file or the flags set (snake_case or kebab-case), as opposed to those left at their defaults. */
+export function givenKeys(options: { file?: string; flags?: Record<string, unknown> }): Set<ConfigKey> {
+  const file = options.file ? readConfigFile(options.file) : {};
+  return new Set([...Object.keys(file), ...Object.keys(options.flags ?? {})].map((key) => key.replace(/-/g, '_') as ConfigKey));
 }
 
 function checkConsistency(config: TrainConfig): void {

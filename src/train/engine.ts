@@ -20,11 +20,13 @@ import { type StateDict, sizeOf } from '../models/state-dict.js';
 import { TfjsModel } from '../models/executor.js';
 import type { ModelGraph, ModelSpec } from '../models/graph.js';
 import { buildGraph, resolveModelSpec } from '../models/registry.js';
+import { backendThreads } from '../backend/index.js';
 import { Rng } from '../util/random.js';
+import { type PickedArrangement, fastestArrangement } from './arrangement.js';
 import { ARGS_YAML, type TrainConfig, configToYaml, evalInterpolation } from './config.js';
 import { ModelEma } from './ema.js';
 import { type EvalMetrics, evaluateModels } from './evaluate.js';
-import { createOptimizer } from './optim.js';
+import { type OptimizerOptions, createOptimizer } from './optim.js';
 import { type ScheduleOptions, stepLearningRate, totalEpochs } from './scheduler.js';
 import { type TrainState, type TrainingCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint } from './checkpoints.js';
 import { backboneParams, initialWeights } from './finetune.js';
@@ -46,6 +48,8 @@ export interface BatchProgress {
 /** Hooks the CLI uses for progress bars and messages; the library itself prints nothing. */
 export interface TrainEvents {
   log?(message: string): void;
+  /** When the run picks its arrangement (TrainOptions.pickArrangement): the one it trains with and the probes' times. */
+  onArrangement?(arrangement: PickedArrangement): void;
   onEpochStart?(epoch: number, epochs: number, steps: number): void;
   onBatch?(progress: BatchProgress): void;
   onEvalStart?(epoch: number, batches: number): void;
@@ -60,6 +64,11 @@ export interface TrainOptions extends OutputOptions {
   readonly signal?: AbortSignal;
   /** Stop after this many epochs of this invocation (tests use it to simulate a kill after epoch k). */
   readonly stopAfterEpochs?: number;
+  /**
+   * A fresh run times the arrangements of the machine's cores on its own model and batch (arrangement.ts) and
+   * trains with the fastest, recording it as `replicas` and `threads`; the main engine must run on every core.
+   */
+  readonly pickArrangement?: boolean;
 }
 
 export interface TrainResult {
@@ -72,6 +81,8 @@ export interface TrainResult {
   summary: string;
   /** Epochs trained by this invocation. */
   epochsRun: number;
+  /** How the steps ran (threads: each engine's), and the probes' times when the run picked it; absent when nothing was trained. */
+  arrangement?: PickedArrangement;
 }
 
 interface Data {
@@ -195,6 +206,8 @@ interface Session {
   model: TfjsModel;
   ema?: ModelEma;
   updater: Updater;
+  /** How the updater's steps run (threads: each engine's), with the probes' times when the run picked it. */
+  arrangement: PickedArrangement;
   state: TrainState;
   runDir: string;
   trainLoader: ImageLoader;
@@ -289,7 +302,22 @@ export function trainLoaderOf(config: TrainConfig, dataset: ImageDataset, events
   });
 }
 
-async function openSession(config: TrainConfig, resumed: Resumed | undefined, events: TrainEvents, output: OutputOptions): Promise<Session> {
+function optimizerOptionsOf(config: TrainConfig): OptimizerOptions {
+  return { opt: config.opt, momentum: config.momentum, weightDecay: config.weight_decay, eps: config.opt_eps };
+}
+
+/** The fastest arrangement for this run's model, batch and optimiser (arrangement.ts), said through the events. */
+async function pickArrangement(config: TrainConfig, model: TfjsModel, events: TrainEvents): Promise<PickedArrangement> {
+  const picked = await fastestArrangement({
+    graph: model.graph, batch: config.batch_size, optimizer: optimizerOptionsOf(config), smoothing: lossSmoothing(config),
+    frozen: [...model.frozen], backend: config.backend || tf.getBackend(),
+  });
+  events.onArrangement?.(picked);
+  return picked;
+}
+
+async function openSession(requested: TrainConfig, resumed: Resumed | undefined, events: TrainEvents, output: OutputOptions, pick = false): Promise<Session> {
+  let config = requested;
   // Fail on an unavailable model before generating or reading any data.
   if (!resumed) modelSpecFor(config, config.num_classes ?? 1000);
   const data = await prepareData(config, events, resumed !== undefined);
@@ -304,6 +332,10 @@ async function openSession(config: TrainConfig, resumed: Resumed | undefined, ev
   const model = new TfjsModel(graph, weights, { frozen: config.freeze_backbone ? backboneParams(graph) : [] });
   if (config.freeze_backbone) events.log?.(`backbone frozen: training ${model.trainableByName().size} classifier tensors, BN layers in eval mode`);
   const ema = config.model_ema ? new ModelEma(model, config.model_ema_decay, resumed?.checkpoint.emaWeights) : undefined;
+  // Recorded as if given (args.yaml, checkpoints), so a resume or a rerun from args.yaml computes the same: replicas
+  // compute BN statistics per shard.
+  const picked = pick && !resumed ? await pickArrangement(config, model, events) : undefined;
+  if (picked) config = { ...config, replicas: picked.replicas, threads: picked.threads };
   const trainLoader = trainLoaderOf(config, data.train, events);
   const valLoader = new ImageLoader(data.val, {
     ...loaderBase(config), train: false, dropLast: false, cropPct: config.crop_pct,
@@ -328,11 +360,12 @@ async function openSession(config: TrainConfig, resumed: Resumed | undefined, ev
   writeOutputFile(join(runDir, 'args.yaml'), ARGS_YAML, configToYaml(config), output);
   // Last, so that nothing after it can fail with the workers running (train() closes them in its finally).
   const updater = await createUpdater(config, model, resumed?.checkpoint.optimizer);
-  return { config, spec, classes: data.train.classes, model, ema, updater, state, runDir, trainLoader, valLoader };
+  const arrangement = { replicas: config.replicas, threads: updater.kind === 'main' ? backendThreads() : updater.trainer.threads, probed: picked?.probed ?? [] };
+  return { config, spec, classes: data.train.classes, model, ema, updater, arrangement, state, runDir, trainLoader, valLoader };
 }
 
 async function createUpdater(config: TrainConfig, model: TfjsModel, optimizerState: StateDict | undefined): Promise<Updater> {
-  const optimizerOptions = { opt: config.opt, momentum: config.momentum, weightDecay: config.weight_decay, eps: config.opt_eps };
+  const optimizerOptions = optimizerOptionsOf(config);
   if (config.replicas === 1) {
     const optimizer = createOptimizer(model, optimizerOptions);
     if (optimizerState) optimizer.loadStateDict(optimizerState);
@@ -469,10 +502,10 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   }
   const fresh = { ...config, initial_checkpoint: config.initial_checkpoint && resolve(config.initial_checkpoint) };
   const output = { force: options.force };
-  const session = await openSession(resumed?.config ?? fresh, resumed, events, output);
+  const session = await openSession(resumed?.config ?? fresh, resumed, events, output, options.pickArrangement);
   const { state, runDir } = session;
   const epochs = totalEpochs(scheduleOf(session.config));
-  const result = resultOf(runDir, state, 0);
+  const { summary, curves } = resultOf(runDir, state, 0);
   let ran = 0;
   try {
     while (state.epoch < epochs && (options.stopAfterEpochs === undefined || ran < options.stopAfterEpochs)) {
@@ -498,8 +531,8 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       saveTrainingCheckpoint(join(runDir, 'last'), completed, metric, output);
       if (isBest) saveTrainingCheckpoint(join(runDir, 'best'), completed, metric, output);
       removeOwnOutput(join(runDir, 'recovery'), CHECKPOINT_FOLDER);
-      writeSummary(result.summary, state.rows, output);
-      await writeCurves(result.curves, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`, output);
+      writeSummary(summary, state.rows, output);
+      await writeCurves(curves, state.rows, `${session.config.model} ${session.config.img_size}px, ${basename(runDir)}`, output);
       events.onEpochEnd?.(row, { isBest, emaUsed: session.ema !== undefined, raw: metrics[0], epochs });
       ran += 1;
       if (options.signal?.aborted) {
@@ -511,5 +544,6 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     session.ema?.dispose();
     await disposeUpdater(session.updater);
   }
-  return { ...result, epochsRun: ran };
+  // The state as trained (its best moved with the epochs).
+  return { ...resultOf(runDir, state, ran), arrangement: session.arrangement };
 }

@@ -39,6 +39,8 @@ test('a run writes args.yaml, classes.txt, summary.csv, curves.png, last/ and be
   const csv = readFileSync(result.summary, 'utf8').trim().split('\n');
   assert.equal(csv[0], 'epoch,train_loss,eval_loss,eval_top1,eval_top5,lr,img/s');
   assert.equal(csv.length, 3);
+  const best = result.rows.reduce((a, b) => (b.eval_top1 > a.eval_top1 ? b : a));
+  assert.deepEqual(result.best, { epoch: best.epoch, top1: best.eval_top1 }, 'the result\'s best is the trained run\'s');
   const last = loadCheckpoint(result.lastDir);
   assert.ok(last.emaWeights, 'EMA weights saved');
   assert.equal(last.spec.tensorMultiplier, 1);

@@ -6,7 +6,7 @@ import { TfjsModel } from '../../../src/models/executor.js';
 import { createModelGraph } from '../../../src/models/registry.js';
 import { initStateDict } from '../../../src/models/weights.js';
 import { createOptimizer } from '../../../src/train/optim.js';
-import { randomTrainingBatch } from '../../../src/bench/parallel-bench.js';
+import { randomTrainingBatch } from '../../../src/train/arrangement.js';
 import { ownedRange, partitionParams, totalFloats } from '../../../src/train/parallel/shared.js';
 import { ParallelTrainer, shardRows, shardSeed } from '../../../src/train/parallel/trainer.js';
 import type { StateDict } from '../../../src/models/state-dict.js';
