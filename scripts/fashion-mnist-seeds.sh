@@ -4,7 +4,8 @@
 # and python3-torchvision), configs/fashion_mnist.yaml as it is and at --width 0.5 --epochs 5, then prints every
 # seed's final top-1 and train loss, the mean per side and each side's range.
 # Usage: scripts/fashion-mnist-seeds.sh [seeds...]   (default 42 43 44; OUT=folder, default output/fm-seeds)
-# With SKIP_TRAINING=1 it only prints the table of the runs already in OUT.
+# With SKIP_TRAINING=1 it only prints the table of the runs already in OUT. mnext runs one engine (--replicas 1),
+# so that BN sees the whole batch as in the twin; its threads do not change the numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=("${@:-42 43 44}")
@@ -18,7 +19,7 @@ if [ "${SKIP_TRAINING:-0}" != 1 ]; then
     for seed in ${SEEDS[@]}; do
       # ${RECIPES[...]} is unquoted on purpose: it holds zero or more flags.
       npx mnext train --config configs/fashion_mnist.yaml --data "$DATA" ${RECIPES[$recipe]} --seed "$seed" \
-        --no-progress --output "$OUT/mnext-$recipe"
+        --replicas 1 --no-progress --output "$OUT/mnext-$recipe"
       PYTHONPATH=python "$PYTHON" -m mnext_torch.train --config configs/fashion_mnist.yaml --data "$DATA" \
         ${RECIPES[$recipe]} --seed "$seed" --output "$OUT/twin-$recipe"
     done
