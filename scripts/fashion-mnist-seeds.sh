@@ -37,10 +37,13 @@ for (const recipe of ['fm', 'w05']) {
   for (const side of ['mnext', 'twin']) {
     const dir = path.join(out, `${side}-${recipe}`);
     if (!fs.existsSync(dir)) continue;
+    // Finished runs only: the last summary row is the last epoch.
     const runs = fs.readdirSync(dir).filter((r) => fs.existsSync(path.join(dir, r, 'summary.csv'))).sort().map((r) => {
       const args = fs.readFileSync(path.join(dir, r, 'args.yaml'), 'utf8');
-      return { seed: /^seed: (\d+)/m.exec(args)[1], ...lastRow(path.join(dir, r, 'summary.csv')) };
-    });
+      const epochs = Number(/^epochs: (\d+)/m.exec(args)[1]);
+      return { seed: /^seed: (\d+)/m.exec(args)[1], epochs, ...lastRow(path.join(dir, r, 'summary.csv')) };
+    }).filter((r) => r.epoch === r.epochs - 1);
+    if (runs.length === 0) continue;
     const top1 = runs.map((r) => r.eval_top1);
     const mean = top1.reduce((a, b) => a + b, 0) / top1.length;
     console.log(`${recipe} ${side}: mean top-1 ${mean.toFixed(2)} (range ${Math.min(...top1).toFixed(2)}–${Math.max(...top1).toFixed(2)}); ` +
