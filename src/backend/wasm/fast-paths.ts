@@ -22,19 +22,16 @@ import { useGemmTile } from './simd/index.js';
 export const FAST_PATHS = ['fused-bn', 'sgd', 'gemm', 'reductions', 'relaxed-simd', 'depthwise', 'filter-grad'] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
 
-/** Kernels mnext adds (off = not registered) and kernels mnext wraps (off = the shipped one). */
+/** Kernels mnext adds (off = not registered). */
 const ADDED: Partial<Record<FastPath, readonly string[]>> = {
   'fused-bn': [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD],
   sgd: [SGD_MOMENTUM],
 };
-const WRAPPED: Partial<Record<FastPath, readonly string[]>> = {
+/** Kernels with a slower version beside mnext's (off = the plain loops of reference-kernels.ts, else the shipped one). */
+const REPLACED: Partial<Record<FastPath, readonly string[]>> = {
   gemm: [tf.BatchMatMul, tf.Conv2D, tf.Conv2DBackpropInput],
   reductions: [tf.Sum, tf.Mean],
-  depthwise: [tf.DepthwiseConv2dNative],
-};
-/** Kernels mnext adds that have no shipped version (off = the plain loops). */
-const WITH_REFERENCE: Partial<Record<FastPath, readonly string[]>> = {
-  depthwise: [tf.DepthwiseConv2dNativeBackpropFilter, tf.DepthwiseConv2dNativeBackpropInput],
+  depthwise: [tf.DepthwiseConv2dNative, tf.DepthwiseConv2dNativeBackpropFilter, tf.DepthwiseConv2dNativeBackpropInput],
   'filter-grad': [tf.Conv2DBackpropFilter],
 };
 
@@ -52,16 +49,15 @@ function select(name: string, config: tf.KernelConfig | undefined): void {
   if (config !== undefined) tf.registerKernel(config);
 }
 
+const ownKernel = (name: string) => own.get(name) ?? tf.getKernel(name, 'wasm');
+const slowerKernel = (name: string) => REFERENCE_KERNELS.get(name) ?? shippedWasmKernel(name);
+
 /** Turns the listed fast paths off and every other one on (the wasm backend's training kernels registered). */
 export function setFastPaths(off: readonly FastPath[]): void {
   for (const path of FAST_PATHS) {
     const enabled = !off.includes(path);
-    for (const name of ADDED[path] ?? []) select(name, enabled ? own.get(name) ?? tf.getKernel(name, 'wasm') : undefined);
-    for (const name of WRAPPED[path] ?? []) {
-      const shipped = shippedWasmKernel(name);
-      select(name, enabled ? own.get(name) ?? tf.getKernel(name, 'wasm') : shipped);
-    }
-    for (const name of WITH_REFERENCE[path] ?? []) select(name, enabled ? own.get(name) ?? tf.getKernel(name, 'wasm') : REFERENCE_KERNELS.get(name));
+    for (const name of ADDED[path] ?? []) select(name, enabled ? ownKernel(name) : undefined);
+    for (const name of REPLACED[path] ?? []) select(name, enabled ? ownKernel(name) : slowerKernel(name));
     if (path === 'relaxed-simd') useGemmTile(enabled ? undefined : 'baseline');
   }
 }
