@@ -128,12 +128,12 @@ export function batchNormActTrain(
     const save = args[3] as tf.GradSaveFunc;
     const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: input, gamma: scale, beta: offset }, attrs) as tf.Tensor[];
     kept = [tf.keep(mean as tf.Tensor1D), tf.keep(variance as tf.Tensor1D)];
-    save([input, y, mean, variance, scale]);
+    save([input, mean, variance, scale, offset]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ys, m, v, g] = saved;
-        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { dy, x: xs, y: ys, mean: m, variance: v, gamma: g }, attrs) as tf.Tensor[];
+        const [xs, m, v, g, b] = saved;
+        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { dy, x: xs, mean: m, variance: v, gamma: g, beta: b }, attrs) as tf.Tensor[];
       },
     };
   });

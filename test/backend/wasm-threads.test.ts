@@ -90,8 +90,8 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
     const v = values.reduce((a, b) => a + (b - m) ** 2, 0) / pixels;
     assert.ok(Math.abs(moments[channel] - m) < 1e-6 && Math.abs(moments[ch + channel] - v) < 1e-6 * v, `BN moments of channel ${channel}`);
   }
-  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.bnGradSums(x, y, y, 1, pixels, ch, mean, acc, out, out + 4 * ch), 'BN gradient sums');
-  sameOnOneAndTwo(h, pixels * ch, (k, out) => k.bnGradApply(x, x, y, 1, pixels, ch, scale, shift, filter, out), 'BN grad apply');
+  sameOnOneAndTwo(h, 2 * ch, (k, out) => k.bnGradSums(x, y, scale, shift, 1, pixels, ch, mean, acc, out, out + 4 * ch), 'BN gradient sums');
+  sameOnOneAndTwo(h, pixels * ch, (k, out) => k.bnGradApply(x, y, scale, shift, 1, pixels, ch, scale, shift, filter, out), 'BN grad apply');
   const count = 40_003;
   const [p, g, buf] = [h.alloc(count), h.alloc(count), h.alloc(count)];
   const bOut1 = h.alloc(count, false);

@@ -9,12 +9,13 @@ import { statScratchDoubles } from './simd/reduction-chunks.js';
  * two kernels any backend may register (mnext registers them for wasm; elsewhere the executor composes tf
  * ops). Inputs x [N, H, W, C], gamma [C], beta [C]; attrs { eps, relu6 }.
  *   forward  -> [y, mean, variance]  (biased variance, as PyTorch normalises with)
- *   backward (dy, x, y, mean, variance, gamma) -> [dx, dgamma, dbeta]
+ *   backward (dy, x, mean, variance, gamma, beta) -> [dx, dgamma, dbeta]
  * With relu6 the backward passes dy only where 0 < y < 6 (PyTorch's hardtanh gradient; tfjs's Relu6 gradient
- * also passes a pre-activation of exactly 6).
+ * also passes a pre-activation of exactly 6). It recomputes that mask from x with the forward's per-channel
+ * affine (the same float operations, so the same mask) rather than reading y.
  *
  * Both are SIMD passes over the heap (kernels.c): the forward reads x three times (mean, variance, affine),
- * the backward reads dy/x/y twice (two sums, then dx); per-channel arithmetic on [C] vectors stays in JS.
+ * the backward reads dy and x twice (two sums, then dx); per-channel arithmetic on [C] vectors stays in JS.
  */
 export const BATCH_NORM_TRAIN = 'MnextBatchNormTrain';
 export const BATCH_NORM_TRAIN_GRAD = 'MnextBatchNormTrainGrad';
@@ -50,6 +51,21 @@ function rowsOf(x: TensorInfo): number {
   return tf.util.sizeFromShape(x.shape) / x.shape[x.shape.length - 1];
 }
 
+/**
+ * The forward's y = x·scale + shift per channel, as heap vectors: scale = γ/√(σ² + ε), shift = β − μ·scale.
+ * The backward computes them again from the same inputs, with the same float32 roundings.
+ */
+function uploadAffine(backend: BackendWasm, gamma: TensorInfo, beta: TensorInfo, mean: TensorInfo, variance: TensorInfo, eps: number): [TensorInfo, TensorInfo] {
+  const [g, b, m, v] = [gamma, beta, mean, variance].map((info) => heapF32(backend, info));
+  const scale = new Float32Array(g.length);
+  const shift = new Float32Array(g.length);
+  for (let c = 0; c < g.length; c++) {
+    scale[c] = g[c] / Math.sqrt(v[c] + eps);
+    shift[c] = b[c] - m[c] * scale[c];
+  }
+  return [upload(backend, scale), upload(backend, shift)];
+}
+
 /** Two-pass statistics (mean, then the mean of squared deviations), then y = affine(x) in one pass. */
 function batchNormTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const { x, gamma, beta } = inputs;
@@ -60,18 +76,7 @@ function batchNormTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const variance = backend.makeOutput([channels], 'float32');
   const acc = doubleScratch(backend, rows, channels);
   kernels.channelMoments(heapOffset(backend, x), rows, channels, heapOffset(backend, acc), heapOffset(backend, mean), heapOffset(backend, variance));
-  const g = heapF32(backend, gamma);
-  const b = heapF32(backend, beta);
-  const m = heapF32(backend, mean);
-  const v = heapF32(backend, variance);
-  const scale = new Float32Array(channels);
-  const shift = new Float32Array(channels);
-  for (let c = 0; c < channels; c++) {
-    scale[c] = g[c] / Math.sqrt(v[c] + attrs.eps);
-    shift[c] = b[c] - m[c] * scale[c];
-  }
-  const scaleInfo = upload(backend, scale);
-  const shiftInfo = upload(backend, shift);
+  const [scaleInfo, shiftInfo] = uploadAffine(backend, gamma, beta, mean, variance, attrs.eps);
   const y = backend.makeOutput([...x.shape], 'float32');
   kernels.channelAffine(heapOffset(backend, x), heapOffset(backend, y), rows, channels, heapOffset(backend, scaleInfo), heapOffset(backend, shiftInfo), attrs.relu6 ? 1 : 0);
   disposeAll(backend, [acc, scaleInfo, shiftInfo]);
@@ -84,7 +89,7 @@ function batchNormTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
  * the two sums, one for dx.
  */
 function batchNormTrainGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
-  const { dy, x, y, mean, variance, gamma } = inputs;
+  const { dy, x, mean, variance, gamma, beta } = inputs;
   const channels = x.shape[x.shape.length - 1];
   const rows = rowsOf(x);
   const relu6 = attrs.relu6 ? 1 : 0;
@@ -92,7 +97,9 @@ function batchNormTrainGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[
   const sumG = backend.makeOutput([channels], 'float32');
   const sumGc = backend.makeOutput([channels], 'float32');
   const acc = doubleScratch(backend, rows, channels);
-  kernels.bnGradSums(heapOffset(backend, dy), heapOffset(backend, x), heapOffset(backend, y), relu6, rows, channels,
+  const [scaleInfo, shiftInfo] = uploadAffine(backend, gamma, beta, mean, variance, attrs.eps);
+  const [scale, shift] = [heapOffset(backend, scaleInfo), heapOffset(backend, shiftInfo)];
+  kernels.bnGradSums(heapOffset(backend, dy), heapOffset(backend, x), scale, shift, relu6, rows, channels,
     heapOffset(backend, mean), heapOffset(backend, acc), heapOffset(backend, sumG), heapOffset(backend, sumGc));
   const m = heapF32(backend, mean);
   const v = heapF32(backend, variance);
@@ -115,9 +122,9 @@ function batchNormTrainGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[
   const dGammaInfo = upload(backend, dGamma);
   const dx = backend.makeOutput([...x.shape], 'float32');
   const [kgInfo, kxInfo, k0Info] = coefficients;
-  kernels.bnGradApply(heapOffset(backend, dy), heapOffset(backend, x), heapOffset(backend, y), relu6, rows, channels,
+  kernels.bnGradApply(heapOffset(backend, dy), heapOffset(backend, x), scale, shift, relu6, rows, channels,
     heapOffset(backend, kgInfo), heapOffset(backend, kxInfo), heapOffset(backend, k0Info), heapOffset(backend, dx));
-  disposeAll(backend, [acc, sumGc, ...coefficients]);
+  disposeAll(backend, [acc, sumGc, scaleInfo, shiftInfo, ...coefficients]);
   return [dx, dGammaInfo, sumG];
 }
 

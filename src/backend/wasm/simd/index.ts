@@ -49,18 +49,25 @@ export interface SimdKernels {
   channelMoments(x: number, rows: number, c: number, acc: number, mean: number, variance: number): void;
   /** y = x*scale + shift per channel (clamped to [0, 6] when relu6 is 1). */
   channelAffine(x: number, y: number, rows: number, c: number, scale: number, shift: number, relu6: number): void;
-  /** Σg and Σg·(x − mean) per channel, g = dy (masked where 0 < y < 6 fails when relu6 is 1); acc as above. */
-  bnGradSums(dy: number, x: number, y: number, relu6: number, rows: number, c: number, mean: number, acc: number,
-    sumG: number, sumGc: number): void;
-  /** One chunk of channelMoments: part (c doubles) = Σ (x − centre)^power over rows [row0, row1) (centre 0: none). */
-  channelSumPart(x: number, c: number, centre: number, power: number, part: number, row0: number, row1: number): void;
-  /** One chunk of bnGradSums: part (2c doubles) = [Σg, Σg·(x − mean)] over rows [row0, row1). */
-  bnGradSumPart(dy: number, x: number, y: number, relu6: number, c: number, mean: number, part: number, row0: number, row1: number): void;
+  /**
+   * Σg and Σg·(x − mean) per channel, g = dy, masked when relu6 is 1 where ReLU6 blocked the forward output
+   * y = x*scale + shift (recomputed: y is not read); acc as above.
+   */
+  bnGradSums(dy: number, x: number, scale: number, shift: number, relu6: number, rows: number, c: number, mean: number,
+    acc: number, sumG: number, sumGc: number): void;
+  /**
+   * One chunk of channelMoments: part (c doubles) = Σ (x − centre)^power over rows [row0, row1) (centre 0: none);
+   * block: scratch for c floats.
+   */
+  channelSumPart(x: number, c: number, centre: number, power: number, part: number, block: number, row0: number, row1: number): void;
+  /** One chunk of bnGradSums: part (2c doubles) = [Σg, Σg·(x − mean)] over rows [row0, row1); block: 2c floats of scratch. */
+  bnGradSumPart(dy: number, x: number, scale: number, shift: number, relu6: number, c: number, mean: number, part: number,
+    block: number, row0: number, row1: number): void;
   /** out[ch] = (Σ_k parts[k·stride + ch]) / divisor over `count` double partials, added in order. */
   finishParts(parts: number, count: number, stride: number, c: number, divisor: number, out: number): void;
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
-  bnGradApply(dy: number, x: number, y: number, relu6: number, rows: number, c: number, kg: number, kx: number,
-    k0: number, dx: number): void;
+  bnGradApply(dy: number, x: number, scale: number, shift: number, relu6: number, rows: number, c: number, kg: number,
+    kx: number, k0: number, dx: number): void;
   /** One SGD-momentum step over `count` floats into pOut/bOut (torch.optim.SGD, coupled decay). */
   sgdMomentum(p: number, g: number, b: number, pOut: number, bOut: number, count: number, lr: number, momentum: number,
     decay: number, nesterov: number): void;

@@ -406,26 +406,58 @@ static inline v128_t relu6_pass(v128_t y) {
   return wasm_v128_and(wasm_f32x4_gt(y, splat(0.0f)), wasm_f32x4_lt(y, splat(6.0f)));
 }
 
-static inline f32 relu6_pass_scalar(f32 y, f32 g) { return y > 0.0f && y < 6.0f ? g : 0.0f; }
+// The backward passes recompute BN's output before the clamp, x * scale + shift, with the operations
+// channel_affine computed it, so the mask is the one the saved output would give without reading it: one
+// tensor less to stream in each of the two passes. (A clamped y is 0 or 6 exactly where the affine value is
+// at most 0 or at least 6, NaN where it is NaN.)
+static inline v128_t affine4(const f32 *x, const f32 *scale, const f32 *shift) {
+  return madd(load4(shift), load4(x), load4(scale));
+}
+
+// g = dy, masked where ReLU6 blocks it when relu6 (x, scale, shift at the same channel).
+static inline v128_t masked_grad(const f32 *dy, const f32 *x, const f32 *scale, const f32 *shift, int relu6) {
+  const v128_t g = load4(dy);
+  return relu6 ? wasm_v128_and(g, relu6_pass(affine4(x, scale, shift))) : g;
+}
+
+static inline f32 masked_grad_scalar(f32 dy, f32 x, f32 scale, f32 shift, int relu6) {
+  if (!relu6) return dy;
+  const f32 v = x * scale + shift;
+  return v > 0.0f && v < 6.0f ? dy : 0.0f;
+}
 
 static void zero_double(double *p, int count) {
   for (int i = 0; i < count; i++) p[i] = 0.0;
 }
 
-// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre 0: none).
-static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc) {
+// (x - m)^power, power 1 or 2.
+static inline v128_t deviation_power(v128_t x, v128_t m, int power) {
+  v128_t d = wasm_f32x4_sub(x, m);
+  return power == 2 ? wasm_f32x4_mul(d, d) : d;
+}
+
+static inline v128_t centre_or_zero(const f32 *centre, int ch) { return centre ? load4(centre + ch) : splat(0.0f); }
+
+// Each channel's float block sum, in `block` (c floats of scratch, in L1), runs down the block's rows in
+// order; the rows are read in memory order, whole rows at a time. (Walking one column group down the block
+// instead kept the sums in registers but read x at a 4*c-byte stride: about a third of the streaming rate.)
+static inline void add_block_to_double(const f32 *block, int c4, double *acc) {
+  for (int ch = 0; ch < c4; ch += 4) add_to_double(acc + ch, load4(block + ch));
+}
+
+// acc[ch] += sum over rows of (x - centre[ch])^power, power 1 or 2 (centre 0: none); block: c floats of scratch.
+static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int power, double *acc, f32 *block) {
   const int c4 = c & ~3;
   for (int r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < rows ? r0 + STAT_BLOCK : rows;
-    for (int ch = 0; ch < c4; ch += 4) {
-      const v128_t m = centre ? load4(centre + ch) : splat(0.0f);
-      v128_t s = splat(0.0f);
-      for (int r = r0; r < r1; r++) {
-        v128_t d = wasm_f32x4_sub(load4(x + r * c + ch), m);
-        s = wasm_f32x4_add(s, power == 2 ? wasm_f32x4_mul(d, d) : d);
+    zero(block, c4);
+    for (int r = r0; r < r1; r++) {
+      const f32 *xr = x + r * c;
+      for (int ch = 0; ch < c4; ch += 4) {
+        store4(block + ch, wasm_f32x4_add(load4(block + ch), deviation_power(load4(xr + ch), centre_or_zero(centre, ch), power)));
       }
-      add_to_double(acc + ch, s);
     }
+    add_block_to_double(block, c4, acc);
     for (int ch = c4; ch < c; ch++) {
       f32 s = 0.0f;
       for (int r = r0; r < r1; r++) {
@@ -443,12 +475,13 @@ static void channel_sums(const f32 *x, int rows, int c, const f32 *centre, int p
 // the same on any number of them. (Splitting the channels instead had each thread stride through all of the
 // rows for a few channels: it ran no faster on two threads than on one.)
 
-// part[ch] = sum over rows [row0, row1) of x [rows, c] of (x - centre[ch])^power (centre 0: none), c doubles.
-// The mean is the sum's chunks finished with divisor rows; the biased variance the same with power 2 around it.
+// part[ch] = sum over rows [row0, row1) of x [rows, c] of (x - centre[ch])^power (centre 0: none), c doubles;
+// block: c floats of scratch. The mean is the sum's chunks finished with divisor rows; the biased variance the
+// same with power 2 around it.
 EXPORT(channel_sum_part)
-void channel_sum_part(const f32 *x, int c, const f32 *centre, int power, double *part, int row0, int row1) {
+void channel_sum_part(const f32 *x, int c, const f32 *centre, int power, double *part, f32 *block, int row0, int row1) {
   zero_double(part, c);
-  channel_sums(x + row0 * c, row1 - row0, c, centre, power, part);
+  channel_sums(x + row0 * c, row1 - row0, c, centre, power, part, block);
 }
 
 // out[ch] = (f32)((parts[ch] + parts[stride + ch] + ... + parts[(count - 1) * stride + ch]) / divisor), added in
@@ -484,31 +517,32 @@ void channel_affine(const f32 *x, f32 *y, int rows, int c, const f32 *scale, con
 }
 
 // Backward sums over rows [row0, row1): part[0..c) = sum of g and part[c..2c) = sum of g * (x - mean), g = dy
-// (masked where ReLU6 blocks it when relu6, read off the saved output y); 2*c doubles, finished as above.
+// (masked where ReLU6 blocks it when relu6; scale and shift are the forward's affine); 2*c doubles, finished as
+// above. block: 2*c floats of scratch for the block sums, which run as in channel_sums.
 EXPORT(bn_grad_sum_part)
-void bn_grad_sum_part(const f32 *dy, const f32 *x, const f32 *y, int relu6, int c, const f32 *mean, double *part, int row0,
-                      int row1) {
+void bn_grad_sum_part(const f32 *dy, const f32 *x, const f32 *scale, const f32 *shift, int relu6, int c, const f32 *mean,
+                      double *part, f32 *block, int row0, int row1) {
   const int c4 = c & ~3;
   double *acc_g = part, *acc_gc = part + c;
+  f32 *block_g = block, *block_gc = block + c;
   zero_double(part, 2 * c);
   for (int r0 = row0; r0 < row1; r0 += STAT_BLOCK) {
     const int r1 = r0 + STAT_BLOCK < row1 ? r0 + STAT_BLOCK : row1;
-    for (int ch = 0; ch < c4; ch += 4) {
-      const v128_t m = load4(mean + ch);
-      v128_t sg = splat(0.0f), sgc = splat(0.0f);
-      for (int r = r0; r < r1; r++) {
-        v128_t g = load4(dy + r * c + ch);
-        if (relu6) g = wasm_v128_and(g, relu6_pass(load4(y + r * c + ch)));
-        sg = wasm_f32x4_add(sg, g);
-        sgc = madd(sgc, g, wasm_f32x4_sub(load4(x + r * c + ch), m));
+    zero(block, 2 * c);
+    for (int r = r0; r < r1; r++) {
+      const f32 *dyr = dy + r * c, *xr = x + r * c;
+      for (int ch = 0; ch < c4; ch += 4) {
+        const v128_t g = masked_grad(dyr + ch, xr + ch, scale + ch, shift + ch, relu6);
+        store4(block_g + ch, wasm_f32x4_add(load4(block_g + ch), g));
+        store4(block_gc + ch, madd(load4(block_gc + ch), g, wasm_f32x4_sub(load4(xr + ch), load4(mean + ch))));
       }
-      add_to_double(acc_g + ch, sg);
-      add_to_double(acc_gc + ch, sgc);
     }
+    add_block_to_double(block_g, c4, acc_g);
+    add_block_to_double(block_gc, c4, acc_gc);
     for (int ch = c4; ch < c; ch++) {
       f32 sg = 0.0f, sgc = 0.0f;
       for (int r = r0; r < r1; r++) {
-        f32 g = relu6 ? relu6_pass_scalar(y[r * c + ch], dy[r * c + ch]) : dy[r * c + ch];
+        const f32 g = masked_grad_scalar(dy[r * c + ch], x[r * c + ch], scale[ch], shift[ch], relu6);
         sg += g;
         sgc += g * (x[r * c + ch] - mean[ch]);
       }
@@ -518,21 +552,19 @@ void bn_grad_sum_part(const f32 *dy, const f32 *x, const f32 *y, int relu6, int 
   }
 }
 
-// dx = kg[c] * g + kx[c] * x + k0[c], g as in bn_grad_sums.
+// dx = kg[c] * g + kx[c] * x + k0[c], g as in bn_grad_sum_part.
 EXPORT(bn_grad_apply)
-void bn_grad_apply(const f32 *dy, const f32 *x, const f32 *y, int relu6, int rows, int c, const f32 *kg, const f32 *kx,
-                   const f32 *k0, f32 *dx) {
+void bn_grad_apply(const f32 *dy, const f32 *x, const f32 *scale, const f32 *shift, int relu6, int rows, int c,
+                   const f32 *kg, const f32 *kx, const f32 *k0, f32 *dx) {
   const int c4 = c & ~3;
   for (int r = 0; r < rows; r++) {
     const int base = r * c;
     for (int ch = 0; ch < c4; ch += 4) {
-      v128_t g = load4(dy + base + ch);
-      if (relu6) g = wasm_v128_and(g, relu6_pass(load4(y + base + ch)));
-      v128_t v = madd(madd(load4(k0 + ch), load4(kx + ch), load4(x + base + ch)), load4(kg + ch), g);
-      store4(dx + base + ch, v);
+      const v128_t g = masked_grad(dy + base + ch, x + base + ch, scale + ch, shift + ch, relu6);
+      store4(dx + base + ch, madd(madd(load4(k0 + ch), load4(kx + ch), load4(x + base + ch)), load4(kg + ch), g));
     }
     for (int ch = c4; ch < c; ch++) {
-      f32 g = relu6 ? relu6_pass_scalar(y[base + ch], dy[base + ch]) : dy[base + ch];
+      const f32 g = masked_grad_scalar(dy[base + ch], x[base + ch], scale[ch], shift[ch], relu6);
       dx[base + ch] = kg[ch] * g + kx[ch] * x[base + ch] + k0[ch];
     }
   }

@@ -35,6 +35,7 @@ export function filterGradCalls(
 /** Rows per float block of kernels.c's channel sums: chunks start on these boundaries. */
 const STAT_BLOCK = 64;
 const F64 = 8;
+const F32 = 4;
 
 /**
  * The [start, end) row ranges the BN statistics and gradient sums over x [rows, c] are chunked into: whole
@@ -48,9 +49,17 @@ export function statRanges(rows: number, c: number): [number, number][] {
   return ranges.length > 0 ? ranges : [[0, rows]];
 }
 
-/** Scratch the BN sums need over x [rows, c], in doubles: two c-channel partials per chunk. */
+/**
+ * Scratch the BN sums need over x [rows, c], in doubles: per chunk, two c-channel double partials, then (after
+ * every chunk's partials) 2·c floats for the chunk's float block sums.
+ */
 export function statScratchDoubles(rows: number, c: number): number {
-  return statRanges(rows, c).length * 2 * c;
+  return statRanges(rows, c).length * 3 * c;
+}
+
+/** Byte offset in the scratch at `acc` of chunk k's float block sums (2·c floats), `chunks` chunks in all. */
+function blockScratch(acc: number, chunks: number, c: number, k: number): number {
+  return acc + chunks * 2 * c * F64 + k * 2 * c * F32;
 }
 
 /** Runs a kernel once per argument list: in order on one thread, or as the slices of one pool call. */
@@ -62,18 +71,18 @@ export type FinishParts = (parts: number, count: number, stride: number, c: numb
 export function chunkedMoments(run: RunCalls, finish: FinishParts, x: number, rows: number, c: number, acc: number, mean: number, variance: number): void {
   const ranges = statRanges(rows, c);
   for (const [power, centre, out] of [[1, 0, mean], [2, mean, variance]]) {
-    run('channel_sum_part', ranges.map(([r0, r1], k) => [x, c, centre, power, acc + k * c * F64, r0, r1]));
+    run('channel_sum_part', ranges.map(([r0, r1], k) => [x, c, centre, power, acc + k * c * F64, blockScratch(acc, ranges.length, c, k), r0, r1]));
     finish(acc, ranges.length, c, c, rows, out);
   }
 }
 
 /** BN's backward sums Σg and Σg·(x − mean) per channel, chunked (`acc`: scratch). */
 export function chunkedGradSums(
-  run: RunCalls, finish: FinishParts, dy: number, x: number, y: number, relu6: number, rows: number, c: number,
-  mean: number, acc: number, sumG: number, sumGc: number,
+  run: RunCalls, finish: FinishParts, dy: number, x: number, scale: number, shift: number, relu6: number, rows: number,
+  c: number, mean: number, acc: number, sumG: number, sumGc: number,
 ): void {
   const ranges = statRanges(rows, c);
-  run('bn_grad_sum_part', ranges.map(([r0, r1], k) => [dy, x, y, relu6, c, mean, acc + k * 2 * c * F64, r0, r1]));
+  run('bn_grad_sum_part', ranges.map(([r0, r1], k) => [dy, x, scale, shift, relu6, c, mean, acc + k * 2 * c * F64, blockScratch(acc, ranges.length, c, k), r0, r1]));
   finish(acc, ranges.length, 2 * c, c, 1, sumG);
   finish(acc + c * F64, ranges.length, 2 * c, c, 1, sumGc);
 }

@@ -71,11 +71,9 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
       const slices = byRows(rows, c, parts).map(([r0, r1]) => [x + r0 * c * F32, y + r0 * c * F32, r1 - r0, c, scale, shift, relu6]);
       pool.run('channel_affine', slices);
     },
-    bnGradApply(dy, x, y, relu6, rows, c, kg, kx, k0, dx) {
+    bnGradApply(dy, x, scale, shift, relu6, rows, c, kg, kx, k0, dx) {
       const at = (pointer: number, r0: number): number => pointer + r0 * c * F32;
-      const slices = byRows(rows, c, parts).map(([r0, r1]) => [
-        at(dy, r0), at(x, r0), relu6 ? at(y, r0) : y, relu6, r1 - r0, c, kg, kx, k0, at(dx, r0),
-      ]);
+      const slices = byRows(rows, c, parts).map(([r0, r1]) => [at(dy, r0), at(x, r0), scale, shift, relu6, r1 - r0, c, kg, kx, k0, at(dx, r0)]);
       pool.run('bn_grad_apply', slices);
     },
     sgdMomentum(p, g, b, pOut, bOut, count, lr, momentum, decay, nesterov) {
