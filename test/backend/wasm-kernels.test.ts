@@ -26,6 +26,7 @@ const CASES: readonly Case[] = [
   { n: 2, h: 11, w: 7, c: 4, k: 5, stride: 1, pad: [[0, 0], [2, 2], [2, 2], [0, 0]], out: 3 },
   { n: 2, h: 12, w: 12, c: 7, k: 5, stride: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]], out: 5 },
   { n: 4, h: 5, w: 5, c: 9, k: 3, stride: 1, pad: 'valid', out: 2 },
+  { n: 2, h: 7, w: 10, c: 6, k: 3, stride: 1, pad: 'same', out: 4 },
 ];
 
 function randomArray(rng: Rng, size: number): Float32Array {

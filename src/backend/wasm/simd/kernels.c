@@ -295,10 +295,11 @@ static inline int min_int(int a, int b) { return a < b ? a : b; }
 
 // origin: the offset in ximg of the filter's top-left tap, which may lie outside the image (only taps
 // [fh0, fh1) x [fw0, fw1) are read, all inside).
-static inline __attribute__((always_inline)) void dw_conv_pixel(const f32 *ximg, int origin, const f32 *filter, f32 *out, int w, int c, int kw, int fh0, int fh1,
-                          int fw0, int fw1) {
+// Channels [ch0, c) only (ch0 a multiple of 4).
+static void dw_conv_pixel_channels(const f32 *ximg, int origin, const f32 *filter, f32 *out, int w, int c, int kw, int fh0,
+                                   int fh1, int fw0, int fw1, int ch0) {
   const int c16 = c & ~15, c4 = c & ~3;
-  int ch = 0;
+  int ch = ch0;
   for (; ch < c16; ch += 16) {
     v128_t a0 = splat(0.0f), a1 = splat(0.0f), a2 = splat(0.0f), a3 = splat(0.0f);
     for (int fh = fh0; fh < fh1; fh++) {
@@ -332,20 +333,61 @@ static inline __attribute__((always_inline)) void dw_conv_pixel(const f32 *ximg,
   }
 }
 
+// Output pixels [xo0, xo1) of one output row whose 3x3 windows lie wholly inside the image, channels [0, c4):
+// 4 channels at a time with their nine taps held in registers while the row is walked, so each multiply-add
+// loads only its input (dw_conv_pixel_channels loads the tap too). Each output still sums its taps in (fh, fw)
+// order from zero: the same values as dw_conv_pixel_channels. Consecutive outputs are independent chains, which the CPU
+// overlaps. top_left: x at (row of the first tap, column 0, channel 0) of the image.
+static void dw_conv3x3_interior(const f32 *top_left, const f32 *filter, f32 *out, int w, int c, int c4, int sw, int left,
+                                int xo0, int xo1) {
+  const int row = w * c;
+  for (int ch = 0; ch < c4; ch += 4) {
+    const f32 *f = filter + ch;
+    const v128_t w00 = load4(f), w01 = load4(f + c), w02 = load4(f + 2 * c);
+    const v128_t w10 = load4(f + 3 * c), w11 = load4(f + 4 * c), w12 = load4(f + 5 * c);
+    const v128_t w20 = load4(f + 6 * c), w21 = load4(f + 7 * c), w22 = load4(f + 8 * c);
+    const f32 *p = top_left + (xo0 * sw - left) * c + ch;
+    f32 *o = out + xo0 * c + ch;
+    for (int xo = xo0; xo < xo1; xo++, p += sw * c, o += c) {
+      v128_t acc = splat(0.0f);
+      acc = madd(acc, load4(p), w00);
+      acc = madd(acc, load4(p + c), w01);
+      acc = madd(acc, load4(p + 2 * c), w02);
+      acc = madd(acc, load4(p + row), w10);
+      acc = madd(acc, load4(p + row + c), w11);
+      acc = madd(acc, load4(p + row + 2 * c), w12);
+      acc = madd(acc, load4(p + 2 * row), w20);
+      acc = madd(acc, load4(p + 2 * row + c), w21);
+      acc = madd(acc, load4(p + 2 * row + 2 * c), w22);
+      store4(o, acc);
+    }
+  }
+}
+
 EXPORT(depthwise_conv)
 void depthwise_conv(const f32 *x, const f32 *filter, f32 *y, int h, int w, int c, int oh, int ow, int kh, int kw, int sh,
                     int sw, int top, int left, int row0, int row1) {
+  const int c4 = c & ~3;
+  // Output columns whose windows lie inside the image's columns: [xin0, xin1).
+  const int last = w - kw + left;  // the last window start inside the image, in padded coordinates
+  const int xin0 = min_int(ow, (left + sw - 1) / sw), xin1 = last < 0 ? xin0 : max_int(xin0, min_int(ow, last / sw + 1));
   for (int row = row0; row < row1; row++) {
     const int b = row / oh, ih0 = (row % oh) * sh - top;
     const int fh0 = max_int(0, -ih0), fh1 = min_int(kh, h - ih0);
+    const f32 *ximg = x + b * h * w * c;
+    f32 *yrow = y + row * ow * c;
+    const int interior = kh == 3 && kw == 3 && fh0 == 0 && fh1 == 3 && c4 > 0;
+    if (interior) dw_conv3x3_interior(ximg + ih0 * w * c, filter, yrow, w, c, c4, sw, left, xin0, xin1);
     for (int xo = 0; xo < ow; xo++) {
       const int iw0 = xo * sw - left;
       const int fw0 = max_int(0, -iw0), fw1 = min_int(kw, w - iw0);
-      const f32 *ximg = x + b * h * w * c;
-      f32 *out = y + (row * ow + xo) * c;
-      // A 3x3 filter wholly inside the image (nearly every output): constant tap bounds, unrolled by the compiler.
-      if (kh == 3 && kw == 3 && fh0 == 0 && fh1 == 3 && fw0 == 0 && fw1 == 3) dw_conv_pixel(ximg, (ih0 * w + iw0) * c, filter, out, w, c, 3, 0, 3, 0, 3);
-      else dw_conv_pixel(ximg, (ih0 * w + iw0) * c, filter, out, w, c, kw, fh0, fh1, fw0, fw1);
+      f32 *out = yrow + xo * c;
+      if (interior && xo >= xin0 && xo < xin1) {
+        // Channels [c4, c) of the outputs dw_conv3x3_interior computed.
+        dw_conv_pixel_channels(ximg, (ih0 * w + iw0) * c, filter, out, w, c, 3, 0, 3, 0, 3, c4);
+      } else {
+        dw_conv_pixel_channels(ximg, (ih0 * w + iw0) * c, filter, out, w, c, kw, fh0, fh1, fw0, fw1, 0);
+      }
     }
   }
 }
