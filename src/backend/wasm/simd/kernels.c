@@ -422,9 +422,109 @@ void sum_parts(const f32 *parts, f32 *out, int count, int size, int i0, int i1) 
   }
 }
 
+// Stride 1, multiplier 1 (most depthwise layers): each dx pixel gathers its taps in a register instead, in
+// the order the scatter above adds them (dy rows ascending, i.e. filter rows descending; then filter columns
+// ascending), from zero: the same values, with no read-modify-write of dx per tap. Tap ranges are clipped per
+// pixel, so the loops carry no bounds checks.
+
+// Taps of one dx pixel over channels [ch0, c): filter rows [fh_lo, fh_hi] descending, columns [fw_lo, fw_hi]
+// ascending; at: dy offset of tap (0, 0) (outside dy when clipped away).
+static void dw_input_grad_pixel(const f32 *dy, const f32 *filter, f32 *out, int c, int ow, int kw, int at, int fh_lo,
+                                int fh_hi, int fw_lo, int fw_hi, int ch0) {
+  const int c16 = c & ~15, c4 = c & ~3;
+  int ch = ch0;
+  for (; ch < c16; ch += 16) {
+    v128_t a0 = splat(0.0f), a1 = splat(0.0f), a2 = splat(0.0f), a3 = splat(0.0f);
+    for (int fh = fh_hi; fh >= fh_lo; fh--) {
+      for (int fw = fw_lo; fw <= fw_hi; fw++) {
+        const f32 *d = dy + (at - (fh * ow + fw) * c + ch);
+        const f32 *f = filter + (fh * kw + fw) * c + ch;
+        a0 = madd(a0, load4(d), load4(f));
+        a1 = madd(a1, load4(d + 4), load4(f + 4));
+        a2 = madd(a2, load4(d + 8), load4(f + 8));
+        a3 = madd(a3, load4(d + 12), load4(f + 12));
+      }
+    }
+    store4(out + ch, a0);
+    store4(out + ch + 4, a1);
+    store4(out + ch + 8, a2);
+    store4(out + ch + 12, a3);
+  }
+  for (; ch < c4; ch += 4) {
+    v128_t acc = splat(0.0f);
+    for (int fh = fh_hi; fh >= fh_lo; fh--) {
+      for (int fw = fw_lo; fw <= fw_hi; fw++) acc = madd(acc, load4(dy + (at - (fh * ow + fw) * c + ch)), load4(filter + (fh * kw + fw) * c + ch));
+    }
+    store4(out + ch, acc);
+  }
+  for (; ch < c; ch++) {
+    f32 acc = 0.0f;
+    for (int fh = fh_hi; fh >= fh_lo; fh--) {
+      for (int fw = fw_lo; fw <= fw_hi; fw++) acc += dy[at - (fh * ow + fw) * c + ch] * filter[(fh * kw + fw) * c + ch];
+    }
+    out[ch] = acc;
+  }
+}
+
+// The 3x3 pixels [iw0, iw1) of one dx row whose nine taps are all inside dy, channels [0, c4): the nine filter
+// taps of 4 channels in registers while the row is walked (as dw_conv3x3_interior). at0: dy offset of tap
+// (0, 0) of pixel iw0.
+static void dw_input_grad3x3_interior(const f32 *dy, const f32 *filter, f32 *out, int c, int c4, int ow, int at0, int iw0,
+                                      int iw1) {
+  const int row = ow * c;
+  for (int ch = 0; ch < c4; ch += 4) {
+    const f32 *f = filter + ch;
+    const v128_t w00 = load4(f), w01 = load4(f + c), w02 = load4(f + 2 * c);
+    const v128_t w10 = load4(f + 3 * c), w11 = load4(f + 4 * c), w12 = load4(f + 5 * c);
+    const v128_t w20 = load4(f + 6 * c), w21 = load4(f + 7 * c), w22 = load4(f + 8 * c);
+    const f32 *p = dy + at0 + ch;
+    f32 *o = out + iw0 * c + ch;
+    for (int iw = iw0; iw < iw1; iw++, p += c, o += c) {
+      v128_t acc = splat(0.0f);
+      acc = madd(acc, load4(p - 2 * row), w20);
+      acc = madd(acc, load4(p - 2 * row - c), w21);
+      acc = madd(acc, load4(p - 2 * row - 2 * c), w22);
+      acc = madd(acc, load4(p - row), w10);
+      acc = madd(acc, load4(p - row - c), w11);
+      acc = madd(acc, load4(p - row - 2 * c), w12);
+      acc = madd(acc, load4(p), w00);
+      acc = madd(acc, load4(p - c), w01);
+      acc = madd(acc, load4(p - 2 * c), w02);
+      store4(o, acc);
+    }
+  }
+}
+
+static void depthwise_input_grad_s1(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int oh, int ow,
+                                    int kh, int kw, int top, int left) {
+  const int c4 = c & ~3;
+  // Pixels whose filter columns all land inside dy: xo = iw + left - fw in [0, ow) for every fw.
+  const int iw_in0 = min_int(w, max_int(0, kw - 1 - left)), iw_in1 = max_int(iw_in0, min_int(w, ow - left));
+  for (int b = 0; b < n; b++) {
+    const f32 *dyimg = dy + b * oh * ow * c;
+    for (int ih = 0; ih < h; ih++) {
+      const int fh_lo = max_int(0, ih + top - oh + 1), fh_hi = min_int(kh - 1, ih + top);
+      f32 *dxrow = dx + ((b * h + ih) * w) * c;
+      const int interior = kh == 3 && kw == 3 && fh_lo == 0 && fh_hi == 2 && c4 > 0;
+      // dy offset of tap (0, 0) of pixel iw: row ih + top, column iw + left.
+      const int at_row = (ih + top) * ow + left;
+      if (interior) dw_input_grad3x3_interior(dyimg, filter, dxrow, c, c4, ow, (at_row + iw_in0) * c, iw_in0, iw_in1);
+      for (int iw = 0; iw < w; iw++) {
+        const int fw_lo = max_int(0, iw + left - ow + 1), fw_hi = min_int(kw - 1, iw + left);
+        const int inside = interior && iw >= iw_in0 && iw < iw_in1;
+        dw_input_grad_pixel(dyimg, filter, dxrow + iw * c, c, ow, kw, (at_row + iw) * c, fh_lo, fh_hi, fw_lo, fw_hi, inside ? c4 : 0);
+      }
+    }
+  }
+}
+
 EXPORT(depthwise_input_grad)
 void depthwise_input_grad(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int m, int oh, int ow,
                           int kh, int kw, int sh, int sw, int top, int left) {
+  if (m == 1 && sh == 1 && sw == 1) {
+    depthwise_input_grad_s1(dy, filter, dx, n, h, w, c, oh, ow, kh, kw, top, left);
+    return;
+  }
   zero(dx, n * h * w * c);
   depthwise_backward(INPUT_GRAD, dy, filter, dx, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, 0, n * oh);
 }
