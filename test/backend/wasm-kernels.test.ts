@@ -173,3 +173,24 @@ for (const nesterov of [false, true]) {
     for (const [name, data] of expected) assertClose(actual.get(name)!, data, name);
   });
 }
+
+test('the inference graph\'s FusedConv2D (1x1) and FusedDepthwiseConv2D on mnext\'s kernels match the cpu backend (bias, ReLU6, linear, no bias)', async () => {
+  const rng = new Rng(17);
+  // Spread so that ReLU6 clamps at both ends.
+  const scaled = (size: number, spread: number) => Float32Array.from(randomArray(rng, size), (v) => v * spread);
+  const x = { data: scaled(2 * 9 * 7 * 13, 4), shape: [2, 9, 7, 13] };
+  const pointwise = { data: randomArray(rng, 13 * 10), shape: [1, 1, 13, 10] };
+  const depthwise = { data: randomArray(rng, 3 * 3 * 13), shape: [3, 3, 13, 1] };
+  const common = { dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined };
+  for (const activation of ['relu6', 'linear'] as const) {
+    for (const withBias of [true, false]) {
+      const label = `${activation}${withBias ? ' + bias' : ''}`;
+      const bias = (channels: number) => (withBias ? { bias: { data: scaled(channels, 3), shape: [channels] } } : {});
+      await compareOnBackends('FusedConv2D', { x, filter: pointwise, ...bias(10) }, { ...common, strides: [1, 1], pad: 'valid', activation }, `fused 1x1 conv ${label}`);
+      for (const [stride, pad] of [[1, 'same'], [2, 'valid']] as const) {
+        await compareOnBackends('FusedDepthwiseConv2D', { x, filter: depthwise, ...bias(13) }, { ...common, strides: [stride, stride], pad, activation },
+          `fused depthwise conv ${label} stride ${stride}`);
+      }
+    }
+  }
+});

@@ -17,23 +17,23 @@ interface DepthwiseArgs {
  * splits its output rows across mnext's pool, so a training step computes the same on any thread count.
  */
 export function wrapDepthwiseConv2dNative(shipped: tf.KernelConfig): tf.KernelConfig {
-  const kernelFunc = (args: DepthwiseArgs): TensorInfo => {
-    const { inputs, backend, attrs } = args;
-    const x = inputs.x as TensorInfo;
-    const filter = inputs.filter as TensorInfo;
-    const { strides, pad, dilations, dimRoundingMode, dataFormat } = attrs;
-    const dilated = (typeof dilations === 'number' ? [dilations] : dilations).some((d) => d !== 1);
-    if (dataFormat === 'NCHW' || dilated || x.dtype !== 'float32' || filter.shape[3] !== 1) {
-      return shipped.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
-    }
-    const info = convGeometry(x.shape, filter.shape, strides, 1, pad, dimRoundingMode, true);
-    const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
-    simdKernels(backend).depthwiseConv(
-      heapOffset(backend, x), heapOffset(backend, filter), heapOffset(backend, out),
-      info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
-      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
-    );
-    return out;
-  };
+  const kernelFunc = (args: DepthwiseArgs): TensorInfo =>
+    depthwiseConvForward(args.backend, args.inputs.x as TensorInfo, args.inputs.filter as TensorInfo, args.attrs)
+    ?? (shipped.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo);
   return { ...shipped, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}
+
+/** mnext's depthwise conv into a new output, or undefined where it does not apply (the shipped kernel's cases). */
+export function depthwiseConvForward(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, attrs: tf.DepthwiseConv2dNativeAttrs): TensorInfo | undefined {
+  const { strides, pad, dilations, dimRoundingMode, dataFormat } = attrs;
+  const dilated = (typeof dilations === 'number' ? [dilations] : dilations).some((d) => d !== 1);
+  if (dataFormat === 'NCHW' || dilated || x.dtype !== 'float32' || filter.shape[3] !== 1) return undefined;
+  const info = convGeometry(x.shape, filter.shape, strides, 1, pad, dimRoundingMode, true);
+  const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
+  simdKernels(backend).depthwiseConv(
+    heapOffset(backend, x), heapOffset(backend, filter), heapOffset(backend, out),
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  );
+  return out;
 }

@@ -7,6 +7,7 @@ import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
 import { wrapDepthwiseConv2dNative } from './DepthwiseConv2dNative.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
+import { wrapFusedConv2D, wrapFusedDepthwiseConv2D } from './FusedConv.js';
 import { wrapIdentity } from './Identity.js';
 import { sgdMomentumConfig } from './SgdMomentum.js';
 import { wrapMean, wrapSum } from './Reduce.js';
@@ -23,10 +24,12 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   sgdMomentumConfig,
 ];
 
-/** Shipped wasm kernels whose slow paths training hits, each wrapped to route those cases to a fast one. */
+/** Shipped wasm kernels whose slow paths training (and inference) hits, each wrapped to route those cases to a fast one. */
 const WRAPPERS: readonly [string, (shipped: tf.KernelConfig) => tf.KernelConfig][] = [
   [tf.BatchMatMul, wrapBatchMatMul],
   [tf.Conv2D, wrapConv2D],
+  [tf.FusedConv2D, wrapFusedConv2D],
+  [tf.FusedDepthwiseConv2D, wrapFusedDepthwiseConv2D],
   [tf.Conv2DBackpropInput, wrapConv2DBackpropInput],
   [tf.DepthwiseConv2dNative, wrapDepthwiseConv2dNative],
   [tf.Sum, wrapSum],
