@@ -139,9 +139,11 @@ export async function timeSteps(arranged: ArrangedSteps, warmup: number, steps: 
 /**
  * How long the probe times each candidate: turns of at least 300 ms, until every candidate has 1.5 s and 3 steps
  * timed. A single step at 64 px swings 100–155 ms between runs on an idle 2-core machine, and 3 steps in a row
- * picked the slower arrangement; alternating turns ranked by medians do not. The whole probe (engines started,
- * MobileNeXt-1.0, this 2-core machine): 5–8 s at 64 px batch 16 (6–12 steps timed each), 7.6 s at 32 px batch
- * 128 (4 each), 33 s at 224 px batch 16 (2.2 s steps: the 3-step minimum, 8 steps in all with the warm-ups).
+ * per candidate sometimes picked 2 replicas where one engine on 2 threads is about 1.3x faster; these turns
+ * picked the engine in 15 of 16 probes here (the 16th while every step took 3–6x longer). The whole probe
+ * (engines started, MobileNeXt-1.0, this 2-core machine): 5–8 s at 64 px batch 16 (6–12 steps timed each),
+ * 7.6 s at 32 px batch 128 (4 each), 33 s at 224 px batch 16 (2.2 s steps: the 3-step minimum, 8 steps in all
+ * with the warm-ups).
  */
 const PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300, maxRounds: Infinity } as const;
 
