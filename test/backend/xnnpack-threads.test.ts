@@ -9,8 +9,8 @@ const skip = threadsSupported() ? false : 'this Node has no shared WebAssembly m
 test('XNNPACK\'s pool shrinks to one thread for free and grows back at the cost of a pthread worker, computing the same', { skip }, async () => {
   setThreads(2);
   await initBackend('wasm');
-  const x = tf.randomNormal([1, 16, 16, 8], 0, 1, 'float32', 1);
-  const w = tf.randomNormal([3, 3, 8, 16], 0, 1, 'float32', 2);
+  const x = tf.randomNormal<tf.Rank.R4>([1, 16, 16, 8], 0, 1, 'float32', 1);
+  const w = tf.randomNormal<tf.Rank.R4>([3, 3, 8, 16], 0, 1, 'float32', 2);
   const conv = () => tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync());
   assert.equal(xnnpackThreads(), 2);
   const growths = xnnpackGrowthsLeft();
