@@ -5,6 +5,9 @@
  * mnext runs `mnext bench` with its defaults (the fastest arrangement of threads and replicas); PyTorch runs
  * scripts/bench-pytorch.py with --threads (default: the machine's cores).
  * `--replicas N` passes mnext an arrangement (N replicas sharing the cores) instead of probing for one.
+ * The header names the BLAS library PyTorch loaded (bench-pytorch.py's `blas`), and a warning on stderr says
+ * when it is the reference BLAS: Debian's python3-torch calls whatever `libblas.so.3` points at, and the
+ * reference one made PyTorch's nn.Linear 32 % of a 32 px batch-128 training step here (OpenBLAS: 2 %).
  *   npx tsx scripts/bench-vs-pytorch.ts [--rounds 3] [--mode train|infer] [--workloads mobilenext:64:16,...] [--threads N]
  *     [--steps N] [--replicas N] [--json]
  */
@@ -56,6 +59,11 @@ for (let r = 0; r < Number(values.rounds); r++) {
     process.stderr.write(`round ${r + 1}: ${w.model} ${w.size} px b${w.batch} done (load ${loadavg()[0].toFixed(1)})\n`);
   }
 }
+/** The BLAS libraries PyTorch's runs mapped (one, unless the system's changed during the run). */
+const torchBlas = [...new Set(samples.flatMap((s) => s.torch.map((t) => String(t.blas))))].join(', ');
+if (/reference/.test(torchBlas)) {
+  process.stderr.write(`warning: PyTorch ran on the reference BLAS (${torchBlas}), under which its nn.Linear took 32 % of a 32 px batch-128 training step here (2 % with OpenBLAS); \`apt-get install libopenblas0-pthread\` points Debian's libblas.so.3 at OpenBLAS\n`);
+}
 const rows = workloads.map((w, i) => {
   const m = samples[i].mnext.map((s) => s.imgPerSec as number);
   const t = samples[i].torch.map((s) => s.imgPerSec as number);
@@ -68,9 +76,10 @@ const rows = workloads.map((w, i) => {
   };
 });
 if (values.json) {
-  console.log(JSON.stringify({ load: { min: Math.min(...load), max: Math.max(...load) }, rows }, null, 2));
+  console.log(JSON.stringify({ load: { min: Math.min(...load), max: Math.max(...load) }, torchBlas, rows }, null, 2));
 } else {
   console.log(`load average (1 min) during the run: ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} on ${availableParallelism()} cores`);
+  console.log(`PyTorch's BLAS: ${torchBlas}`);
   console.log(`| ${mode} workload | mnext img/s (arrangement) | PyTorch img/s (${values.threads} threads) | ratio median (range) |`);
   console.log('|---|---:|---:|---:|');
   for (const r of rows) {

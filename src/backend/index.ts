@@ -99,11 +99,52 @@ async function startWasm(): Promise<boolean> {
   return setBackend('wasm');
 }
 
+/** The wasm module's pthread workers (the threaded build's only) and XNNPACK's pool. */
+interface WasmThreading {
+  PThread?: { runningWorkers: { unref(): void }[]; unusedWorkers: { unref(): void }[] };
+  tfjs: { initWithThreadsCount(threads: number): void; getThreadsCount(): number };
+}
+
+function wasmThreading(): WasmThreading {
+  return (tf.backend() as unknown as { wasm: WasmThreading }).wasm;
+}
+
 /** Emscripten refs a pthread's worker while the thread runs: XNNPACK's pool threads must not keep Node alive. */
 function unrefPthreads(): void {
-  type PThreads = { runningWorkers: { unref(): void }[]; unusedWorkers: { unref(): void }[] };
-  const pthreads = (tf.backend() as unknown as { wasm: { PThread?: PThreads } }).wasm.PThread;
+  const pthreads = wasmThreading().PThread;
   for (const worker of [...(pthreads?.runningWorkers ?? []), ...(pthreads?.unusedWorkers ?? [])]) worker.unref();
+}
+
+/** Threads of XNNPACK's pool, which runs the wasm backend's own kernels (all of inference); else backendThreads(). */
+export function xnnpackThreads(): number {
+  return tf.getBackend() === 'wasm' ? wasmThreading().tfjs.getThreadsCount() : backendThreads();
+}
+
+/**
+ * How many more times XNNPACK's pool can be grown to the threads the wasm backend started with
+ * (`setXnnpackThreads`): each growth takes threads − 1 of the pthread workers Emscripten started with the
+ * backend (8), and none comes back; past them Emscripten would start a worker from a `blob:` URL, which Node
+ * refuses. 0 unless the threaded build runs on more than one thread.
+ */
+export function xnnpackGrowthsLeft(): number {
+  const pthreads = tf.getBackend() === 'wasm' ? wasmThreading().PThread : undefined;
+  return pthreads && startedThreads > 1 ? Math.floor(pthreads.unusedWorkers.length / (startedThreads - 1)) : 0;
+}
+
+/**
+ * Puts XNNPACK's pool on `threads` threads (1 to those the wasm backend started with), for inference: mnext's
+ * training kernels keep their own pool. tfjs's init_with_threads_count creates a new pool and points XNNPACK at
+ * it; the old pool's threads sleep for the rest of the process, so growing the pool costs pthread workers
+ * (`xnnpackGrowthsLeft`). Nothing happens when the pool already has `threads`.
+ */
+export function setXnnpackThreads(threads: number): void {
+  if (xnnpackThreads() === threads) return;
+  const unusedWorkers = wasmThreading().PThread?.unusedWorkers.length ?? 0;
+  if (threads < 1 || threads > startedThreads || threads - 1 > unusedWorkers) {
+    throw new Error(`XNNPACK's pool cannot have ${threads} threads: the wasm backend started with ${startedThreads}, ${unusedWorkers} pthread workers are left`);
+  }
+  wasmThreading().tfjs.initWithThreadsCount(threads);
+  unrefPthreads();
 }
 
 async function tryBackend(name: BackendName): Promise<boolean> {

@@ -4,13 +4,14 @@
  * when nothing leaks). Training steps are the real engine's: computeGradients + optimiser + BN running stats.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backendThreads, currentBackend, initBackend, setThreads } from '../backend/index.js';
+import { backendThreads, currentBackend, initBackend, setThreads, setXnnpackThreads, xnnpackGrowthsLeft, xnnpackThreads } from '../backend/index.js';
 import { InferenceModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import { createModelGraph } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { UsageError } from '../errors.js';
-import { type Arrangement, type ArrangedSteps, type ProbedArrangement, type TrainingWorkload, fastestArrangement, randomTrainingBatch, startArrangedSteps, timeSteps } from '../train/arrangement.js';
+import { type Arrangement, type ArrangedSteps, type PickedArrangement, type ProbedArrangement, type TrainingWorkload, fastestArrangement, fastestOf, randomTrainingBatch, startArrangedSteps, timeSteps } from '../train/arrangement.js';
+import { timeAlternating } from '../util/alternating.js';
 
 export type BenchMode = 'train' | 'infer';
 
@@ -21,7 +22,7 @@ export interface ModelBenchOptions {
   readonly inputSize: number;
   readonly batch: number;
   readonly backend?: string;
-  /** Data-parallel replicas; training with neither this nor `threads` picks the fastest arrangement. */
+  /** Data-parallel replicas; with neither this nor `threads` the bench picks the fastest arrangement. */
   readonly workers?: number;
   /** Intra-op threads of each engine (default: the machine's cores for one engine). */
   readonly threads?: number;
@@ -42,7 +43,7 @@ export interface ModelBenchResult {
   readonly batch: number;
   readonly backend: string;
   readonly workers: number;
-  /** Intra-op threads of each engine. */
+  /** Intra-op threads of each engine (for inference: of XNNPACK's pool, which runs it). */
   readonly threads: number;
   readonly imgPerSec: number;
   readonly msPerStep: number;
@@ -64,14 +65,17 @@ export interface ModelBenchResult {
 
 const SEED = 42;
 
-/** One inference per step on a random batch (the ArrangedSteps shape, so training and inference share the timing). */
+/**
+ * One inference per step on a random batch (the ArrangedSteps shape, so training and inference share the
+ * timing), on the threads of XNNPACK's pool, which runs every kernel of the folded model.
+ */
 function inferSteps(graph: ModelGraph, batch: number): ArrangedSteps {
   const model = new InferenceModel(graph, initStateDict(graph, SEED));
   const size = graph.spec.inputSize;
   const images = tf.tensor4d(randomTrainingBatch(batch, size, graph.spec.numClasses, SEED).images, [batch, size, size, 3]);
   return {
     replicas: 1,
-    threads: backendThreads(),
+    threads: xnnpackThreads(),
     step: async () => {
       const logits = model.predict(images);
       logits.dataSync();
@@ -135,21 +139,50 @@ export async function benchModel(options: ModelBenchOptions): Promise<ModelBench
   }
 }
 
+/** Inference probe: turns of 300 ms until each thread count has 1.5 s and 3 steps timed (the training probe's). */
+const INFER_PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300 } as const;
+
 /**
- * `mnext bench train|infer`: one engine on the main thread, or data-parallel replicas for training. Training
- * with neither `workers` (replicas) nor `threads` given first picks the fastest arrangement (train/arrangement.ts).
+ * The faster thread count for inference in this engine, left in place: XNNPACK's pool on the threads the wasm
+ * backend started with, or on one (on a busy machine one can win: a pool's threads wait for cores others hold),
+ * timed in alternating turns on one model and ranked by median. Each turn on N threads after one on 1 grows
+ * the pool back, which costs pthread workers (`xnnpackGrowthsLeft`), and so may the pick: the growths left
+ * bound the rounds. One candidate, the pool as it is, off the threaded wasm build or when no round fits.
+ */
+async function fastestInferenceThreads(graph: ModelGraph, batch: number): Promise<PickedArrangement> {
+  const started = backendThreads();
+  const rounds = xnnpackGrowthsLeft() - (xnnpackThreads() === started ? 0 : 1);
+  if (currentBackend() !== 'wasm' || started === 1 || rounds < 1) return { replicas: 1, threads: xnnpackThreads(), probed: [] };
+  const counts = [started, 1];
+  const steps = inferSteps(graph, batch);
+  try {
+    const timings = await timeAlternating(counts.map((threads) => ({ enter: () => setXnnpackThreads(threads), step: steps.step })), { ...INFER_PROBE_LIMITS, maxRounds: rounds });
+    const probed = counts.map((threads, i) => ({ replicas: 1, threads, ...timings[i] }));
+    const best = fastestOf(probed);
+    setXnnpackThreads(best.threads);
+    return { ...best, probed };
+  } finally {
+    await steps.close();
+  }
+}
+
+/**
+ * `mnext bench train|infer`: one engine on the main thread, or data-parallel replicas for training. With neither
+ * `workers` (replicas) nor `threads` given, the bench first picks the fastest arrangement: for training among
+ * one engine and replicas (train/arrangement.ts), for inference among XNNPACK's thread counts.
  */
 export async function benchmarkModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
   if (options.mode === 'infer' && (options.workers ?? 1) !== 1) throw new UsageError('--replicas: inference benchmarks run in one engine; drop --replicas');
-  if (options.mode === 'train' && options.workers === undefined && options.threads === undefined) {
-    // One engine on every core is a candidate: the main engine starts on the default (all cores) before the probe.
-    setThreads(undefined);
-    await initBackend(options.backend);
-    const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
-    const { probed, ...best } = await fastestArrangement(benchWorkload(graph, options.batch, currentBackend()));
-    options.onArrangement?.(best, probed);
-    const result = await benchModel({ ...options, workers: best.replicas, threads: best.threads });
-    return { ...result, arrangement: 'fastest of probed', probed };
-  }
-  return benchModel(options);
+  if (options.workers !== undefined || options.threads !== undefined) return benchModel(options);
+  // One engine on every core is a candidate: the main engine starts on the default (all cores) before the probe.
+  setThreads(undefined);
+  await initBackend(options.backend);
+  const graph = createModelGraph(options.model, { width: options.width, numClasses: options.numClasses, inputSize: options.inputSize });
+  const { probed, ...best } = options.mode === 'train'
+    ? await fastestArrangement(benchWorkload(graph, options.batch, currentBackend()))
+    : await fastestInferenceThreads(graph, options.batch);
+  options.onArrangement?.(best, probed);
+  // Inference runs on the pool the probe left; training's engines start as picked.
+  const result = await benchModel(options.mode === 'train' ? { ...options, workers: best.replicas, threads: best.threads } : options);
+  return { ...result, arrangement: 'fastest of probed', probed };
 }

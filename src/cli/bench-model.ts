@@ -21,7 +21,7 @@ interface BenchModelOptions {
 function printResult(output: Output, result: ModelBenchResult): void {
   const { probed, ...rest } = result;
   const rows = Object.entries(rest).map(([key, value]) => [key, typeof value === 'number' && !Number.isInteger(value) ? value.toFixed(2) : String(value)]);
-  for (const p of probed ?? []) rows.push([`probe ${arrangementText(p)}`, `${p.msPerStep.toFixed(2)} ms/step`]);
+  for (const p of probed ?? []) rows.push([`probe ${arrangementText(p)}`, `${p.msPerStep.toFixed(2)} ms/step (median of ${p.steps})`]);
   output.out(formatTable(['', 'value'], rows));
 }
 
@@ -54,7 +54,7 @@ export function registerBenchModel(bench: Command, output: Output): void {
     const replicas = new Option('--replicas <n>', 'data-parallel training replicas (worker threads, one engine each; default: the fastest arrangement)').argParser(positiveInt);
     addOption(command, mode === 'train' ? replicas : replicas.hideHelp(), '--workers');
     command
-      .option('--threads <n>', 'intra-op threads of each wasm engine (default: the machine\'s cores, or for training the fastest arrangement)', positiveInt)
+      .option('--threads <n>', 'intra-op threads of each wasm engine (default: the fastest arrangement, timed; for inference the machine\'s cores or 1)', positiveInt)
       .option('--steps <n>', 'timed steps', positiveInt, mode === 'train' ? 10 : 50)
       .option('--warmup <n>', 'untimed warm-up steps', nonNegativeInt, mode === 'train' ? 2 : 5)
       .option('--json', 'print one JSON object');

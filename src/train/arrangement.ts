@@ -2,13 +2,14 @@
  * How a training run uses the machine's cores: one engine on every core, or data-parallel replicas each on a
  * share of them. Which is faster depends on the workload (threads win at small batches, where a replica's shard
  * is too small to keep its core busy; replicas can win at large batches, where the exchange is cheap next to a
- * step), so `mnext train` and `mnext bench train` time a few real steps of each candidate on random data.
+ * step), so `mnext train` and `mnext bench train` time real steps of each candidate on random data, in turns.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, defaultThreads } from '../backend/index.js';
 import { TfjsModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import { initStateDict } from '../models/weights.js';
+import { timeAlternating } from '../util/alternating.js';
 import { Rng } from '../util/random.js';
 import { type OptimizerOptions, createOptimizer } from './optim.js';
 import { ParallelTrainer } from './parallel/trainer.js';
@@ -20,8 +21,10 @@ export interface Arrangement {
   readonly threads: number;
 }
 
+/** What the probe measured of one candidate: the median of its timed steps, and how many it timed. */
 export interface ProbedArrangement extends Arrangement {
   readonly msPerStep: number;
+  readonly steps: number;
 }
 
 /** The arrangement picked and what each candidate's probe measured (empty when there was one candidate). */
@@ -133,8 +136,16 @@ export async function timeSteps(arranged: ArrangedSteps, warmup: number, steps: 
   return { msPerStep: (performance.now() - start) / (warmup === 0 ? total : steps), tensorsBefore, tensorsAfter };
 }
 
-/** Probe steps per arrangement (after one warm-up): enough to rank arrangements that differ by 10 % or more. */
-const PROBE_STEPS = 3;
+/**
+ * How long the probe times each candidate: turns of at least 300 ms, until every candidate has 1.5 s and 3 steps
+ * timed. A single step at 64 px swings 100–155 ms between runs on an idle 2-core machine, and 3 steps in a row
+ * per candidate sometimes picked 2 replicas where one engine on 2 threads is about 1.3x faster; these turns
+ * picked the engine in 15 of 16 probes here (the 16th while every step took 3–6x longer). The whole probe
+ * (engines started, MobileNeXt-1.0, this 2-core machine): 5–8 s at 64 px batch 16 (6–12 steps timed each),
+ * 7.6 s at 32 px batch 128 (4 each), 33 s at 224 px batch 16 (2.2 s steps: the 3-step minimum, 8 steps in all
+ * with the warm-ups).
+ */
+const PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300, maxRounds: Infinity } as const;
 
 /**
  * Values per channel that every replica's batch norms must see on the model's smallest feature map for replicas
@@ -161,23 +172,28 @@ export function arrangementCandidates(workload: Pick<TrainingWorkload, 'graph' |
 }
 
 /**
- * The fastest arrangement for this training workload: each candidate (`arrangementCandidates`) timed for
- * PROBE_STEPS steps after one warm-up; no probe when there is one candidate. Every engine a probe starts is
- * closed and every tensor it makes is freed.
+ * The fastest arrangement for this training workload: every candidate (`arrangementCandidates`) started, then
+ * timed in alternating turns after one warm-up step each (PROBE_LIMITS), ranked by its median step time; no
+ * probe when there is one candidate. Every engine a probe starts is closed and every tensor it makes is freed.
+ * The candidates are open at once, which this relies on memory for: at 224 px batch 16 one engine holds about
+ * 2.5 GB and two replicas 2 GB between them, 4.5 GB together (the 2-core machine it was tuned on has 24 GB).
  */
 export async function fastestArrangement(workload: TrainingWorkload): Promise<PickedArrangement> {
   const candidates = arrangementCandidates(workload);
   if (candidates.length === 1) return { ...candidates[0], probed: [] };
-  const probed: ProbedArrangement[] = [];
-  for (const candidate of candidates) {
-    const arranged = await startArrangedSteps(workload, candidate.replicas, candidate.threads);
-    try {
-      const { msPerStep } = await timeSteps(arranged, 1, PROBE_STEPS);
-      probed.push({ replicas: arranged.replicas, threads: arranged.threads, msPerStep });
-    } finally {
-      await arranged.close();
-    }
+  const opened: ArrangedSteps[] = [];
+  try {
+    for (const candidate of candidates) opened.push(await startArrangedSteps(workload, candidate.replicas, candidate.threads));
+    const timings = await timeAlternating(opened, PROBE_LIMITS);
+    const probed = opened.map(({ replicas, threads }, i) => ({ replicas, threads, ...timings[i] }));
+    return { ...fastestOf(probed), probed };
+  } finally {
+    for (const arranged of opened) await arranged.close();
   }
-  const best = probed.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
-  return { replicas: best.replicas, threads: best.threads, probed };
+}
+
+/** The arrangement with the lowest median step time (the first of equals). */
+export function fastestOf(probed: readonly ProbedArrangement[]): Arrangement {
+  const { replicas, threads } = probed.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
+  return { replicas, threads };
 }

@@ -32,7 +32,7 @@ function trainCli(output: string, ...extra: string[]) {
 
 interface CliRun {
   runDir: string;
-  arrangement: { replicas: number; threads: number; probed: { replicas: number; threads: number; msPerStep: number }[] };
+  arrangement: { replicas: number; threads: number; probed: { replicas: number; threads: number; msPerStep: number; steps: number }[] };
 }
 
 const argsOf = (runDir: string) => parse(readFileSync(join(runDir, 'args.yaml'), 'utf8')) as Record<string, unknown>;
@@ -46,6 +46,8 @@ test('the probe times one engine on every core against a single-threaded replica
   const cores = defaultThreads();
   assert.deepEqual(picked.probed.map(({ replicas, threads }) => ({ replicas, threads })),
     cores > 1 ? [{ replicas: 1, threads: cores }, { replicas: cores, threads: 1 }] : []);
+  // Every candidate timed for its 1.5 s and 3 steps, in turns; the pick is the lowest median.
+  for (const p of picked.probed) assert.ok(p.steps >= 3 && p.steps * p.msPerStep > 0, JSON.stringify(p));
   const fastest = picked.probed.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a), picked.probed[0] ?? { ...picked, msPerStep: 0 });
   assert.deepEqual({ replicas: picked.replicas, threads: picked.threads }, { replicas: fastest.replicas, threads: fastest.threads });
 });
