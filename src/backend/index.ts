@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../errors.js';
 import './gradients.js';
 import { registerWasmTrainingKernels } from './wasm/register.js';
-import { setKernelThreads } from './wasm/simd/index.js';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { activeKernelThreads, setActiveKernelThreads, setKernelThreads } from './wasm/simd/index.js';
 import { prepareThreadedWasm, threadsSupported } from './wasm/threads/pthread-node.js';
 
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
@@ -99,52 +100,29 @@ async function startWasm(): Promise<boolean> {
   return setBackend('wasm');
 }
 
-/** The wasm module's pthread workers (the threaded build's only) and XNNPACK's pool. */
-interface WasmThreading {
-  PThread?: { runningWorkers: { unref(): void }[]; unusedWorkers: { unref(): void }[] };
-  tfjs: { initWithThreadsCount(threads: number): void; getThreadsCount(): number };
-}
-
-function wasmThreading(): WasmThreading {
-  return (tf.backend() as unknown as { wasm: WasmThreading }).wasm;
-}
-
 /** Emscripten refs a pthread's worker while the thread runs: XNNPACK's pool threads must not keep Node alive. */
 function unrefPthreads(): void {
-  const pthreads = wasmThreading().PThread;
+  type PThreads = { runningWorkers: { unref(): void }[]; unusedWorkers: { unref(): void }[] };
+  const pthreads = (tf.backend() as unknown as { wasm: { PThread?: PThreads } }).wasm.PThread;
   for (const worker of [...(pthreads?.runningWorkers ?? []), ...(pthreads?.unusedWorkers ?? [])]) worker.unref();
 }
 
-/** Threads of XNNPACK's pool, which runs the wasm backend's own kernels (all of inference); else backendThreads(). */
-export function xnnpackThreads(): number {
-  return tf.getBackend() === 'wasm' ? wasmThreading().tfjs.getThreadsCount() : backendThreads();
+/**
+ * Threads the engine's convs run on now: on wasm, those of mnext's kernel pool in use (`useComputeThreads`),
+ * elsewhere backendThreads().
+ */
+export function computeThreads(): number {
+  return tf.getBackend() === 'wasm' ? activeKernelThreads(tf.backend() as BackendWasm) : backendThreads();
 }
 
 /**
- * How many more times XNNPACK's pool can be grown to the threads the wasm backend started with
- * (`setXnnpackThreads`): each growth takes threads − 1 of the pthread workers Emscripten started with the
- * backend (8), and none comes back; past them Emscripten would start a worker from a `blob:` URL, which Node
- * refuses. 0 unless the threaded build runs on more than one thread.
+ * Runs the wasm engine's convs (mnext's kernels, of training and inference) on `threads` of the threads it
+ * started with from now on, without starting another pool: the inference benchmark picks its thread count
+ * this way. On other backends only the count they run on is accepted.
  */
-export function xnnpackGrowthsLeft(): number {
-  const pthreads = tf.getBackend() === 'wasm' ? wasmThreading().PThread : undefined;
-  return pthreads && startedThreads > 1 ? Math.floor(pthreads.unusedWorkers.length / (startedThreads - 1)) : 0;
-}
-
-/**
- * Puts XNNPACK's pool on `threads` threads (1 to those the wasm backend started with), for inference: mnext's
- * training kernels keep their own pool. tfjs's init_with_threads_count creates a new pool and points XNNPACK at
- * it; the old pool's threads sleep for the rest of the process, so growing the pool costs pthread workers
- * (`xnnpackGrowthsLeft`). Nothing happens when the pool already has `threads`.
- */
-export function setXnnpackThreads(threads: number): void {
-  if (xnnpackThreads() === threads) return;
-  const unusedWorkers = wasmThreading().PThread?.unusedWorkers.length ?? 0;
-  if (threads < 1 || threads > startedThreads || threads - 1 > unusedWorkers) {
-    throw new Error(`XNNPACK's pool cannot have ${threads} threads: the wasm backend started with ${startedThreads}, ${unusedWorkers} pthread workers are left`);
-  }
-  wasmThreading().tfjs.initWithThreadsCount(threads);
-  unrefPthreads();
+export function useComputeThreads(threads: number): void {
+  if (tf.getBackend() === 'wasm') setActiveKernelThreads(tf.backend() as BackendWasm, threads);
+  else if (threads !== backendThreads()) throw new Error(`the ${tf.getBackend()} backend runs on ${backendThreads()} threads, not ${threads}`);
 }
 
 async function tryBackend(name: BackendName): Promise<boolean> {

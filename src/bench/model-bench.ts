@@ -4,7 +4,7 @@
  * when nothing leaks). Training steps are the real engine's: computeGradients + optimiser + BN running stats.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backendThreads, currentBackend, initBackend, setThreads, setXnnpackThreads, xnnpackGrowthsLeft, xnnpackThreads } from '../backend/index.js';
+import { backendThreads, computeThreads, currentBackend, initBackend, setThreads, useComputeThreads } from '../backend/index.js';
 import { InferenceModel } from '../models/executor.js';
 import type { ModelGraph } from '../models/graph.js';
 import { createModelGraph } from '../models/registry.js';
@@ -43,7 +43,7 @@ export interface ModelBenchResult {
   readonly batch: number;
   readonly backend: string;
   readonly workers: number;
-  /** Intra-op threads of each engine (for inference: of XNNPACK's pool, which runs it). */
+  /** Intra-op threads of each engine (for inference: those its convs ran on, which the probe may lower). */
   readonly threads: number;
   readonly imgPerSec: number;
   readonly msPerStep: number;
@@ -67,7 +67,7 @@ const SEED = 42;
 
 /**
  * One inference per step on a random batch (the ArrangedSteps shape, so training and inference share the
- * timing), on the threads of XNNPACK's pool, which runs every kernel of the folded model.
+ * timing), on the threads the engine's convs run on now (computeThreads).
  */
 function inferSteps(graph: ModelGraph, batch: number): ArrangedSteps {
   const model = new InferenceModel(graph, initStateDict(graph, SEED));
@@ -75,7 +75,7 @@ function inferSteps(graph: ModelGraph, batch: number): ArrangedSteps {
   const images = tf.tensor4d(randomTrainingBatch(batch, size, graph.spec.numClasses, SEED).images, [batch, size, size, 3]);
   return {
     replicas: 1,
-    threads: xnnpackThreads(),
+    threads: computeThreads(),
     step: async () => {
       const logits = model.predict(images);
       logits.dataSync();
@@ -140,26 +140,24 @@ export async function benchModel(options: ModelBenchOptions): Promise<ModelBench
 }
 
 /** Inference probe: turns of 300 ms until each thread count has 1.5 s and 3 steps timed (the training probe's). */
-const INFER_PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300 } as const;
+const INFER_PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300, maxRounds: Infinity } as const;
 
 /**
- * The faster thread count for inference in this engine, left in place: XNNPACK's pool on the threads the wasm
- * backend started with, or on one (on a busy machine one can win: a pool's threads wait for cores others hold),
- * timed in alternating turns on one model and ranked by median. Each turn on N threads after one on 1 grows
- * the pool back, which costs pthread workers (`xnnpackGrowthsLeft`), and so may the pick: the growths left
- * bound the rounds. One candidate, the pool as it is, off the threaded wasm build or when no round fits.
+ * The faster thread count for inference in this engine, left in place: the convs on every thread the engine
+ * started with, or on one (on a busy machine one can win: a call's threads wait for the slowest, which waits
+ * for a core), timed in alternating turns on one model and ranked by median. One candidate off the wasm engine
+ * or when it started on one thread.
  */
 async function fastestInferenceThreads(graph: ModelGraph, batch: number): Promise<PickedArrangement> {
   const started = backendThreads();
-  const rounds = xnnpackGrowthsLeft() - (xnnpackThreads() === started ? 0 : 1);
-  if (currentBackend() !== 'wasm' || started === 1 || rounds < 1) return { replicas: 1, threads: xnnpackThreads(), probed: [] };
+  if (currentBackend() !== 'wasm' || started === 1) return { replicas: 1, threads: computeThreads(), probed: [] };
   const counts = [started, 1];
   const steps = inferSteps(graph, batch);
   try {
-    const timings = await timeAlternating(counts.map((threads) => ({ enter: () => setXnnpackThreads(threads), step: steps.step })), { ...INFER_PROBE_LIMITS, maxRounds: rounds });
+    const timings = await timeAlternating(counts.map((threads) => ({ enter: () => useComputeThreads(threads), step: steps.step })), INFER_PROBE_LIMITS);
     const probed = counts.map((threads, i) => ({ replicas: 1, threads, ...timings[i] }));
     const best = fastestOf(probed);
-    setXnnpackThreads(best.threads);
+    useComputeThreads(best.threads);
     return { ...best, probed };
   } finally {
     await steps.close();
@@ -169,7 +167,7 @@ async function fastestInferenceThreads(graph: ModelGraph, batch: number): Promis
 /**
  * `mnext bench train|infer`: one engine on the main thread, or data-parallel replicas for training. With neither
  * `workers` (replicas) nor `threads` given, the bench first picks the fastest arrangement: for training among
- * one engine and replicas (train/arrangement.ts), for inference among XNNPACK's thread counts.
+ * one engine and replicas (train/arrangement.ts), for inference among thread counts.
  */
 export async function benchmarkModel(options: ModelBenchOptions): Promise<ModelBenchResult> {
   if (options.mode === 'infer' && (options.workers ?? 1) !== 1) throw new UsageError('--replicas: inference benchmarks run in one engine; drop --replicas');

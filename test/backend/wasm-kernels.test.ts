@@ -185,7 +185,7 @@ test('the inference graph\'s FusedConv2D (1x1) and FusedDepthwiseConv2D on mnext
   for (const activation of ['relu6', 'linear'] as const) {
     for (const withBias of [true, false]) {
       const label = `${activation}${withBias ? ' + bias' : ''}`;
-      const bias = (channels: number) => (withBias ? { bias: { data: scaled(channels, 3), shape: [channels] } } : {});
+      const bias = (channels: number): Record<string, { data: Float32Array; shape: number[] }> => (withBias ? { bias: { data: scaled(channels, 3), shape: [channels] } } : {});
       await compareOnBackends('FusedConv2D', { x, filter: pointwise, ...bias(10) }, { ...common, strides: [1, 1], pad: 'valid', activation }, `fused 1x1 conv ${label}`);
       for (const [stride, pad] of [[1, 'same'], [2, 'valid']] as const) {
         await compareOnBackends('FusedDepthwiseConv2D', { x, filter: depthwise, ...bias(13) }, { ...common, strides: [stride, stride], pad, activation },

@@ -184,8 +184,14 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
     fn.depthwise_conv(x, filter, y, h, w, c, oh, ow, kh, kw, sh, sw, top, left, row0, row1);
   if (threads <= 1 || !(memory.buffer instanceof SharedArrayBuffer)) return one;
   const byName = new Map(Object.values(EXPORTS).map((name) => [name, fn[name]]));
-  return parallelKernels(one, new KernelPool(threads, memory, modules, byName));
+  const pool = new KernelPool(threads, memory, modules, byName);
+  const parallel = parallelKernels(one, pool);
+  pools.set(parallel, pool);
+  return parallel;
 }
+
+/** The thread pool of kernels instantiated on several threads. */
+const pools = new WeakMap<SimdKernels, KernelPool>();
 
 let instances = new WeakMap<BackendWasm, SimdKernels>();
 
@@ -216,9 +222,8 @@ export function setKernelThreads(threads: number): void {
 
 /**
  * The kernels bound to this backend's heap (instantiated once per backend). On N threads, the first call
- * takes the cores from XNNPACK's pool: from then on this process trains (mnext's kernels are the training
- * kernels), where XNNPACK runs only small ops; a process that only infers never calls them and keeps XNNPACK's
- * N threads for its fused convs.
+ * takes the cores from XNNPACK's pool: from then on mnext's kernels run the convs, of training and of the folded
+ * inference graph, and XNNPACK only small ops (two pools spinning for the same cores slowed both).
  */
 export function simdKernels(backend: BackendWasm): SimdKernels {
   let kernels = instances.get(backend);
@@ -229,4 +234,16 @@ export function simdKernels(backend: BackendWasm): SimdKernels {
     instances.set(backend, kernels);
   }
   return kernels;
+}
+
+/** Threads mnext's kernels on this backend's heap run on (1 when they were instantiated on one). */
+export function activeKernelThreads(backend: BackendWasm): number {
+  return pools.get(simdKernels(backend))?.activeThreads ?? 1;
+}
+
+/** Runs mnext's kernels on this backend's heap on `threads` of their pool's threads from now on (see KernelPool). */
+export function setActiveKernelThreads(backend: BackendWasm, threads: number): void {
+  const pool = pools.get(simdKernels(backend));
+  if (pool === undefined && threads !== 1) throw new Error(`mnext's kernels run on one thread here, not ${threads}`);
+  if (pool !== undefined) pool.activeThreads = threads;
 }

@@ -23,7 +23,9 @@ const DONE = 1;
 const COUNT = 2;
 const KERNEL = 3;
 const FAILED = 4;
-const CONTROL_WORDS = 5;
+/** Threads that claim slices (the caller's included, workers by index): the others sleep through the calls. */
+const ACTIVE = 5;
+const CONTROL_WORDS = 6;
 
 export interface PoolModules {
   readonly kernels: WebAssembly.Module;
@@ -54,7 +56,7 @@ function work(ctl, argv, fns, maxArgs) {
  */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { memory, modules, control, args, names, maxArgs, spinMs } = workerData;
+const { memory, modules, control, args, names, maxArgs, spinMs, index } = workerData;
 const tile = new WebAssembly.Instance(modules.tile, { env: { memory } });
 const kernels = new WebAssembly.Instance(modules.kernels, { env: { memory }, mnext: { gemm_tile4x8: tile.exports.gemm_tile4x8 } }).exports;
 const fns = names.map((name) => kernels[name]);
@@ -62,7 +64,7 @@ const ctl = new Int32Array(control);
 const argv = new Float64Array(args);
 ${CLAIM_LOOP}
 for (;;) {
-  const seen = work(ctl, argv, fns, maxArgs);
+  const seen = index < Atomics.load(ctl, ${ACTIVE}) ? work(ctl, argv, fns, maxArgs) : Atomics.load(ctl, ${TICKET});
   const deadline = performance.now() + spinMs;
   while (Atomics.load(ctl, ${TICKET}) === seen && performance.now() < deadline) {}
   Atomics.wait(ctl, ${TICKET}, seen);
@@ -88,11 +90,12 @@ export class KernelPool {
   ) {
     const names = [...kernels.keys()];
     this.names = names;
+    Atomics.store(this.control, ACTIVE, threads);
     this.fns = [...kernels.values()];
     for (let index = 1; index < threads; index++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { memory, modules, control: this.control.buffer, args: this.args.buffer, names, maxArgs: MAX_ARGS, spinMs },
+        workerData: { memory, modules, control: this.control.buffer, args: this.args.buffer, names, maxArgs: MAX_ARGS, spinMs, index },
       });
       // The workers serve calls for as long as the process lives, and never keep it alive. A worker that fails
       // to start claims no slices: the other threads compute them (an unheard 'error' would end the process).
@@ -102,12 +105,26 @@ export class KernelPool {
     }
   }
 
-  /** Runs kernel `name` once per slice (argument lists), on every thread; returns when all are done. */
+  /** Threads that run the slices of a call (the caller's included), 1 to `threads`. */
+  get activeThreads(): number {
+    return Atomics.load(this.control, ACTIVE);
+  }
+
+  /**
+   * Runs later calls on the first `count` threads only (the others sleep through them): an inference picks its
+   * thread count this way without starting another pool. Not during a call.
+   */
+  set activeThreads(count: number) {
+    if (!Number.isInteger(count) || count < 1 || count > this.threads) throw new Error(`the pool has ${this.threads} threads, not ${count}`);
+    Atomics.store(this.control, ACTIVE, count);
+  }
+
+  /** Runs kernel `name` once per slice (argument lists), on the active threads; returns when all are done. */
   run(name: string, slices: readonly (readonly number[])[]): void {
     const fn = this.kernels.get(name);
     if (fn === undefined) throw new Error(`kernel ${name} is not in the pool`);
     if (slices.length > MAX_SLICES) throw new Error(`${slices.length} slices, at most ${MAX_SLICES}`);
-    if (slices.length <= 1 || this.threads === 1) {
+    if (slices.length <= 1 || this.activeThreads === 1) {
       for (const slice of slices) fn(...slice);
       return;
     }
