@@ -293,18 +293,21 @@ static void depthwise_backward(DepthwisePass pass, const f32 *dy, const f32 *ope
 static inline int max_int(int a, int b) { return a > b ? a : b; }
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-// origin: the offset in ximg of the filter's top-left tap, which may lie outside the image (only taps
-// [fh0, fh1) x [fw0, fw1) are read, all inside).
-// Channels [ch0, c) only (ch0 a multiple of 4).
-static void dw_conv_pixel_channels(const f32 *ximg, int origin, const f32 *filter, f32 *out, int w, int c, int kw, int fh0,
-                                   int fh1, int fw0, int fw1, int ch0) {
+// One output of a depthwise pass that sums the products of input values and filter taps (the forward and the
+// input gradient), over channels [ch0, c) (ch0 a multiple of 4): the filter rows fh_first, fh_first + fh_dir,
+// ... (fh_count of them), each over the filter columns [fw0, fw1) ascending, the input value of tap (fh, fw) at
+// data[origin + fh * row_step + fw * col_step]; each sum from zero in that order, 16 channels at a time in four
+// independent accumulators (one chain of dependent adds would wait on the adder's latency), then 4, then one.
+// Only taps inside the input are listed, so the loops carry no bounds checks.
+static void dw_tap_sums(const f32 *data, int origin, int row_step, int col_step, const f32 *filter, int kw, int c, f32 *out,
+                        int fh_first, int fh_count, int fh_dir, int fw0, int fw1, int ch0) {
   const int c16 = c & ~15, c4 = c & ~3;
   int ch = ch0;
   for (; ch < c16; ch += 16) {
     v128_t a0 = splat(0.0f), a1 = splat(0.0f), a2 = splat(0.0f), a3 = splat(0.0f);
-    for (int fh = fh0; fh < fh1; fh++) {
+    for (int k = 0, fh = fh_first; k < fh_count; k++, fh += fh_dir) {
       for (int fw = fw0; fw < fw1; fw++) {
-        const f32 *xp = ximg + (origin + (fh * w + fw) * c + ch);
+        const f32 *xp = data + (origin + fh * row_step + fw * col_step + ch);
         const f32 *wp = filter + (fh * kw + fw) * c + ch;
         a0 = madd(a0, load4(xp), load4(wp));
         a1 = madd(a1, load4(xp + 4), load4(wp + 4));
@@ -319,46 +322,55 @@ static void dw_conv_pixel_channels(const f32 *ximg, int origin, const f32 *filte
   }
   for (; ch < c4; ch += 4) {
     v128_t acc = splat(0.0f);
-    for (int fh = fh0; fh < fh1; fh++) {
-      for (int fw = fw0; fw < fw1; fw++) acc = madd(acc, load4(ximg + (origin + (fh * w + fw) * c + ch)), load4(filter + (fh * kw + fw) * c + ch));
+    for (int k = 0, fh = fh_first; k < fh_count; k++, fh += fh_dir) {
+      for (int fw = fw0; fw < fw1; fw++) acc = madd(acc, load4(data + (origin + fh * row_step + fw * col_step + ch)), load4(filter + (fh * kw + fw) * c + ch));
     }
     store4(out + ch, acc);
   }
   for (; ch < c; ch++) {
     f32 acc = 0.0f;
-    for (int fh = fh0; fh < fh1; fh++) {
-      for (int fw = fw0; fw < fw1; fw++) acc += ximg[origin + (fh * w + fw) * c + ch] * filter[(fh * kw + fw) * c + ch];
+    for (int k = 0, fh = fh_first; k < fh_count; k++, fh += fh_dir) {
+      for (int fw = fw0; fw < fw1; fw++) acc += data[origin + fh * row_step + fw * col_step + ch] * filter[(fh * kw + fw) * c + ch];
     }
     out[ch] = acc;
   }
 }
 
-// Output pixels [xo0, xo1) of one output row whose 3x3 windows lie wholly inside the image, channels [0, c4):
-// 4 channels at a time with their nine taps held in registers while the row is walked, so each multiply-add
-// loads only its input (dw_conv_pixel_channels loads the tap too). Each output still sums its taps in (fh, fw)
-// order from zero: the same values as dw_conv_pixel_channels. Consecutive outputs are independent chains, which the CPU
-// overlaps. top_left: x at (row of the first tap, column 0, channel 0) of the image.
-static void dw_conv3x3_interior(const f32 *top_left, const f32 *filter, f32 *out, int w, int c, int c4, int sw, int left,
-                                int xo0, int xo1) {
-  const int row = w * c;
+// The forward's output at origin (the offset in ximg of the filter's top-left tap, which may lie outside the
+// image: only taps [fh0, fh1) x [fw0, fw1) are read, all inside), channels [ch0, c).
+static void dw_conv_pixel_channels(const f32 *ximg, int origin, const f32 *filter, f32 *out, int w, int c, int kw, int fh0,
+                                   int fh1, int fw0, int fw1, int ch0) {
+  dw_tap_sums(ximg, origin, w * c, c, filter, kw, c, out, fh0, fh1 - fh0, 1, fw0, fw1, ch0);
+}
+
+// A row of 3x3 outputs whose nine taps are all inside the input (the forward's and the input gradient's
+// interiors), channels [0, c4): 4 channels at a time with their nine filter taps held in registers while the
+// row is walked, so each multiply-add loads only its input (dw_tap_sums loads the tap too). Output i is at
+// out0 + i * c and reads tap (fh, fw) at p0 + i * pixel_step + fh * row_step + fw * col_step; it sums the filter
+// rows in order 0, 1, 2 (fh_dir 1) or 2, 1, 0 (fh_dir -1), each row's columns ascending, from zero: the values
+// dw_tap_sums gives. Consecutive outputs are independent chains, which the CPU overlaps.
+static void dw3x3_interior_row(const f32 *p0, int pixel_step, int row_step, int col_step, const f32 *filter, int c, int c4,
+                               int fh_dir, f32 *out0, int count) {
+  const int first = fh_dir > 0 ? 0 : 2, last = 2 - first;
+  const int o0 = first * row_step, o1 = row_step, o2 = last * row_step;
   for (int ch = 0; ch < c4; ch += 4) {
     const f32 *f = filter + ch;
-    const v128_t w00 = load4(f), w01 = load4(f + c), w02 = load4(f + 2 * c);
-    const v128_t w10 = load4(f + 3 * c), w11 = load4(f + 4 * c), w12 = load4(f + 5 * c);
-    const v128_t w20 = load4(f + 6 * c), w21 = load4(f + 7 * c), w22 = load4(f + 8 * c);
-    const f32 *p = top_left + (xo0 * sw - left) * c + ch;
-    f32 *o = out + xo0 * c + ch;
-    for (int xo = xo0; xo < xo1; xo++, p += sw * c, o += c) {
+    const v128_t a0 = load4(f + 3 * first * c), a1 = load4(f + (3 * first + 1) * c), a2 = load4(f + (3 * first + 2) * c);
+    const v128_t b0 = load4(f + 3 * c), b1 = load4(f + 4 * c), b2 = load4(f + 5 * c);
+    const v128_t e0 = load4(f + 3 * last * c), e1 = load4(f + (3 * last + 1) * c), e2 = load4(f + (3 * last + 2) * c);
+    const f32 *p = p0 + ch;
+    f32 *o = out0 + ch;
+    for (int i = 0; i < count; i++, p += pixel_step, o += c) {
       v128_t acc = splat(0.0f);
-      acc = madd(acc, load4(p), w00);
-      acc = madd(acc, load4(p + c), w01);
-      acc = madd(acc, load4(p + 2 * c), w02);
-      acc = madd(acc, load4(p + row), w10);
-      acc = madd(acc, load4(p + row + c), w11);
-      acc = madd(acc, load4(p + row + 2 * c), w12);
-      acc = madd(acc, load4(p + 2 * row), w20);
-      acc = madd(acc, load4(p + 2 * row + c), w21);
-      acc = madd(acc, load4(p + 2 * row + 2 * c), w22);
+      acc = madd(acc, load4(p + o0), a0);
+      acc = madd(acc, load4(p + o0 + col_step), a1);
+      acc = madd(acc, load4(p + o0 + 2 * col_step), a2);
+      acc = madd(acc, load4(p + o1), b0);
+      acc = madd(acc, load4(p + o1 + col_step), b1);
+      acc = madd(acc, load4(p + o1 + 2 * col_step), b2);
+      acc = madd(acc, load4(p + o2), e0);
+      acc = madd(acc, load4(p + o2 + col_step), e1);
+      acc = madd(acc, load4(p + o2 + 2 * col_step), e2);
       store4(o, acc);
     }
   }
@@ -377,13 +389,15 @@ void depthwise_conv(const f32 *x, const f32 *filter, f32 *y, int h, int w, int c
     const f32 *ximg = x + b * h * w * c;
     f32 *yrow = y + row * ow * c;
     const int interior = kh == 3 && kw == 3 && fh0 == 0 && fh1 == 3 && c4 > 0;
-    if (interior) dw_conv3x3_interior(ximg + ih0 * w * c, filter, yrow, w, c, c4, sw, left, xin0, xin1);
+    if (interior) {
+      dw3x3_interior_row(ximg + (ih0 * w + xin0 * sw - left) * c, sw * c, w * c, c, filter, c, c4, 1, yrow + xin0 * c, xin1 - xin0);
+    }
     for (int xo = 0; xo < ow; xo++) {
       const int iw0 = xo * sw - left;
       const int fw0 = max_int(0, -iw0), fw1 = min_int(kw, w - iw0);
       f32 *out = yrow + xo * c;
       if (interior && xo >= xin0 && xo < xin1) {
-        // Channels [c4, c) of the outputs dw_conv3x3_interior computed.
+        // Channels [c4, c) of the outputs dw3x3_interior_row computed.
         dw_conv_pixel_channels(ximg, (ih0 * w + iw0) * c, filter, out, w, c, 3, 0, 3, 0, 3, c4);
       } else {
         dw_conv_pixel_channels(ximg, (ih0 * w + iw0) * c, filter, out, w, c, kw, fh0, fh1, fw0, fw1, 0);
@@ -428,71 +442,10 @@ void sum_parts(const f32 *parts, f32 *out, int count, int size, int i0, int i1) 
 // pixel, so the loops carry no bounds checks.
 
 // Taps of one dx pixel over channels [ch0, c): filter rows [fh_lo, fh_hi] descending, columns [fw_lo, fw_hi]
-// ascending; at: dy offset of tap (0, 0) (outside dy when clipped away).
+// ascending; at: dy offset of tap (0, 0) (outside dy when clipped away), tap (fh, fw) at at - (fh * ow + fw) * c.
 static void dw_input_grad_pixel(const f32 *dy, const f32 *filter, f32 *out, int c, int ow, int kw, int at, int fh_lo,
                                 int fh_hi, int fw_lo, int fw_hi, int ch0) {
-  const int c16 = c & ~15, c4 = c & ~3;
-  int ch = ch0;
-  for (; ch < c16; ch += 16) {
-    v128_t a0 = splat(0.0f), a1 = splat(0.0f), a2 = splat(0.0f), a3 = splat(0.0f);
-    for (int fh = fh_hi; fh >= fh_lo; fh--) {
-      for (int fw = fw_lo; fw <= fw_hi; fw++) {
-        const f32 *d = dy + (at - (fh * ow + fw) * c + ch);
-        const f32 *f = filter + (fh * kw + fw) * c + ch;
-        a0 = madd(a0, load4(d), load4(f));
-        a1 = madd(a1, load4(d + 4), load4(f + 4));
-        a2 = madd(a2, load4(d + 8), load4(f + 8));
-        a3 = madd(a3, load4(d + 12), load4(f + 12));
-      }
-    }
-    store4(out + ch, a0);
-    store4(out + ch + 4, a1);
-    store4(out + ch + 8, a2);
-    store4(out + ch + 12, a3);
-  }
-  for (; ch < c4; ch += 4) {
-    v128_t acc = splat(0.0f);
-    for (int fh = fh_hi; fh >= fh_lo; fh--) {
-      for (int fw = fw_lo; fw <= fw_hi; fw++) acc = madd(acc, load4(dy + (at - (fh * ow + fw) * c + ch)), load4(filter + (fh * kw + fw) * c + ch));
-    }
-    store4(out + ch, acc);
-  }
-  for (; ch < c; ch++) {
-    f32 acc = 0.0f;
-    for (int fh = fh_hi; fh >= fh_lo; fh--) {
-      for (int fw = fw_lo; fw <= fw_hi; fw++) acc += dy[at - (fh * ow + fw) * c + ch] * filter[(fh * kw + fw) * c + ch];
-    }
-    out[ch] = acc;
-  }
-}
-
-// The 3x3 pixels [iw0, iw1) of one dx row whose nine taps are all inside dy, channels [0, c4): the nine filter
-// taps of 4 channels in registers while the row is walked (as dw_conv3x3_interior). at0: dy offset of tap
-// (0, 0) of pixel iw0.
-static void dw_input_grad3x3_interior(const f32 *dy, const f32 *filter, f32 *out, int c, int c4, int ow, int at0, int iw0,
-                                      int iw1) {
-  const int row = ow * c;
-  for (int ch = 0; ch < c4; ch += 4) {
-    const f32 *f = filter + ch;
-    const v128_t w00 = load4(f), w01 = load4(f + c), w02 = load4(f + 2 * c);
-    const v128_t w10 = load4(f + 3 * c), w11 = load4(f + 4 * c), w12 = load4(f + 5 * c);
-    const v128_t w20 = load4(f + 6 * c), w21 = load4(f + 7 * c), w22 = load4(f + 8 * c);
-    const f32 *p = dy + at0 + ch;
-    f32 *o = out + iw0 * c + ch;
-    for (int iw = iw0; iw < iw1; iw++, p += c, o += c) {
-      v128_t acc = splat(0.0f);
-      acc = madd(acc, load4(p - 2 * row), w20);
-      acc = madd(acc, load4(p - 2 * row - c), w21);
-      acc = madd(acc, load4(p - 2 * row - 2 * c), w22);
-      acc = madd(acc, load4(p - row), w10);
-      acc = madd(acc, load4(p - row - c), w11);
-      acc = madd(acc, load4(p - row - 2 * c), w12);
-      acc = madd(acc, load4(p), w00);
-      acc = madd(acc, load4(p - c), w01);
-      acc = madd(acc, load4(p - 2 * c), w02);
-      store4(o, acc);
-    }
-  }
+  dw_tap_sums(dy, at, -ow * c, -c, filter, kw, c, out, fh_hi, fh_hi - fh_lo + 1, -1, fw_lo, fw_hi + 1, ch0);
 }
 
 static void depthwise_input_grad_s1(const f32 *dy, const f32 *filter, f32 *dx, int n, int h, int w, int c, int oh, int ow,
@@ -508,7 +461,9 @@ static void depthwise_input_grad_s1(const f32 *dy, const f32 *filter, f32 *dx, i
       const int interior = kh == 3 && kw == 3 && fh_lo == 0 && fh_hi == 2 && c4 > 0;
       // dy offset of tap (0, 0) of pixel iw: row ih + top, column iw + left.
       const int at_row = (ih + top) * ow + left;
-      if (interior) dw_input_grad3x3_interior(dyimg, filter, dxrow, c, c4, ow, (at_row + iw_in0) * c, iw_in0, iw_in1);
+      if (interior) {
+        dw3x3_interior_row(dyimg + (at_row + iw_in0) * c, c, -ow * c, -c, filter, c, c4, -1, dxrow + iw_in0 * c, iw_in1 - iw_in0);
+      }
       for (int iw = 0; iw < w; iw++) {
         const int fw_lo = max_int(0, iw + left - ow + 1), fw_hi = min_int(kw - 1, iw + left);
         const int inside = interior && iw >= iw_in0 && iw < iw_in1;
