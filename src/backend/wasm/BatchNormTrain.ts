@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type TensorInfo, disposeIntermediate, heapF32, heapOffset } from './heap.js';
+import { type TensorInfo, disposeIntermediate, heapF32, heapOffset, uploadF32 } from './heap.js';
 import { simdKernels } from './simd/index.js';
 import { statScratchDoubles } from './simd/reduction-chunks.js';
 
@@ -33,9 +33,7 @@ interface KernelArgs {
 
 /** A new heap vector holding `values`. */
 function upload(backend: BackendWasm, values: ArrayLike<number>): TensorInfo {
-  const out = backend.makeOutput([values.length], 'float32');
-  heapF32(backend, out).set(values);
-  return out;
+  return uploadF32(backend, [values.length], values);
 }
 
 /** Scratch for the kernels' double partial sums over x [rows, channels] (two float32 slots per double). */

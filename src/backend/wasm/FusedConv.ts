@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convGeometryOf, pointwiseConv, wrapPointwiseConv } from './Conv2D.js';
 import { depthwiseConvForward } from './DepthwiseConv2dNative.js';
-import { type TensorInfo, disposeIntermediate, heapF32, heapOffset } from './heap.js';
+import { type TensorInfo, disposeIntermediate, heapOffset, uploadF32 } from './heap.js';
 import { simdKernels } from './simd/index.js';
 
 /**
@@ -32,10 +32,8 @@ function addBiasActivation(backend: BackendWasm, out: TensorInfo, bias: TensorIn
   const channels = out.shape[out.shape.length - 1];
   const rows = tf.util.sizeFromShape(out.shape) / channels;
   // y = x * 1 + b: the same value as x + b.
-  const ones = backend.makeOutput([channels], 'float32');
-  heapF32(backend, ones).fill(1);
-  const shift = bias ?? backend.makeOutput([channels], 'float32');
-  if (bias === undefined) heapF32(backend, shift).fill(0);
+  const ones = uploadF32(backend, [channels], new Float32Array(channels).fill(1));
+  const shift = bias ?? uploadF32(backend, [channels], new Float32Array(channels));
   const at = heapOffset(backend, out);
   simdKernels(backend).channelAffine(at, at, rows, channels, heapOffset(backend, ones), heapOffset(backend, shift), relu6 ? 1 : 0);
   disposeIntermediate(backend, ones);

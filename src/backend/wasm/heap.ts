@@ -42,6 +42,13 @@ export function runWasmKernel(
   return kernel.kernelFunc({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as TensorInfo;
 }
 
+/** A new float32 heap tensor of `shape` holding `values` (rounded to float32 once, as the heap stores them). */
+export function uploadF32(backend: BackendWasm, shape: readonly number[], values: ArrayLike<number>): TensorInfo {
+  const out = backend.makeOutput([...shape], 'float32');
+  heapF32(backend, out).set(values);
+  return out;
+}
+
 export function disposeIntermediate(backend: BackendWasm, info: TensorInfo): void {
   backend.disposeData(info.dataId);
 }
@@ -52,6 +59,11 @@ export function viewAs(backend: BackendWasm, info: TensorInfo, shape: number[]):
 }
 
 export type Conv2DInfo = tf.backend_util.Conv2DInfo;
+
+/** Whether a conv's `dilations` attribute dilates at all (mnext's conv kernels take dilation 1 only). */
+export function isDilated(dilations: number | readonly number[]): boolean {
+  return (typeof dilations === 'number' ? [dilations] : dilations).some((d) => d !== 1);
+}
 
 /** NHWC conv geometry from the kernel attributes (explicit [[0,0],[t,b],[l,r],[0,0]], 'same', 'valid', number). */
 export function convGeometry(

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type Conv2DInfo, type TensorInfo, convGeometry, heapF32 } from './heap.js';
+import { type Conv2DInfo, type TensorInfo, convGeometry, heapF32, uploadF32 } from './heap.js';
 
 /**
  * Plain loops for the training kernels mnext adds to the wasm backend that tfjs-backend-wasm has no version of:
@@ -33,12 +33,6 @@ function forEachTap(info: Conv2DInfo, visit: (n: number, oh: number, ow: number,
 const inputIndex = (info: Conv2DInfo, n: number, ih: number, iw: number) => ((n * info.inHeight + ih) * info.inWidth + iw) * info.inChannels;
 const outputIndex = (info: Conv2DInfo, n: number, oh: number, ow: number) => ((n * info.outHeight + oh) * info.outWidth + ow) * info.outChannels;
 
-function store(backend: BackendWasm, shape: number[], sums: Float64Array): TensorInfo {
-  const out = backend.makeOutput(shape, 'float32');
-  heapF32(backend, out).set(sums);
-  return out;
-}
-
 /** dW[fh, fw, c, q] = Σ x[n, ih, iw, c] · dy[n, oh, ow, c·m + q]. */
 function depthwiseFilterGrad({ inputs, backend, attrs }: GradArgs<tf.DepthwiseConv2dNativeBackpropFilterInputs, tf.DepthwiseConv2dNativeBackpropFilterAttrs>): TensorInfo {
   const info = convGeometry((inputs.x as TensorInfo).shape, attrs.filterShape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
@@ -54,7 +48,7 @@ function depthwiseFilterGrad({ inputs, backend, attrs }: GradArgs<tf.DepthwiseCo
       for (let q = 0; q < m; q += 1) sums[wi + c * m + q] += x[xi + c] * dy[dyi + c * m + q];
     }
   });
-  return store(backend, [...attrs.filterShape], sums);
+  return uploadF32(backend, [...attrs.filterShape], sums);
 }
 
 /** dx[n, ih, iw, c] = Σ dy[n, oh, ow, c·m + q] · W[fh, fw, c, q]. */
@@ -72,7 +66,7 @@ function depthwiseInputGrad({ inputs, backend, attrs }: GradArgs<tf.DepthwiseCon
       for (let q = 0; q < m; q += 1) sums[xi + c] += dy[dyi + c * m + q] * w[wi + c * m + q];
     }
   });
-  return store(backend, [...attrs.inputShape], sums);
+  return uploadF32(backend, [...attrs.inputShape], sums);
 }
 
 /** dW[fh, fw, ci, co] = Σ x[n, ih, iw, ci] · dy[n, oh, ow, co]. */
@@ -91,7 +85,7 @@ function conv2DFilterGrad({ inputs, backend, attrs }: GradArgs<tf.Conv2DBackprop
       for (let co = 0; co < info.outChannels; co += 1) sums[wi + co] += xv * dy[dyi + co];
     }
   });
-  return store(backend, [...attrs.filterShape], sums);
+  return uploadF32(backend, [...attrs.filterShape], sums);
 }
 
 const config = (kernelName: string, kernelFunc: unknown): tf.KernelConfig => ({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
