@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { matMulInto } from './BatchMatMul.js';
 import { isPointwise } from './Conv2DBackpropFilter.js';
-import { type Conv2DInfo, type TensorInfo, convGeometry, disposeIntermediate, viewAs } from './heap.js';
+import { type Conv2DInfo, type TensorInfo, convGeometry, disposeIntermediate, isDilated, viewAs } from './heap.js';
 
 interface ConvArgs<Inputs, Attrs> {
   readonly inputs: Inputs;
@@ -35,9 +35,8 @@ export function wrapPointwiseConv<Inputs, Attrs extends { readonly dataFormat: s
 export function convGeometryOf(inputs: { x: unknown; filter: unknown }, attrs: tf.Conv2DAttrs): { info: Conv2DInfo; eligible: boolean } {
   const x = inputs.x as TensorInfo;
   const { strides, pad, dilations, dimRoundingMode } = attrs;
-  const dilated = (typeof dilations === 'number' ? [dilations] : dilations).some((d) => d !== 1);
   const info = convGeometry(x.shape, (inputs.filter as TensorInfo).shape, strides, 1, pad, dimRoundingMode, false);
-  return { info, eligible: x.dtype === 'float32' && !dilated };
+  return { info, eligible: x.dtype === 'float32' && !isDilated(dilations) };
 }
 
 /** A 1x1 stride-1 conv as x[N*H*W, Cin] · W[Cin, Cout] on mnext's GEMM, into a new output. */

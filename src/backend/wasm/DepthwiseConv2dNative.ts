@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type TensorInfo, convGeometry, heapOffset } from './heap.js';
+import { type TensorInfo, convGeometry, heapOffset, isDilated } from './heap.js';
 import { simdKernels } from './simd/index.js';
 
 interface DepthwiseArgs {
@@ -26,8 +26,7 @@ export function wrapDepthwiseConv2dNative(shipped: tf.KernelConfig): tf.KernelCo
 /** mnext's depthwise conv into a new output, or undefined where it does not apply (the shipped kernel's cases). */
 export function depthwiseConvForward(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, attrs: tf.DepthwiseConv2dNativeAttrs): TensorInfo | undefined {
   const { strides, pad, dilations, dimRoundingMode, dataFormat } = attrs;
-  const dilated = (typeof dilations === 'number' ? [dilations] : dilations).some((d) => d !== 1);
-  if (dataFormat === 'NCHW' || dilated || x.dtype !== 'float32' || filter.shape[3] !== 1) return undefined;
+  if (dataFormat === 'NCHW' || isDilated(dilations) || x.dtype !== 'float32' || filter.shape[3] !== 1) return undefined;
   const info = convGeometry(x.shape, filter.shape, strides, 1, pad, dimRoundingMode, true);
   const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
   simdKernels(backend).depthwiseConv(
