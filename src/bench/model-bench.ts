@@ -10,7 +10,7 @@ import type { ModelGraph } from '../models/graph.js';
 import { createModelGraph } from '../models/registry.js';
 import { initStateDict } from '../models/weights.js';
 import { UsageError } from '../errors.js';
-import { type Arrangement, type ArrangedSteps, type PickedArrangement, type ProbedArrangement, type TrainingWorkload, fastestArrangement, fastestOf, randomTrainingBatch, startArrangedSteps, timeSteps } from '../train/arrangement.js';
+import { type Arrangement, type ArrangedSteps, type PickedArrangement, type ProbedArrangement, type TrainingWorkload, PROBE_LIMITS, fastestArrangement, fastestOf, randomTrainingBatch, startArrangedSteps, timeSteps } from '../train/arrangement.js';
 import { timeAlternating } from '../util/alternating.js';
 
 export type BenchMode = 'train' | 'infer';
@@ -139,14 +139,11 @@ export async function benchModel(options: ModelBenchOptions): Promise<ModelBench
   }
 }
 
-/** Inference probe: turns of 300 ms until each thread count has 1.5 s and 3 steps timed (the training probe's). */
-const INFER_PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300, maxRounds: Infinity } as const;
-
 /**
  * The faster thread count for inference in this engine, left in place: the convs on every thread the engine
  * started with, or on one (on a busy machine one can win: a call's threads wait for the slowest, which waits
- * for a core), timed in alternating turns on one model and ranked by median. One candidate off the wasm engine
- * or when it started on one thread.
+ * for a core), timed in alternating turns on one model (the training probe's PROBE_LIMITS) and ranked by
+ * median. One candidate off the wasm engine or when it started on one thread.
  */
 async function fastestInferenceThreads(graph: ModelGraph, batch: number): Promise<PickedArrangement> {
   const started = backendThreads();
@@ -154,7 +151,7 @@ async function fastestInferenceThreads(graph: ModelGraph, batch: number): Promis
   const counts = [started, 1];
   const steps = inferSteps(graph, batch);
   try {
-    const timings = await timeAlternating(counts.map((threads) => ({ enter: () => useComputeThreads(threads), step: steps.step })), INFER_PROBE_LIMITS);
+    const timings = await timeAlternating(counts.map((threads) => ({ enter: () => useComputeThreads(threads), step: steps.step })), PROBE_LIMITS);
     const probed = counts.map((threads, i) => ({ replicas: 1, threads, ...timings[i] }));
     const best = fastestOf(probed);
     useComputeThreads(best.threads);

@@ -145,7 +145,7 @@ export async function timeSteps(arranged: ArrangedSteps, warmup: number, steps: 
  * 7.6 s at 32 px batch 128 (4 each), 33 s at 224 px batch 16 (2.2 s steps: the 3-step minimum, 8 steps in all
  * with the warm-ups).
  */
-const PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300, maxRounds: Infinity } as const;
+export const PROBE_LIMITS = { budgetMs: 1500, minSteps: 3, turnMs: 300, maxRounds: Infinity } as const;
 
 /**
  * Values per channel that every replica's batch norms must see on the model's smallest feature map for replicas
