@@ -2,15 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../backend/wasm/BatchNormTrain.js';
 import type { StateDict } from './state-dict.js';
 import { type FusedConvNode, type InferenceGraph, type InferenceNode, foldBatchNorm, isDepthwise, weightKinds } from './fold.js';
-import { type ConvNode, type GraphNode, INPUT_ID, type ModelGraph, consumersOf } from './graph.js';
+import { type ConvNode, type DropoutNode, type GraphNode, INPUT_ID, type ModelGraph, consumersOf } from './graph.js';
 import { type WeightKind, tfShape, tfToTorch, torchToTf } from './layout.js';
 import { selectModelWeights } from './weights.js';
 
-type Lookup = (name: string) => tf.Tensor;
+export type Lookup = (name: string) => tf.Tensor;
 
-type ExplicitPad = [[0, 0], [number, number], [number, number], [0, 0]];
+export type ExplicitPad = [[0, 0], [number, number], [number, number], [0, 0]];
 
-function explicitPad(node: Pick<ConvNode, 'pad'>): ExplicitPad {
+export function explicitPad(node: Pick<ConvNode, 'pad'>): ExplicitPad {
   const [top, bottom, left, right] = node.pad;
   return [[0, 0], [top, bottom], [left, right], [0, 0]];
 }
@@ -207,6 +207,13 @@ export interface ForwardOptions {
   readonly seed?: number;
 }
 
+/** One forward pass's mode, mask seed and the batch statistics its training-mode BN nodes measured. */
+export interface NodeRun {
+  readonly training: boolean;
+  readonly seed: number;
+  readonly batchStats: Map<string, BatchStats>;
+}
+
 export interface ForwardResult {
   readonly logits: tf.Tensor2D;
   /** Per BN parameter prefix; empty in eval mode. */
@@ -229,11 +236,15 @@ export interface TfjsModelOptions {
 export class TfjsModel {
   readonly variables = new Map<string, tf.Variable>();
   readonly frozen: ReadonlySet<string>;
+  /** The variable of a state_dict key. */
+  readonly lookup: Lookup = (name) => this.variables.get(name)!;
   private readonly kinds: Map<string, WeightKind>;
   /** BN nodes a training forward pass runs fused with the ReLU6 after them (never a frozen BN). */
-  private readonly fusedBnRelu6: Set<string>;
+  readonly fusedBnRelu6: ReadonlySet<string>;
   /** BN nodes that run in eval mode in training too (their weight is frozen). */
-  private readonly frozenBn: Set<string>;
+  readonly frozenBn: ReadonlySet<string>;
+  /** 1, 2, ... for the dropout and drop-connect nodes that draw a mask in training, in graph order. */
+  private readonly stochasticOrdinal: Map<string, number>;
 
   constructor(readonly graph: ModelGraph, weights: StateDict, options: TfjsModelOptions = {}) {
     const checked = selectModelWeights(graph, weights);
@@ -241,6 +252,8 @@ export class TfjsModel {
     this.kinds = weightKinds(graph);
     this.frozenBn = new Set(graph.nodes.filter((n) => n.op === 'batchnorm' && this.frozen.has(`${n.param}.weight`)).map((n) => n.id));
     this.fusedBnRelu6 = new Set([...bnFollowedByRelu6(graph)].filter((id) => !this.frozenBn.has(id)));
+    const stochastic = graph.nodes.filter((n) => (n.op === 'dropout' || n.op === 'dropPath') && n.rate > 0);
+    this.stochasticOrdinal = new Map(stochastic.map((n, i) => [n.id, i + 1]));
     for (const p of graph.params) {
       const kind = this.kinds.get(p.name) ?? 'vector';
       const value = tf.tensor(torchToTf(kind, checked.get(p.name)!), tfShape(kind, p.shape), 'float32');
@@ -258,46 +271,60 @@ export class TfjsModel {
 
   /** x: NHWC float32 normalised images. */
   forward(x: tf.Tensor4D, options: ForwardOptions): ForwardResult {
-    const batchStats = new Map<string, BatchStats>();
-    const lookup: Lookup = (name) => this.variables.get(name)!;
-    let seed = options.seed ?? 0;
-    const nextSeed = () => (seed += 1);
-    const logits = walk(this.graph.nodes, this.graph.output, x, (node, inputs) => {
-      switch (node.op) {
-        case 'conv':
-          return runConv(node, {
-            x: inputs[0] as tf.Tensor4D,
-            filter: lookup(`${node.param}.weight`) as tf.Tensor4D,
-            bias: node.bias ? (lookup(`${node.param}.bias`) as tf.Tensor1D) : undefined,
-          });
-        case 'batchnorm': {
-          const gamma = lookup(`${node.param}.weight`);
-          const beta = lookup(`${node.param}.bias`);
-          if (!options.training || this.frozenBn.has(node.id)) {
-            return tf.batchNorm(inputs[0], lookup(`${node.param}.running_mean`), lookup(`${node.param}.running_var`), beta, gamma, node.eps);
-          }
-          const relu6 = this.fusedBnRelu6.has(node.id);
-          const { y, mean, variance } = batchNormActTrain(inputs[0] as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps, relu6);
-          const [n, h, w] = inputs[0].shape;
-          batchStats.set(node.param, { mean, variance, count: n * h * w });
-          return y;
+    const run: NodeRun = { training: options.training, seed: options.seed ?? 0, batchStats: new Map() };
+    const logits = walk(this.graph.nodes, this.graph.output, x, (node, inputs) => this.runNode(node, inputs, this.lookup, run)) as tf.Tensor2D;
+    return { logits, batchStats: run.batchStats };
+  }
+
+  /**
+   * One node of the forward pass on its input values. Training-mode BN records its batch statistics in
+   * `run.batchStats`; dropout and drop-connect draw their masks from `run.seed` plus the node's ordinal among
+   * the stochastic nodes, so re-running a node (the training pass's per-node gradients do) draws the same mask.
+   */
+  runNode(node: GraphNode, inputs: tf.Tensor[], lookup: Lookup, run: NodeRun): tf.Tensor {
+    switch (node.op) {
+      case 'conv':
+        return runConv(node, {
+          x: inputs[0] as tf.Tensor4D,
+          filter: lookup(`${node.param}.weight`) as tf.Tensor4D,
+          bias: node.bias ? (lookup(`${node.param}.bias`) as tf.Tensor1D) : undefined,
+        });
+      case 'batchnorm': {
+        const gamma = lookup(`${node.param}.weight`);
+        const beta = lookup(`${node.param}.bias`);
+        if (!run.training || this.frozenBn.has(node.id)) {
+          return tf.batchNorm(inputs[0], lookup(`${node.param}.running_mean`), lookup(`${node.param}.running_var`), beta, gamma, node.eps);
         }
-        case 'relu6':
-          // The BN before it already applied the clamp in training mode (one fused unit).
-          return options.training && this.fusedBnRelu6.has(node.inputs[0]) ? inputs[0] : tf.relu6(inputs[0]);
-        case 'dropout':
-          return options.training && node.rate > 0 ? tf.dropout(inputs[0], node.rate, undefined, nextSeed()) : inputs[0];
-        case 'dropPath': {
-          if (!options.training || node.rate === 0) return inputs[0];
-          const keep = 1 - node.rate;
-          const mask = tf.floor(tf.add(keep, tf.randomUniform([inputs[0].shape[0], 1, 1, 1], 0, 1, 'float32', nextSeed())));
-          return tf.mul(tf.div(inputs[0], keep), mask);
-        }
-        default:
-          return runCommonOp(node, inputs, lookup)!;
+        const relu6 = this.fusedBnRelu6.has(node.id);
+        const { y, mean, variance } = batchNormActTrain(inputs[0] as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps, relu6);
+        const [n, h, w] = inputs[0].shape;
+        run.batchStats.set(node.param, { mean, variance, count: n * h * w });
+        return y;
       }
-    }) as tf.Tensor2D;
-    return { logits, batchStats };
+      case 'relu6':
+        // The BN before it already applied the clamp in training mode (one fused unit).
+        return run.training && this.fusedBnRelu6.has(node.inputs[0]) ? inputs[0] : tf.relu6(inputs[0]);
+      case 'dropout':
+        return run.training && node.rate > 0 ? tf.mul(inputs[0], this.dropoutMultiplier(node, inputs[0].shape, run)) : inputs[0];
+      case 'dropPath': {
+        if (!run.training || node.rate === 0) return inputs[0];
+        const keep = 1 - node.rate;
+        const mask = tf.floor(tf.add(keep, tf.randomUniform([inputs[0].shape[0], 1, 1, 1], 0, 1, 'float32', this.maskSeed(node, run))));
+        return tf.mul(tf.div(inputs[0], keep), mask);
+      }
+      default:
+        return runCommonOp(node, inputs, lookup)!;
+    }
+  }
+
+  /** tf.dropout's scaled keep mask, spelled out so that the training pass can keep it for the backward pass. */
+  dropoutMultiplier(node: DropoutNode, shape: number[], run: NodeRun): tf.Tensor {
+    const keep = 1 - node.rate;
+    return tf.tidy(() => tf.div(tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', this.maskSeed(node, run)), keep)), keep));
+  }
+
+  private maskSeed(node: GraphNode, run: NodeRun): number {
+    return run.seed + this.stochasticOrdinal.get(node.id)!;
   }
 
   /** PyTorch's running-average update: r = (1 - m) r + m * batch, with the unbiased batch variance. */

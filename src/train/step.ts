@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { StateDict } from '../models/state-dict.js';
 import type { BatchStats, TfjsModel } from '../models/executor.js';
+import { trainingPass } from '../models/training-pass.js';
 import { argmaxRows } from '../util/metrics.js';
 
 export interface GradientOptions {
@@ -49,28 +50,16 @@ function countCorrect(logits: tf.Tensor2D, targets: tf.Tensor2D): number {
 
 /** Forward + backward on one batch (train mode). Allocates only what it returns. */
 export function computeGradients(model: TfjsModel, images: tf.Tensor4D, targets: tf.Tensor2D, options: GradientOptions): GradientResult {
-  const params = model.trainableByName();
-  let batchStats = new Map<string, BatchStats>();
   let correct = 0;
-  const { value, grads } = tf.variableGrads(() => {
-    const result = model.forward(images, { training: true, seed: options.seed });
-    correct = countCorrect(result.logits, targets);
-    // Kept past the gradient tidy: the caller folds them into the running statistics after the step.
-    for (const stats of result.batchStats.values()) {
-      tf.keep(stats.mean);
-      tf.keep(stats.variance);
-    }
-    batchStats = result.batchStats;
-    return smoothedCrossEntropy(result.logits, targets, options.smoothing);
-  }, [...params.values()]);
-  const loss = value.dataSync()[0];
-  value.dispose();
-  const byName = new Map<string, tf.Tensor>();
-  for (const [name, variable] of params) {
-    const grad = grads[variable.name];
-    if (grad) byName.set(name, grad);
-  }
-  return { loss, grads: byName, batchStats, correct };
+  const lossOf = (logits: tf.Tensor2D) => {
+    correct = countCorrect(logits, targets);
+    const { value, grad } = tf.valueAndGrad((l: tf.Tensor) => smoothedCrossEntropy(l as tf.Tensor2D, targets, options.smoothing))(logits);
+    return { value, grad: grad as tf.Tensor2D };
+  };
+  const { loss, grads, batchStats } = trainingPass(model, images, options.seed, lossOf);
+  const value = loss.dataSync()[0];
+  loss.dispose();
+  return { loss: value, grads, batchStats, correct };
 }
 
 /** Frees what `computeGradients` returned (after the step used it). */
