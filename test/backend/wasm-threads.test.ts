@@ -59,6 +59,17 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   }
   // aᵀ·b (a conv's weight gradient): a stored [red, rows], read through strides.
   sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, 1, rows), 'gemm aᵀ');
+  // Fewer rows than columns (a classifier's batch) splits the columns: 6 rows (a 4-row tile and 2 more), 1003
+  // columns (8-column tiles, then a 4-column and a scalar tail).
+  const [fewRows, wideRed, wide] = [6, 300, 1003];
+  const fa = h.alloc(fewRows * wideRed);
+  const fb = h.alloc(wideRed * wide);
+  const fc = sameOnOneAndTwo(h, fewRows * wide, (k, out) => k.gemm(fa, fb, out, fewRows, wideRed, wide, wideRed, 1), 'gemm, few rows');
+  for (const [i, j] of [[0, 0], [5, 1002], [4, 999], [1, 517]]) {
+    let expected = 0;
+    for (let k = 0; k < wideRed; k++) expected += h.heap[fa / 4 + i * wideRed + k] * h.heap[fb / 4 + k * wide + j];
+    assert.ok(Math.abs(fc[i * wide + j] - expected) < 1e-4, `gemm, few rows: c[${i}, ${j}]`);
+  }
   const [tr, tc] = [300, 121]; // 300 rows: 32-row cache tiles and a tail
   const m = h.alloc(2 * tr * tc);
   const mT = sameOnOneAndTwo(h, 2 * tr * tc, (k, out) => k.transpose(m, out, 2, tr, tc), 'transpose');

@@ -25,6 +25,8 @@ export interface SimdKernels {
    * plain product, (1, rows) multiplies by the transpose of an a stored [red, rows].
    */
   gemm(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number): void;
+  /** Columns [col0, col1) of gemm's product (col0 a multiple of 8; col1 one too, or n): bitwise those of the whole. */
+  gemmColumns(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number, col0: number, col1: number): void;
   /**
    * Depthwise filter gradient [KH, KW, C, M] from x NHWC and dy [N, OH, OW, C*M], summed over the chunks of rows
    * of ./reduction-chunks.ts; `parts` is scratch for one partial gradient per chunk (unused with one chunk).
@@ -142,6 +144,7 @@ const EXPORTS: Record<Exclude<keyof SimdKernels, 'channelMoments' | 'bnGradSums'
   transpose: 'transpose',
   im2col: 'im2col',
   gemm: 'gemm',
+  gemmColumns: 'gemm_columns',
   depthwiseFilterGrad: 'depthwise_filter_grad',
   sumParts: 'sum_parts',
   depthwiseConv: 'depthwise_conv',

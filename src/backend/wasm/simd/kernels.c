@@ -141,21 +141,32 @@ static void gemm_scalar(Gemm g, int j0, int j1, int i, int n0, int n1) {
   }
 }
 
-EXPORT(gemm)
-void gemm(const f32 *a, const f32 *b, f32 *c, int rows, int red, int n, int a_row, int a_red) {
+// Columns [col0, col1) of c: col0 a multiple of 8, col1 a multiple of 8 or n. Each element is computed exactly
+// as the whole product computes it (the same tile or row path, the same reduction order), so a product split
+// into column ranges, as threads split one with few rows, gives bitwise the whole product.
+EXPORT(gemm_columns)
+void gemm_columns(const f32 *a, const f32 *b, f32 *c, int rows, int red, int n, int a_row, int a_red, int col0, int col1) {
   const Gemm g = {a, b, c, n, a_row, a_red};
-  if (red == 0) zero(c, rows * n);
-  const int i4 = rows & ~3, n8 = n & ~7, n4 = n & ~3;
+  if (red == 0) {
+    for (int i = 0; i < rows; i++) zero(c + i * n + col0, col1 - col0);
+  }
+  const int i4 = rows & ~3;
+  const int n8 = col1 == n ? n & ~7 : col1, n4 = col1 == n ? n & ~3 : col1;
   for (int j0 = 0; j0 < red; j0 += RED_BLOCK) {
     const int j1 = j0 + RED_BLOCK < red ? j0 + RED_BLOCK : red;
     for (int i0 = 0; i0 < i4; i0 += 4) {
-      for (int n0 = 0; n0 < n8; n0 += 8) gemm_tile4x8(g, j0, j1, i0, n0);
+      for (int n0 = col0; n0 < n8; n0 += 8) gemm_tile4x8(g, j0, j1, i0, n0);
     }
     for (int i = 0; i < rows; i++) {
-      for (int n0 = i < i4 ? n8 : 0; n0 < n4; n0 += 4) gemm_row1x4(g, j0, j1, i, n0);
-      gemm_scalar(g, j0, j1, i, n4, n);
+      for (int n0 = i < i4 ? n8 : col0; n0 < n4; n0 += 4) gemm_row1x4(g, j0, j1, i, n0);
+      gemm_scalar(g, j0, j1, i, n4, col1);
     }
   }
+}
+
+EXPORT(gemm)
+void gemm(const f32 *a, const f32 *b, f32 *c, int rows, int red, int n, int a_row, int a_red) {
+  gemm_columns(a, b, c, rows, red, n, a_row, a_red, 0, n);
 }
 
 // ---------------------------------------------------------------------------------------------------------

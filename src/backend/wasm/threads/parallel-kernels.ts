@@ -13,9 +13,9 @@ const TRANSPOSE_TILE = 32;
 
 /**
  * The kernels with the parallel ones split across the pool's threads. Every split divides the outputs (GEMM
- * rows at 4-row tile boundaries, image rows, whole images, vector-aligned element ranges), never a reduction,
- * and each slice is computed exactly as the one-thread kernel computes those outputs: results are bitwise the
- * same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums) sum
+ * rows at 4-row tile boundaries or columns at 8-column ones, image rows, whole images, vector-aligned element
+ * ranges), never a reduction, and each slice is computed exactly as the one-thread kernel computes those
+ * outputs: results are bitwise the same on any thread count. The reductions (depthwise filter gradient, BN statistics and gradient sums) sum
  * fixed chunks of rows (planned from the shape alone, ../simd/reduction-chunks.ts) in parallel and add their
  * partials in chunk order.
  */
@@ -27,6 +27,13 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
   return {
     ...one,
     gemm(a, b, c, rows, red, n, aRow, aRed) {
+      if (rows < n) {
+        // Few rows (a classifier's batch): split the columns, so that b streams through the caches once instead
+        // of once per slice of rows.
+        const minColumns = Math.max(8, Math.ceil(MIN_GEMM_WORK / Math.max(1, rows * red)));
+        pool.run('gemm_columns', splitRange(n, parts, 8, minColumns).map(([n0, n1]) => [a, b, c, rows, red, n, aRow, aRed, n0, n1]));
+        return;
+      }
       const minRows = Math.max(4, Math.ceil(MIN_GEMM_WORK / Math.max(1, red * n)));
       const slices = splitRange(rows, parts, 4, minRows).map(([r0, r1]) => [
         a + r0 * aRow * F32, b, c + r0 * n * F32, r1 - r0, red, n, aRow, aRed,
