@@ -1,8 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type TensorInfo, disposeIntermediate, heapF32, heapOffset, uploadF32 } from './heap.js';
+import { type TensorInfo, disposeIntermediate, heapOffset } from './heap.js';
 import { simdKernels } from './simd/index.js';
 import { statScratchDoubles } from './simd/reduction-chunks.js';
+
+/** Bytes per float: the kernels' pointers are byte offsets. */
+const F32 = 4;
 
 /**
  * Training-mode batch norm over the leading axes of a channels-last tensor, optionally followed by ReLU6, as
@@ -15,7 +18,8 @@ import { statScratchDoubles } from './simd/reduction-chunks.js';
  * affine (the same float operations, so the same mask) rather than reading y.
  *
  * Both are SIMD passes over the heap (kernels.c): the forward reads x three times (mean, variance, affine),
- * the backward reads dy and x twice (two sums, then dx); per-channel arithmetic on [C] vectors stays in JS.
+ * the backward reads dy and x twice (two sums, then dx); the per-channel arithmetic on [C] vectors is kernels too
+ * (it was JavaScript: typed arrays and uploads, about 30 µs per BN unit).
  */
 export const BATCH_NORM_TRAIN = 'MnextBatchNormTrain';
 export const BATCH_NORM_TRAIN_GRAD = 'MnextBatchNormTrainGrad';
@@ -29,11 +33,6 @@ interface KernelArgs {
   readonly inputs: Record<string, TensorInfo>;
   readonly backend: BackendWasm;
   readonly attrs: BatchNormTrainAttrs;
-}
-
-/** A new heap vector holding `values`. */
-function upload(backend: BackendWasm, values: ArrayLike<number>): TensorInfo {
-  return uploadF32(backend, [values.length], values);
 }
 
 /** Scratch for the kernels' double partial sums over x [rows, channels] (two float32 slots per double). */
@@ -50,18 +49,15 @@ function rowsOf(x: TensorInfo): number {
 }
 
 /**
- * The forward's y = x·scale + shift per channel, as heap vectors: scale = γ/√(σ² + ε), shift = β − μ·scale.
- * The backward computes them again from the same inputs, with the same float32 roundings.
+ * The forward's y = x·scale + shift per channel, as one heap vector [scale, shift] (2c floats). The backward
+ * computes it again from the same inputs, with the same float roundings.
  */
-function uploadAffine(backend: BackendWasm, gamma: TensorInfo, beta: TensorInfo, mean: TensorInfo, variance: TensorInfo, eps: number): [TensorInfo, TensorInfo] {
-  const [g, b, m, v] = [gamma, beta, mean, variance].map((info) => heapF32(backend, info));
-  const scale = new Float32Array(g.length);
-  const shift = new Float32Array(g.length);
-  for (let c = 0; c < g.length; c++) {
-    scale[c] = g[c] / Math.sqrt(v[c] + eps);
-    shift[c] = b[c] - m[c] * scale[c];
-  }
-  return [upload(backend, scale), upload(backend, shift)];
+function affineOf(backend: BackendWasm, gamma: TensorInfo, beta: TensorInfo, mean: TensorInfo, variance: TensorInfo, eps: number): TensorInfo {
+  const channels = gamma.shape[0];
+  const affine = backend.makeOutput([2 * channels], 'float32');
+  const at = heapOffset(backend, affine);
+  simdKernels(backend).bnAffine(heapOffset(backend, gamma), heapOffset(backend, beta), heapOffset(backend, mean), heapOffset(backend, variance), channels, eps, at, at + channels * F32);
+  return affine;
 }
 
 /** Two-pass statistics (mean, then the mean of squared deviations), then y = affine(x) in one pass. */
@@ -74,10 +70,11 @@ function batchNormTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const variance = backend.makeOutput([channels], 'float32');
   const acc = doubleScratch(backend, rows, channels);
   kernels.channelMoments(heapOffset(backend, x), rows, channels, heapOffset(backend, acc), heapOffset(backend, mean), heapOffset(backend, variance));
-  const [scaleInfo, shiftInfo] = uploadAffine(backend, gamma, beta, mean, variance, attrs.eps);
+  const affine = affineOf(backend, gamma, beta, mean, variance, attrs.eps);
+  const scale = heapOffset(backend, affine);
   const y = backend.makeOutput([...x.shape], 'float32');
-  kernels.channelAffine(heapOffset(backend, x), heapOffset(backend, y), rows, channels, heapOffset(backend, scaleInfo), heapOffset(backend, shiftInfo), attrs.relu6 ? 1 : 0);
-  disposeAll(backend, [acc, scaleInfo, shiftInfo]);
+  kernels.channelAffine(heapOffset(backend, x), heapOffset(backend, y), rows, channels, scale, scale + channels * F32, attrs.relu6 ? 1 : 0);
+  disposeAll(backend, [acc, affine]);
   return [y, mean, variance];
 }
 
@@ -95,35 +92,21 @@ function batchNormTrainGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[
   const sumG = backend.makeOutput([channels], 'float32');
   const sumGc = backend.makeOutput([channels], 'float32');
   const acc = doubleScratch(backend, rows, channels);
-  const [scaleInfo, shiftInfo] = uploadAffine(backend, gamma, beta, mean, variance, attrs.eps);
-  const [scale, shift] = [heapOffset(backend, scaleInfo), heapOffset(backend, shiftInfo)];
+  const affine = affineOf(backend, gamma, beta, mean, variance, attrs.eps);
+  const scale = heapOffset(backend, affine);
+  const shift = scale + channels * F32;
   kernels.bnGradSums(heapOffset(backend, dy), heapOffset(backend, x), scale, shift, relu6, rows, channels,
     heapOffset(backend, mean), heapOffset(backend, acc), heapOffset(backend, sumG), heapOffset(backend, sumGc));
-  const m = heapF32(backend, mean);
-  const v = heapF32(backend, variance);
-  const gam = heapF32(backend, gamma);
-  const sg = heapF32(backend, sumG);
-  const sgc = heapF32(backend, sumGc);
-  const kg = new Float32Array(channels);
-  const kx = new Float32Array(channels);
-  const k0 = new Float32Array(channels);
-  const dGamma = new Float32Array(channels);
-  for (let c = 0; c < channels; c++) {
-    const invStd = 1 / Math.sqrt(v[c] + attrs.eps);
-    const factor = (gam[c] * invStd) / rows;
-    kg[c] = gam[c] * invStd;
-    kx[c] = -factor * invStd * invStd * sgc[c];
-    k0[c] = -factor * sg[c] - kx[c] * m[c];
-    dGamma[c] = invStd * sgc[c];
-  }
-  const coefficients = [upload(backend, kg), upload(backend, kx), upload(backend, k0)];
-  const dGammaInfo = upload(backend, dGamma);
+  const coefficients = backend.makeOutput([3 * channels], 'float32');
+  const dGamma = backend.makeOutput([channels], 'float32');
+  const kg = heapOffset(backend, coefficients);
+  const [kx, k0] = [kg + channels * F32, kg + 2 * channels * F32];
+  kernels.bnGradCoefficients(heapOffset(backend, gamma), heapOffset(backend, mean), heapOffset(backend, variance), heapOffset(backend, sumG),
+    heapOffset(backend, sumGc), channels, attrs.eps, rows, kg, kx, k0, heapOffset(backend, dGamma));
   const dx = backend.makeOutput([...x.shape], 'float32');
-  const [kgInfo, kxInfo, k0Info] = coefficients;
-  kernels.bnGradApply(heapOffset(backend, dy), heapOffset(backend, x), scale, shift, relu6, rows, channels,
-    heapOffset(backend, kgInfo), heapOffset(backend, kxInfo), heapOffset(backend, k0Info), heapOffset(backend, dx));
-  disposeAll(backend, [acc, sumGc, scaleInfo, shiftInfo, ...coefficients]);
-  return [dx, dGammaInfo, sumG];
+  kernels.bnGradApply(heapOffset(backend, dy), heapOffset(backend, x), scale, shift, relu6, rows, channels, kg, kx, k0, heapOffset(backend, dx));
+  disposeAll(backend, [acc, sumGc, affine, coefficients]);
+  return [dx, dGamma, sumG];
 }
 
 export const batchNormTrainConfig: tf.KernelConfig = {

@@ -67,6 +67,11 @@ export interface SimdKernels {
     block: number, row0: number, row1: number): void;
   /** out[ch] = (Σ_k parts[k·stride + ch]) / divisor over `count` double partials, added in order. */
   finishParts(parts: number, count: number, stride: number, c: number, divisor: number, out: number): void;
+  /** The forward's affine per channel: scale = γ/√(σ² + ε), shift = β − μ·scale (double arithmetic, rounded once). */
+  bnAffine(gamma: number, beta: number, mean: number, variance: number, c: number, eps: number, scale: number, shift: number): void;
+  /** bnGradApply's kg, kx, k0 and dγ per channel from bnGradSums' Σg and Σg·(x − mean) over `rows` rows. */
+  bnGradCoefficients(gamma: number, mean: number, variance: number, sumG: number, sumGc: number, c: number, eps: number,
+    rows: number, kg: number, kx: number, k0: number, dGamma: number): void;
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
   bnGradApply(dy: number, x: number, scale: number, shift: number, relu6: number, rows: number, c: number, kg: number,
     kx: number, k0: number, dx: number): void;
@@ -153,6 +158,8 @@ const EXPORTS: Record<Exclude<keyof SimdKernels, 'channelMoments' | 'bnGradSums'
   finishParts: 'finish_parts',
   channelAffine: 'channel_affine',
   bnGradSumPart: 'bn_grad_sum_part',
+  bnAffine: 'bn_affine',
+  bnGradCoefficients: 'bn_grad_coefficients',
   bnGradApply: 'bn_grad_apply',
   sgdMomentum: 'sgd_momentum',
 };

@@ -603,6 +603,34 @@ void finish_parts(const double *parts, int count, int stride, int c, double divi
   }
 }
 
+// The forward's per-channel affine, y = x * scale + shift: scale = gamma / sqrt(variance + eps), shift = beta -
+// mean * scale, each worked out in double and rounded to float once (the backward recomputes it: the same
+// operations give the same floats, so the same ReLU6 mask).
+EXPORT(bn_affine)
+void bn_affine(const f32 *gamma, const f32 *beta, const f32 *mean, const f32 *variance, int c, double eps, f32 *scale,
+               f32 *shift) {
+  for (int ch = 0; ch < c; ch++) {
+    scale[ch] = (f32)((double)gamma[ch] / __builtin_sqrt((double)variance[ch] + eps));
+    shift[ch] = (f32)((double)beta[ch] - (double)mean[ch] * (double)scale[ch]);
+  }
+}
+
+// BN's backward as dx = kg * g + kx * x + k0 per channel, from the sums Σg and Σg·(x − mean) over `rows` rows:
+// kg = gamma / std, kx = −kg / rows · Σg·(x − mean) / var, k0 = −kg / rows · Σg − kx · mean, and
+// dgamma = Σg·(x − mean) / std (each in double, rounded to float once).
+EXPORT(bn_grad_coefficients)
+void bn_grad_coefficients(const f32 *gamma, const f32 *mean, const f32 *variance, const f32 *sum_g, const f32 *sum_gc,
+                          int c, double eps, int rows, f32 *kg, f32 *kx, f32 *k0, f32 *dgamma) {
+  for (int ch = 0; ch < c; ch++) {
+    const double inv_std = 1.0 / __builtin_sqrt((double)variance[ch] + eps);
+    const double factor = (double)gamma[ch] * inv_std / (double)rows;
+    kg[ch] = (f32)((double)gamma[ch] * inv_std);
+    kx[ch] = (f32)(-factor * inv_std * inv_std * (double)sum_gc[ch]);
+    k0[ch] = (f32)(-factor * (double)sum_g[ch] - (double)kx[ch] * (double)mean[ch]);
+    dgamma[ch] = (f32)(inv_std * (double)sum_gc[ch]);
+  }
+}
+
 // y = x * scale + shift per channel, clamped to [0, 6] when relu6.
 EXPORT(channel_affine)
 void channel_affine(const f32 *x, f32 *y, int rows, int c, const f32 *scale, const f32 *shift, int relu6) {
