@@ -5,9 +5,9 @@
  * and re-derives each op's gradient from the generic op definitions. At 64 px that JavaScript was a quarter of
  * the step. Here the hot nodes (plain and depthwise convs, training-mode BN with its ReLU6, residual adds, the
  * classifier and its dropout) call their backward kernels directly on the values the forward pass kept; every
- * other node gets its gradient from tfjs by re-running just that node under `tf.grads`. Both give bitwise the gradients of `tf.variableGrads`
- * over `TfjsModel.forward` (test/models/training-pass.test.ts holds them to it): the same kernels on the same
- * inputs, gradients of a shared value summed in the tape's order.
+ * other node gets its gradient from tfjs by re-running just that node under `tf.grads`. Both give bitwise the
+ * gradients of `tf.variableGrads` over `TfjsModel.forward` (test/models/training-pass.test.ts holds them to
+ * it): the same kernels on the same inputs, gradients of a shared value summed in the tape's order.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../backend/wasm/BatchNormTrain.js';
@@ -229,17 +229,20 @@ class TrainingPass {
     const branch = this.wantsInputGrad(node, 0) ? dy : undefined;
     if (!this.wantsInputGrad(node, 1)) return [branch, undefined];
     if (node.channels >= total) return [branch, branch ? tf.clone(dy) : dy];
-    const shortcut = tf.tidy(() => tf.pad(tf.slice(dy, [0, 0, 0, 0], [-1, -1, -1, node.channels]), [[0, 0], [0, 0], [0, 0], [0, total - node.channels]]));
+    const head = tf.slice(dy, [0, 0, 0, 0], [-1, -1, -1, node.channels]);
+    const shortcut = tf.pad(head, [[0, 0], [0, 0], [0, 0], [0, total - node.channels]]);
+    head.dispose();
     return [branch, shortcut];
   }
 
   /** x·W + b: tfjs's BatchMatMul and Add gradients (dy·Wᵀ, xᵀ·dy, Σ over the batch). */
   private linearBackward(node: LinearNode, dy: tf.Tensor): tf.Tensor | undefined {
     const x = this.values.get(node.inputs[0])! as tf.Tensor2D;
-    const weight = this.model.lookup(`${node.param}.weight`) as tf.Tensor2D;
-    if (this.trainable.has(`${node.param}.weight`)) this.accumulate(this.paramGrads, `${node.param}.weight`, tf.matMul(x, dy as tf.Tensor2D, true, false));
-    if (this.trainable.has(`${node.param}.bias`)) this.accumulate(this.paramGrads, `${node.param}.bias`, tf.sum(dy, 0));
-    return this.wantsInputGrad(node, 0) ? tf.matMul(dy as tf.Tensor2D, weight, false, true) : undefined;
+    const [weight, bias] = [`${node.param}.weight`, `${node.param}.bias`];
+    if (this.trainable.has(weight)) this.accumulate(this.paramGrads, weight, tf.matMul(x, dy as tf.Tensor2D, true, false));
+    if (this.trainable.has(bias)) this.accumulate(this.paramGrads, bias, tf.sum(dy, 0));
+    if (!this.wantsInputGrad(node, 0)) return undefined;
+    return tf.matMul(dy as tf.Tensor2D, this.model.lookup(weight) as tf.Tensor2D, false, true);
   }
 
   /** Any other node: its forward re-run under `tf.grads`, which applies tfjs's own gradient definitions. */
