@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../backend/wasm/BatchNormTrain.js';
+import { hasBatchNormTrainKernels, runBatchNormTrain, runBatchNormTrainGrad } from '../backend/wasm/BatchNormTrain.js';
 import type { StateDict } from './state-dict.js';
 import { type FusedConvNode, type InferenceGraph, type InferenceNode, foldBatchNorm, isDepthwise, weightKinds } from './fold.js';
 import { type ConvNode, type DropoutNode, type GraphNode, INPUT_ID, type ModelGraph, consumersOf } from './graph.js';
@@ -116,24 +116,23 @@ function adoptKept<T extends tf.Tensor>(kept: T[]): T[] {
 export function batchNormActTrain(
   x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu6: boolean,
 ): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
-  const backend = tf.getBackend();
-  if (!tf.getKernel(BATCH_NORM_TRAIN, backend) || !tf.getKernel(BATCH_NORM_TRAIN_GRAD, backend)) {
+  if (!hasBatchNormTrainKernels()) {
     const plain = batchNormTrain(x, gamma, beta, eps);
     return relu6 ? { ...plain, y: tf.relu6(plain.y) } : plain;
   }
-  const attrs = { eps, relu6 } as unknown as tf.NamedAttrMap;
+  const attrs = { eps, relu6 };
   let kept: tf.Tensor1D[] = [];
   const unit = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, offset] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: input, gamma: scale, beta: offset }, attrs) as tf.Tensor[];
-    kept = [tf.keep(mean as tf.Tensor1D), tf.keep(variance as tf.Tensor1D)];
+    const [y, mean, variance] = runBatchNormTrain(input, scale, offset, attrs);
+    kept = [tf.keep(mean), tf.keep(variance)];
     save([input, mean, variance, scale, offset]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, m, v, g, b] = saved;
-        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { dy, x: xs, mean: m, variance: v, gamma: g, beta: b }, attrs) as tf.Tensor[];
+        return runBatchNormTrainGrad({ dy, x: xs, mean: m, variance: v, gamma: g, beta: b }, attrs);
       },
     };
   });

@@ -10,7 +10,7 @@
  * it): the same kernels on the same inputs, gradients of a shared value summed in the tape's order.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../backend/wasm/BatchNormTrain.js';
+import { type BatchNormTrainAttrs, hasBatchNormTrainKernels, runBatchNormTrain, runBatchNormTrainGrad } from '../backend/wasm/BatchNormTrain.js';
 import { type BatchStats, type Lookup, type NodeRun, type TfjsModel, explicitPad } from './executor.js';
 import { isDepthwise } from './fold.js';
 import { type AddNode, type BatchNormNode, type ConvNode, type DropoutNode, type GraphNode, INPUT_ID, type LinearNode } from './graph.js';
@@ -72,8 +72,7 @@ class TrainingPass {
   readonly run: NodeRun;
 
   constructor(private readonly model: TfjsModel, seed: number) {
-    const backend = tf.getBackend();
-    const fused = Boolean(tf.getKernel(BATCH_NORM_TRAIN, backend) && tf.getKernel(BATCH_NORM_TRAIN_GRAD, backend));
+    const fused = hasBatchNormTrainKernels();
     this.rules = new Map(model.graph.nodes.map((node) => [node.id, ruleOf(model, node, fused)]));
     this.trainable = new Set(model.trainableByName().keys());
     this.run = { training: true, seed, batchStats: new Map() };
@@ -118,12 +117,16 @@ class TrainingPass {
 
   /** Training-mode BN (+ ReLU6) as mnext's fused kernel, called directly: no custom-gradient scope to record. */
   private batchNormForward(node: BatchNormNode, x: tf.Tensor): tf.Tensor {
-    const attrs = { eps: node.eps, relu6: this.model.fusedBnRelu6.has(node.id) } as unknown as tf.NamedAttrMap;
-    const inputs = { x, gamma: this.model.lookup(`${node.param}.weight`), beta: this.model.lookup(`${node.param}.bias`) };
-    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, inputs, attrs) as tf.Tensor[];
+    const gamma = this.model.lookup(`${node.param}.weight`);
+    const beta = this.model.lookup(`${node.param}.bias`);
+    const [y, mean, variance] = runBatchNormTrain(x, gamma, beta, this.bnAttrs(node));
     const [n, h, w] = x.shape;
-    this.run.batchStats.set(node.param, { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count: n * h * w });
+    this.run.batchStats.set(node.param, { mean, variance, count: n * h * w });
     return y;
+  }
+
+  private bnAttrs(node: BatchNormNode): BatchNormTrainAttrs {
+    return { eps: node.eps, relu6: this.model.fusedBnRelu6.has(node.id) };
   }
 
   /** The executor's dropout (x times tf.dropout's scaled keep mask), keeping the mask for the backward pass. */
@@ -211,8 +214,7 @@ class TrainingPass {
     const x = this.values.get(node.inputs[0])!;
     const gamma = this.model.lookup(`${node.param}.weight`);
     const beta = this.model.lookup(`${node.param}.bias`);
-    const attrs = { eps: node.eps, relu6: this.model.fusedBnRelu6.has(node.id) } as unknown as tf.NamedAttrMap;
-    const [dx, dGamma, dBeta] = tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { dy, x, mean, variance, gamma, beta }, attrs) as tf.Tensor[];
+    const [dx, dGamma, dBeta] = runBatchNormTrainGrad({ dy, x, mean, variance, gamma, beta }, this.bnAttrs(node));
     this.takeParamGrad(`${node.param}.weight`, dGamma);
     this.takeParamGrad(`${node.param}.bias`, dBeta);
     if (this.wantsInputGrad(node, 0)) return dx;

@@ -29,6 +29,24 @@ export interface BatchNormTrainAttrs {
   readonly relu6: boolean;
 }
 
+/** Whether the current backend registers both training-BN kernels (wasm does once mnext set it up). */
+export function hasBatchNormTrainKernels(): boolean {
+  const backend = tf.getBackend();
+  return Boolean(tf.getKernel(BATCH_NORM_TRAIN, backend) && tf.getKernel(BATCH_NORM_TRAIN_GRAD, backend));
+}
+
+/** The forward kernel on tensors: [y, mean, variance]. */
+export function runBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, attrs: BatchNormTrainAttrs): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] {
+  return tf.engine().runKernel(BATCH_NORM_TRAIN, { x, gamma, beta }, attrs as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+}
+
+/** The backward kernel on tensors: [dx, dgamma, dbeta]. */
+export function runBatchNormTrainGrad(
+  inputs: { dy: tf.Tensor; x: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor; gamma: tf.Tensor; beta: tf.Tensor }, attrs: BatchNormTrainAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, inputs, attrs as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
 interface KernelArgs {
   readonly inputs: Record<string, TensorInfo>;
   readonly backend: BackendWasm;
