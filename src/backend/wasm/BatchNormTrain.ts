@@ -1,11 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type TensorInfo, disposeIntermediate, heapOffset } from './heap.js';
+import { F32_BYTES, type TensorInfo, disposeIntermediate, heapOffset } from './heap.js';
 import { simdKernels } from './simd/index.js';
 import { statScratchDoubles } from './simd/reduction-chunks.js';
-
-/** Bytes per float: the kernels' pointers are byte offsets. */
-const F32 = 4;
 
 /**
  * Training-mode batch norm over the leading axes of a channels-last tensor, optionally followed by ReLU6, as
@@ -67,15 +64,16 @@ function rowsOf(x: TensorInfo): number {
 }
 
 /**
- * The forward's y = x·scale + shift per channel, as one heap vector [scale, shift] (2c floats). The backward
- * computes it again from the same inputs, with the same float roundings.
+ * The forward's y = x·scale + shift per channel, as one heap vector [scale, shift] (2c floats) with the offsets
+ * of its halves. The backward computes it again from the same inputs, with the same float roundings.
  */
-function affineOf(backend: BackendWasm, gamma: TensorInfo, beta: TensorInfo, mean: TensorInfo, variance: TensorInfo, eps: number): TensorInfo {
+function affineOf(backend: BackendWasm, gamma: TensorInfo, beta: TensorInfo, mean: TensorInfo, variance: TensorInfo, eps: number): { info: TensorInfo; scale: number; shift: number } {
   const channels = gamma.shape[0];
-  const affine = backend.makeOutput([2 * channels], 'float32');
-  const at = heapOffset(backend, affine);
-  simdKernels(backend).bnAffine(heapOffset(backend, gamma), heapOffset(backend, beta), heapOffset(backend, mean), heapOffset(backend, variance), channels, eps, at, at + channels * F32);
-  return affine;
+  const info = backend.makeOutput([2 * channels], 'float32');
+  const scale = heapOffset(backend, info);
+  const shift = scale + channels * F32_BYTES;
+  simdKernels(backend).bnAffine(heapOffset(backend, gamma), heapOffset(backend, beta), heapOffset(backend, mean), heapOffset(backend, variance), channels, eps, scale, shift);
+  return { info, scale, shift };
 }
 
 /** Two-pass statistics (mean, then the mean of squared deviations), then y = affine(x) in one pass. */
@@ -89,10 +87,9 @@ function batchNormTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const acc = doubleScratch(backend, rows, channels);
   kernels.channelMoments(heapOffset(backend, x), rows, channels, heapOffset(backend, acc), heapOffset(backend, mean), heapOffset(backend, variance));
   const affine = affineOf(backend, gamma, beta, mean, variance, attrs.eps);
-  const scale = heapOffset(backend, affine);
   const y = backend.makeOutput([...x.shape], 'float32');
-  kernels.channelAffine(heapOffset(backend, x), heapOffset(backend, y), rows, channels, scale, scale + channels * F32, attrs.relu6 ? 1 : 0);
-  disposeAll(backend, [acc, affine]);
+  kernels.channelAffine(heapOffset(backend, x), heapOffset(backend, y), rows, channels, affine.scale, affine.shift, attrs.relu6 ? 1 : 0);
+  disposeAll(backend, [acc, affine.info]);
   return [y, mean, variance];
 }
 
@@ -110,15 +107,13 @@ function batchNormTrainGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[
   const sumG = backend.makeOutput([channels], 'float32');
   const sumGc = backend.makeOutput([channels], 'float32');
   const acc = doubleScratch(backend, rows, channels);
-  const affine = affineOf(backend, gamma, beta, mean, variance, attrs.eps);
-  const scale = heapOffset(backend, affine);
-  const shift = scale + channels * F32;
+  const { info: affine, scale, shift } = affineOf(backend, gamma, beta, mean, variance, attrs.eps);
   kernels.bnGradSums(heapOffset(backend, dy), heapOffset(backend, x), scale, shift, relu6, rows, channels,
     heapOffset(backend, mean), heapOffset(backend, acc), heapOffset(backend, sumG), heapOffset(backend, sumGc));
   const coefficients = backend.makeOutput([3 * channels], 'float32');
   const dGamma = backend.makeOutput([channels], 'float32');
   const kg = heapOffset(backend, coefficients);
-  const [kx, k0] = [kg + channels * F32, kg + 2 * channels * F32];
+  const [kx, k0] = [kg + channels * F32_BYTES, kg + 2 * channels * F32_BYTES];
   kernels.bnGradCoefficients(heapOffset(backend, gamma), heapOffset(backend, mean), heapOffset(backend, variance), heapOffset(backend, sumG),
     heapOffset(backend, sumGc), channels, attrs.eps, rows, kg, kx, k0, heapOffset(backend, dGamma));
   const dx = backend.makeOutput([...x.shape], 'float32');

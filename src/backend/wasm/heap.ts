@@ -23,6 +23,9 @@ export function heapF32(backend: BackendWasm, info: TensorInfo): Float32Array {
   return backend.typedArrayFromHeap(info) as Float32Array;
 }
 
+/** Bytes per float32: mnext's kernels take heap pointers as byte offsets. */
+export const F32_BYTES = 4;
+
 /**
  * A tensor's byte offset in the heap: the pointer mnext's SIMD kernels (./simd) take. Read from the backend's
  * bookkeeping rather than off a heap view: a training step asks for a few thousand, and each view is an

@@ -1,3 +1,5 @@
+import { F32_BYTES } from '../heap.js';
+
 /** Chunks a reduction is split into at most: enough for 16 threads to share a couple each. */
 const MAX_CHUNKS = 32;
 /** Multiply-adds a chunk is worth at least: each chunk costs a zeroed partial and its share of the final sum. */
@@ -27,7 +29,7 @@ export function filterGradCalls(
   const { rows, count } = filterGradChunks(n, oh, ow, c, m, kh, kw);
   const size = kh * kw * c * m;
   const calls = Array.from({ length: count }, (_, k) => [
-    x, dy, count === 1 ? dw : parts + k * size * 4, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, k * rows, Math.min(n * oh, (k + 1) * rows),
+    x, dy, count === 1 ? dw : parts + k * size * F32_BYTES, h, w, c, m, oh, ow, kh, kw, sh, sw, top, left, k * rows, Math.min(n * oh, (k + 1) * rows),
   ]);
   return { calls, count, size };
 }
@@ -35,7 +37,6 @@ export function filterGradCalls(
 /** Rows per float block of kernels.c's channel sums: chunks start on these boundaries. */
 const STAT_BLOCK = 64;
 const F64 = 8;
-const F32 = 4;
 
 /**
  * The [start, end) row ranges the BN statistics and gradient sums over x [rows, c] are chunked into: whole
@@ -59,7 +60,7 @@ export function statScratchDoubles(rows: number, c: number): number {
 
 /** Byte offset in the scratch at `acc` of chunk k's float block sums (2·c floats), `chunks` chunks in all. */
 function blockScratch(acc: number, chunks: number, c: number, k: number): number {
-  return acc + chunks * 2 * c * F64 + k * 2 * c * F32;
+  return acc + chunks * 2 * c * F64 + k * 2 * c * F32_BYTES;
 }
 
 /** Runs a kernel once per argument list: in order on one thread, or as the slices of one pool call. */

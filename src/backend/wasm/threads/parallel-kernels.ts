@@ -1,9 +1,8 @@
 import type { SimdKernels } from '../simd/index.js';
 import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls } from '../simd/reduction-chunks.js';
+import { F32_BYTES as F32 } from '../heap.js';
 import { type KernelPool, splitRange } from './pool.js';
 
-/** Bytes per float: the kernels' pointers are byte offsets. */
-const F32 = 4;
 /** Slices below this many multiply-adds (or element updates) are not worth a thread's wake-up. */
 const MIN_GEMM_WORK = 1 << 17;
 const MIN_ELEMENTS = 1 << 14;
