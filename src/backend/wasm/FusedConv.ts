@@ -32,8 +32,8 @@ function addBiasActivation(backend: BackendWasm, out: TensorInfo, bias: TensorIn
   const channels = out.shape[out.shape.length - 1];
   const rows = tf.util.sizeFromShape(out.shape) / channels;
   // y = x * 1 + b: the same value as x + b.
-  const ones = uploadF32(backend, [channels], new Float32Array(channels).fill(1));
-  const shift = bias ?? uploadF32(backend, [channels], new Float32Array(channels));
+  const ones = uploadF32(backend, [channels], 1);
+  const shift = bias ?? uploadF32(backend, [channels], 0);
   const at = heapOffset(backend, out);
   simdKernels(backend).channelAffine(at, at, rows, channels, heapOffset(backend, ones), heapOffset(backend, shift), relu6 ? 1 : 0);
   disposeIntermediate(backend, ones);

@@ -45,10 +45,14 @@ export function runWasmKernel(
   return kernel.kernelFunc({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as TensorInfo;
 }
 
-/** A new float32 heap tensor of `shape` holding `values` (rounded to float32 once, as the heap stores them). */
-export function uploadF32(backend: BackendWasm, shape: readonly number[], values: ArrayLike<number>): TensorInfo {
+/**
+ * A new float32 heap tensor of `shape` holding `values` (rounded to float32 once, as the heap stores them), or
+ * filled with one number.
+ */
+export function uploadF32(backend: BackendWasm, shape: readonly number[], values: ArrayLike<number> | number): TensorInfo {
   const out = backend.makeOutput([...shape], 'float32');
-  heapF32(backend, out).set(values);
+  if (typeof values === 'number') heapF32(backend, out).fill(values);
+  else heapF32(backend, out).set(values);
   return out;
 }
 
