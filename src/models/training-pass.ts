@@ -89,9 +89,20 @@ class TrainingPass {
   }
 
   private forwardNode(node: GraphNode, inputs: tf.Tensor[]): tf.Tensor {
-    if (this.rules.get(node.id) === 'batchnorm') return this.batchNormForward(node as BatchNormNode, inputs[0]);
-    if (this.rules.get(node.id) === 'dropout') return this.dropoutForward(node as DropoutNode, inputs[0]);
-    if (this.rules.get(node.id) !== 'generic') return this.model.runNode(node, inputs, this.model.lookup, this.run);
+    switch (this.rules.get(node.id)) {
+      case 'batchnorm':
+        return this.batchNormForward(node as BatchNormNode, inputs[0]);
+      case 'dropout':
+        return this.dropoutForward(node as DropoutNode, inputs[0]);
+      case 'generic':
+        return this.genericForward(node, inputs);
+      default:
+        return this.model.runNode(node, inputs, this.model.lookup, this.run);
+    }
+  }
+
+  /** The executor's forward of the node, noting the trainable parameters it reads (its gradient re-runs it). */
+  private genericForward(node: GraphNode, inputs: tf.Tensor[]): tf.Tensor {
     const read: string[] = [];
     const recording: Lookup = (name) => {
       if (this.trainable.has(name)) read.push(name);
