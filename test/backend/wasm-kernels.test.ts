@@ -27,6 +27,8 @@ const CASES: readonly Case[] = [
   { n: 2, h: 12, w: 12, c: 7, k: 5, stride: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]], out: 5 },
   { n: 4, h: 5, w: 5, c: 9, k: 3, stride: 1, pad: 'valid', out: 2 },
   { n: 2, h: 7, w: 10, c: 6, k: 3, stride: 1, pad: 'same', out: 4 },
+  // 32,768 pixels: the filter gradient sums them in 16 chunks (reduction-chunks.ts: weightGradChunks).
+  { n: 8, h: 64, w: 64, c: 8, k: 1, stride: 1, pad: 'valid', out: 8 },
 ];
 
 function randomArray(rng: Rng, size: number): Float32Array {

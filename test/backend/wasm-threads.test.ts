@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, initBackend, setThreads } from '../../src/backend/index.js';
 import { type SimdKernels, instantiateSimdKernels } from '../../src/backend/wasm/simd/index.js';
-import { filterGradChunks, statScratchDoubles } from '../../src/backend/wasm/simd/reduction-chunks.js';
+import { filterGradChunks, statScratchDoubles, weightGradChunks } from '../../src/backend/wasm/simd/reduction-chunks.js';
 import { splitRange } from '../../src/backend/wasm/threads/pool.js';
 import { threadsSupported } from '../../src/backend/wasm/threads/pthread-node.js';
 import { Rng } from '../../src/util/random.js';
@@ -59,6 +59,18 @@ test('mnext kernels on 2 threads give bitwise the results of 1 thread (GEMM also
   }
   // aᵀ·b (a conv's weight gradient): a stored [red, rows], read through strides.
   sameOnOneAndTwo(h, rows * n, (k, out) => k.gemm(a, b, out, rows, red, n, 1, rows), 'gemm aᵀ');
+  // A weight gradient's long reduction, summed in fixed chunks: each chunk a slice, the partials added in order.
+  const [gradRows, gradRed, gradN] = [12, 5000, 20];
+  assert.ok(weightGradChunks(gradRows, gradRed, gradN).count > 1, 'the weight gradient case must be chunked');
+  const ga = h.alloc(gradRed * gradRows);
+  const gb = h.alloc(gradRed * gradN);
+  const gParts = h.alloc(weightGradChunks(gradRows, gradRed, gradN).count * gradRows * gradN, false);
+  const gc = sameOnOneAndTwo(h, gradRows * gradN, (k, out) => k.weightGrad(ga, gb, out, gradRows, gradRed, gradN, gParts), 'weight gradient');
+  for (const [i, j] of [[0, 0], [11, 19], [5, 8]]) {
+    let expected = 0;
+    for (let p = 0; p < gradRed; p++) expected += h.heap[ga / 4 + p * gradRows + i] * h.heap[gb / 4 + p * gradN + j];
+    assert.ok(Math.abs(gc[i * gradN + j] - expected) < 1e-3, `weight gradient c[${i}, ${j}]`);
+  }
   // Fewer rows than columns (a classifier's batch) splits the columns: 6 rows (a 4-row tile and 2 more), 1003
   // columns (8-column tiles, then a 4-column and a scalar tail).
   const [fewRows, wideRed, wide] = [6, 300, 1003];

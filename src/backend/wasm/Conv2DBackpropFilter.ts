@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Conv2DInfo, type TensorInfo, convGeometry, disposeIntermediate, heapOffset } from './heap.js';
 import { simdKernels } from './simd/index.js';
+import { weightGradChunks } from './simd/reduction-chunks.js';
 
 /** True when x itself is the patch matrix: a 1x1, stride-1, unpadded conv (the bulk of MobileNeXt). */
 export function isPointwise(info: Conv2DInfo): boolean {
@@ -11,7 +12,8 @@ export function isPointwise(info: Conv2DInfo): boolean {
 }
 
 /**
- * dW = patches^T · dY over the N*OH*OW output pixels (kernels.c: `gemm`, reading the patches transposed in place); the patch
+ * dW = patches^T · dY over the N*OH*OW output pixels (kernels.c: `gemm`, reading the patches transposed in place,
+ * in fixed chunks of pixels whose partial gradients are then added in order: ./simd/reduction-chunks.ts); the patch
  * matrix [N*OH*OW, KH*KW*Cin] (taps in HWI order, so the product is already an HWIO filter) is built by
  * `im2col`, and a 1x1 stride-1 conv needs none: x itself is the patch matrix.
  */
@@ -38,8 +40,11 @@ function conv2DBackpropFilter(args: {
       info.padInfo.top, info.padInfo.left,
     );
   }
-  // patches^T · dY: the patch matrix [rows, patch] read transposed through strides.
-  kernels.gemm(heapOffset(backend, patches), heapOffset(backend, dy), heapOffset(backend, out), patch, rows, info.outChannels, 1, patch);
+  // patches^T · dY: the patch matrix [rows, patch] read transposed through strides, in chunks of rows.
+  const { count } = weightGradChunks(patch, rows, info.outChannels);
+  const parts = backend.makeOutput([count > 1 ? count * patch * info.outChannels : 1], 'float32');
+  kernels.weightGrad(heapOffset(backend, patches), heapOffset(backend, dy), heapOffset(backend, out), patch, rows, info.outChannels, heapOffset(backend, parts));
+  disposeIntermediate(backend, parts);
   if (patches !== x) disposeIntermediate(backend, patches);
   return out;
 }

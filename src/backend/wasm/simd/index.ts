@@ -6,7 +6,7 @@ import {
 } from './kernels-wasm.js';
 import { KernelPool, type PoolModules } from '../threads/pool.js';
 import { parallelKernels } from '../threads/parallel-kernels.js';
-import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls } from './reduction-chunks.js';
+import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls, weightGradCalls } from './reduction-chunks.js';
 import { yieldXnnpackThreads } from '../threads/pthread-node.js';
 
 /**
@@ -25,6 +25,11 @@ export interface SimdKernels {
    * plain product, (1, rows) multiplies by the transpose of an a stored [red, rows].
    */
   gemm(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number): void;
+  /**
+   * c[rows, n] = aᵀ·b for a stored [red, rows] and b [red, n] (a conv's weight gradient), summed over the chunks
+   * of ./reduction-chunks.ts; `parts` is scratch for one partial product per chunk (unused with one chunk).
+   */
+  weightGrad(a: number, b: number, c: number, rows: number, red: number, n: number, parts: number): void;
   /** Columns [col0, col1) of gemm's product (col0 a multiple of 8; col1 one too, or n): bitwise those of the whole. */
   gemmColumns(a: number, b: number, c: number, rows: number, red: number, n: number, aRow: number, aRed: number, col0: number, col1: number): void;
   /**
@@ -144,8 +149,8 @@ function kernelModules(memory: WebAssembly.Memory, tile: GemmTile): PoolModules 
   };
 }
 
-/** The kernels' export names, by SimdKernels method (the BN sums are composed of chunk kernels, below). */
-const EXPORTS: Record<Exclude<keyof SimdKernels, 'channelMoments' | 'bnGradSums'>, string> = {
+/** The kernels' export names, by SimdKernels method (the BN sums and the weight gradient are composed of chunk kernels, below). */
+const EXPORTS: Record<Exclude<keyof SimdKernels, 'channelMoments' | 'bnGradSums' | 'weightGrad'>, string> = {
   transpose: 'transpose',
   im2col: 'im2col',
   gemm: 'gemm',
@@ -182,6 +187,11 @@ export function instantiateSimdKernels(memory: WebAssembly.Memory, tile: GemmTil
     const { calls, count, size } = filterGradCalls(...(args as Parameters<typeof filterGradCalls>));
     for (const call of calls) fn.depthwise_filter_grad(...call);
     if (count > 1) fn.sum_parts(args[16], args[2], count, size, 0, size);
+  };
+  one.weightGrad = (a, b, c, rows, red, n, parts) => {
+    const { calls, count, size } = weightGradCalls(a, b, c, rows, red, n, parts);
+    for (const call of calls) fn.gemm(...call);
+    if (count > 1) fn.sum_parts(parts, c, count, size, 0, size);
   };
   const inOrder: RunCalls = (kernel, calls) => {
     for (const call of calls) fn[kernel](...call);

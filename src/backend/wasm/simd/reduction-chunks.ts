@@ -34,6 +34,46 @@ export function filterGradCalls(
   return { calls, count, size };
 }
 
+/** Reduction rows per block of kernels.c's gemm (RED_BLOCK): weight-gradient chunks start on these boundaries. */
+const GEMM_RED_BLOCK = 128;
+
+/** A weight gradient's partials may cost at most this share of what its GEMMs stream (the fraction's inverse). */
+const PARTIALS_SHARE = 64;
+/** Fewer chunks than this would leave threads idle: such a gradient is one product, split as any GEMM. */
+const MIN_WEIGHT_GRAD_CHUNKS = 4;
+
+/**
+ * How a weight gradient c[rows, n] = aᵀ·b (a [red, rows], b [red, n], a conv's patches and output gradients)
+ * splits its sum over the red rows: `count` chunks of `length` rows (the last may be shorter), each a GEMM into
+ * its own partial, the partials then added in chunk order. Threads share the chunks, each streaming its rows of
+ * a and b once, where splitting c's rows or columns has every thread stream all of b or all of a: that is what
+ * a long reduction over a few channels (early layers, whose inputs outgrow the caches) needs. A partial costs a
+ * write and a read of rows·n floats, so a short reduction into a large c stays one product. From the shape
+ * alone, so bitwise the same on any number of threads.
+ */
+export function weightGradChunks(rows: number, red: number, n: number): { length: number; count: number } {
+  const size = Math.max(1, rows * n);
+  const blocks = Math.max(1, Math.ceil(red / GEMM_RED_BLOCK));
+  const wanted = Math.min(MAX_CHUNKS, blocks, Math.floor((red * (rows + n)) / (PARTIALS_SHARE * size)), Math.floor((red * size) / MIN_CHUNK_WORK));
+  if (wanted < MIN_WEIGHT_GRAD_CHUNKS) return { length: Math.max(1, red), count: 1 };
+  const length = GEMM_RED_BLOCK * Math.ceil(blocks / wanted);
+  return { length, count: Math.ceil(red / length) };
+}
+
+/**
+ * The gemm calls (argument lists, pointers in bytes) of a weight gradient split as planned: one per chunk into
+ * its partial in `parts`, or, with one chunk, a single call straight into `c`.
+ */
+export function weightGradCalls(a: number, b: number, c: number, rows: number, red: number, n: number, parts: number): { calls: number[][]; count: number; size: number } {
+  const { length, count } = weightGradChunks(rows, red, n);
+  const size = rows * n;
+  const calls = Array.from({ length: count }, (_, k) => {
+    const j0 = k * length;
+    return [a + j0 * rows * F32_BYTES, b + j0 * n * F32_BYTES, count === 1 ? c : parts + k * size * F32_BYTES, rows, Math.min(red, j0 + length) - j0, n, 1, rows];
+  });
+  return { calls, count, size };
+}
+
 /** Rows per float block of kernels.c's channel sums: chunks start on these boundaries. */
 const STAT_BLOCK = 64;
 const F64 = 8;

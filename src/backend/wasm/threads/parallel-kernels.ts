@@ -1,5 +1,5 @@
 import type { SimdKernels } from '../simd/index.js';
-import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls } from '../simd/reduction-chunks.js';
+import { type RunCalls, chunkedGradSums, chunkedMoments, filterGradCalls, weightGradCalls } from '../simd/reduction-chunks.js';
 import { F32_BYTES as F32 } from '../heap.js';
 import { type KernelPool, splitRange } from './pool.js';
 
@@ -38,6 +38,17 @@ export function parallelKernels(one: SimdKernels, pool: KernelPool): SimdKernels
         a + r0 * aRow * F32, b, c + r0 * n * F32, r1 - r0, red, n, aRow, aRed,
       ]);
       pool.run('gemm', slices);
+    },
+    weightGrad(a, b, c, rows, red, n, parts) {
+      // Fixed chunks of the reduction, one slice each, then their partials added in chunk order; one chunk is
+      // the plain product, split as any GEMM.
+      const { calls, count, size } = weightGradCalls(a, b, c, rows, red, n, parts);
+      if (count === 1) {
+        this.gemm(a, b, c, rows, red, n, 1, rows);
+        return;
+      }
+      pool.run('gemm', calls);
+      this.sumParts(parts, c, count, size);
     },
     transpose(src, dst, batch, rows, cols) {
       const slices = splitRange(rows, parts, TRANSPOSE_TILE, Math.ceil(MIN_ELEMENTS / Math.max(1, batch * cols))).map(([r0, r1]) => [src, dst, batch, rows, cols, r0, r1]);
