@@ -108,6 +108,7 @@ void im2col(const f32 *x, f32 *cols, int n, int h, int w, int c, int oh, int ow,
 // blocks so the block of a and b stays in cache while every 4x8 tile of c accumulates in registers.
 
 #define RED_BLOCK 128
+#define ROW_BLOCK 64
 
 typedef struct {
   const f32 *a;
@@ -152,11 +153,19 @@ void gemm_columns(const f32 *a, const f32 *b, f32 *c, int rows, int red, int n, 
   }
   const int i4 = rows & ~3;
   const int n8 = col1 == n ? n & ~7 : col1, n4 = col1 == n ? n & ~3 : col1;
+  // Row blocks outermost: a block's rows of a and c stay in cache across the reduction blocks, where walking
+  // every row per reduction block streamed all of c once per block (and a's rows once per block, line by line).
+  for (int r0 = 0; r0 < i4; r0 += ROW_BLOCK) {
+    const int r1 = r0 + ROW_BLOCK < i4 ? r0 + ROW_BLOCK : i4;
+    for (int j0 = 0; j0 < red; j0 += RED_BLOCK) {
+      const int j1 = j0 + RED_BLOCK < red ? j0 + RED_BLOCK : red;
+      for (int i0 = r0; i0 < r1; i0 += 4) {
+        for (int n0 = col0; n0 < n8; n0 += 8) gemm_tile4x8(g, j0, j1, i0, n0);
+      }
+    }
+  }
   for (int j0 = 0; j0 < red; j0 += RED_BLOCK) {
     const int j1 = j0 + RED_BLOCK < red ? j0 + RED_BLOCK : red;
-    for (int i0 = 0; i0 < i4; i0 += 4) {
-      for (int n0 = col0; n0 < n8; n0 += 8) gemm_tile4x8(g, j0, j1, i0, n0);
-    }
     for (int i = 0; i < rows; i++) {
       for (int n0 = i < i4 ? n8 : col0; n0 < n4; n0 += 4) gemm_row1x4(g, j0, j1, i, n0);
       gemm_scalar(g, j0, j1, i, n4, col1);
