@@ -125,6 +125,18 @@ for (const kernels of ['SIMD', 'plain-loop'] as const) {
   }
 }
 
+test('Conv2D and FusedConv2D (bias, ReLU6) of every kernel size and padding on wasm (im2col + GEMM) match the cpu backend', async () => {
+  const rng = new Rng(5);
+  for (const cs of CASES) {
+    const x = { data: randomArray(rng, cs.n * cs.h * cs.w * cs.c), shape: [cs.n, cs.h, cs.w, cs.c] };
+    const filter = { data: randomArray(rng, cs.k * cs.k * cs.c * cs.out), shape: [cs.k, cs.k, cs.c, cs.out] };
+    const bias = { data: randomArray(rng, cs.out), shape: [cs.out] };
+    const attrs = { strides: [cs.stride, cs.stride], pad: cs.pad, dataFormat: 'NHWC', dilations: [1, 1] };
+    await compareOnBackends('Conv2D', { x, filter }, attrs, `conv forward ${JSON.stringify(cs)}`);
+    await compareOnBackends('FusedConv2D', { x, filter, bias }, { ...attrs, activation: 'relu6' }, `fused conv forward ${JSON.stringify(cs)}`);
+  }
+});
+
 test('wrapped BatchMatMul (transpose flags), 1x1 Conv2D and Conv2DBackpropInput and leading-axis Sum/Mean match the cpu backend', async () => {
   const rng = new Rng(3);
   const a = { data: randomArray(rng, 2 * 37 * 19), shape: [2, 37, 19] };

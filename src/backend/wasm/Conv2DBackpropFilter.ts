@@ -1,21 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type Conv2DInfo, type TensorInfo, convGeometry, disposeIntermediate, heapOffset } from './heap.js';
+import { type TensorInfo, convGeometry, disposeIntermediate, heapOffset } from './heap.js';
+import { patchMatrix } from './patches.js';
 import { simdKernels } from './simd/index.js';
 import { weightGradChunks } from './simd/reduction-chunks.js';
 
-/** True when x itself is the patch matrix: a 1x1, stride-1, unpadded conv (the bulk of MobileNeXt). */
-export function isPointwise(info: Conv2DInfo): boolean {
-  const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo } = info;
-  return filterHeight === 1 && filterWidth === 1 && strideHeight === 1 && strideWidth === 1 &&
-    padInfo.top === 0 && padInfo.bottom === 0 && padInfo.left === 0 && padInfo.right === 0;
-}
-
 /**
  * dW = patches^T · dY over the N*OH*OW output pixels (kernels.c: `gemm`, reading the patches transposed in place,
- * in fixed chunks of pixels whose partial gradients are then added in order: ./simd/reduction-chunks.ts); the patch
- * matrix [N*OH*OW, KH*KW*Cin] (taps in HWI order, so the product is already an HWIO filter) is built by
- * `im2col`, and a 1x1 stride-1 conv needs none: x itself is the patch matrix.
+ * in fixed chunks of pixels whose partial gradients are then added in order: ./simd/reduction-chunks.ts), the
+ * patch matrix from ./patches.ts (taps in HWI order, so the product is already an HWIO filter).
  */
 function conv2DBackpropFilter(args: {
   inputs: tf.Conv2DBackpropFilterInputs;
@@ -31,15 +24,8 @@ function conv2DBackpropFilter(args: {
   const rows = info.batchSize * info.outHeight * info.outWidth;
   const patch = info.filterHeight * info.filterWidth * info.inChannels;
   const kernels = simdKernels(backend);
-  const patches = isPointwise(info) ? x : backend.makeOutput([rows, patch], 'float32');
+  const patches = patchMatrix(backend, x, info);
   const out = backend.makeOutput([...filterShape], 'float32');
-  if (patches !== x) {
-    kernels.im2col(
-      heapOffset(backend, x), heapOffset(backend, patches), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
-      info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
-      info.padInfo.top, info.padInfo.left,
-    );
-  }
   // patches^T · dY: the patch matrix [rows, patch] read transposed through strides, in chunks of rows.
   const { count } = weightGradChunks(patch, rows, info.outChannels);
   const parts = backend.makeOutput([count > 1 ? count * patch * info.outChannels : 1], 'float32');

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulInto, transposeLastTwo } from './BatchMatMul.js';
-import { wrapPointwiseConv } from './Conv2D.js';
+import { wrapGemmConv } from './Conv2D.js';
 import { type TensorInfo, convGeometry, disposeIntermediate, viewAs } from './heap.js';
+import { isPointwise } from './patches.js';
 
 /**
  * The shipped wasm Conv2DBackpropInput is a direct scalar loop. For a 1x1 stride-1 unpadded conv, dx is the
@@ -9,10 +10,10 @@ import { type TensorInfo, convGeometry, disposeIntermediate, viewAs } from './he
  * every other geometry keeps the shipped kernel.
  */
 export function wrapConv2DBackpropInput(shipped: tf.KernelConfig): tf.KernelConfig {
-  return wrapPointwiseConv<tf.Conv2DBackpropInputInputs, tf.Conv2DBackpropInputAttrs>(shipped, ({ inputs, attrs }) => {
+  return wrapGemmConv<tf.Conv2DBackpropInputInputs, tf.Conv2DBackpropInputAttrs>(shipped, ({ inputs, attrs }) => {
     const { strides, pad, dimRoundingMode, inputShape } = attrs;
     const info = convGeometry(inputShape, (inputs.filter as TensorInfo).shape, strides, 1, pad, dimRoundingMode, false);
-    return { info, eligible: (inputs.dy as TensorInfo).dtype === 'float32' };
+    return { info, eligible: (inputs.dy as TensorInfo).dtype === 'float32' && isPointwise(info) };
   }, ({ inputs, backend, attrs }, info) => {
     const rows = info.batchSize * info.inHeight * info.inWidth;
     const dy2 = viewAs(backend, inputs.dy as TensorInfo, [rows, info.outChannels]);

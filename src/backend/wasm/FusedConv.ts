@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometryOf, pointwiseConv, wrapPointwiseConv } from './Conv2D.js';
+import { convGeometryOf, gemmConv, wrapGemmConv } from './Conv2D.js';
 import { depthwiseConvForward } from './DepthwiseConv2dNative.js';
 import { type TensorInfo, disposeIntermediate, heapOffset, uploadF32 } from './heap.js';
 import { simdKernels } from './simd/index.js';
 
 /**
  * The inference graph's fused convs (BN folded into a bias, then ReLU6 or nothing) on mnext's kernels: the
- * 1x1 convs on its GEMM and the depthwise convs on its depthwise kernel, each followed by one in-place pass
- * for the bias and the clamp, all on mnext's threads. The shipped kernels run XNNPACK, whose 128-bit kernels
+ * plain convs on its GEMM (after im2col unless 1x1) and the depthwise convs on its depthwise kernel, each
+ * followed by one in-place pass for the bias and the clamp, all on mnext's threads. The shipped kernels run XNNPACK, whose 128-bit kernels
  * in tfjs-backend-wasm 4.22 predate relaxed SIMD's fused multiply-add (mnext's GEMM: 1.25 vs 2.29 ms on a
  * 16384x96x16 product with XNNPACK's weights packed beforehand, scripts/bench-gemm.ts), and whose thread pool
  * yields its cores once mnext's kernels run (threads/pthread-node.ts). Other activations, PReLU weights and the
@@ -41,11 +41,11 @@ function addBiasActivation(backend: BackendWasm, out: TensorInfo, bias: TensorIn
 }
 
 export function wrapFusedConv2D(shipped: tf.KernelConfig): tf.KernelConfig {
-  return wrapPointwiseConv<tf.FusedConv2DInputs, tf.FusedConv2DAttrs>(shipped, (args) => {
+  return wrapGemmConv<tf.FusedConv2DInputs, tf.FusedConv2DAttrs>(shipped, (args) => {
     const { info, eligible } = convGeometryOf(args.inputs, args.attrs);
     return { info, eligible: eligible && simpleActivation(args) };
   }, ({ inputs, backend, attrs }, info) => {
-    const out = pointwiseConv(backend, inputs.x as TensorInfo, inputs.filter as TensorInfo, info);
+    const out = gemmConv(backend, inputs.x as TensorInfo, inputs.filter as TensorInfo, info);
     addBiasActivation(backend, out, inputs.bias as TensorInfo | undefined, attrs.activation);
     return out;
   });
