@@ -5,9 +5,10 @@
  * cross entropy computed elsewhere (on tensors, in train/step.ts).
  */
 
-/** Row `r` of a row-major [rows, classes] array. */
+/** Row `r` of a row-major [rows, classes] array: a view for typed arrays (one-hot targets are int32, logits float32). */
 function rowOf(logits: ArrayLike<number>, classes: number, r: number): ArrayLike<number> {
-  return logits instanceof Float32Array ? logits.subarray(r * classes, (r + 1) * classes) : Array.from({ length: classes }, (_, c) => logits[r * classes + c]);
+  const [start, end] = [r * classes, (r + 1) * classes];
+  return ArrayBuffer.isView(logits) ? (logits as unknown as Float32Array).subarray(start, end) : Array.prototype.slice.call(logits, start, end);
 }
 
 /** Indices of the k largest values, largest first; ties keep the lower index first (as `argmax` and tfjs's topk). */
