@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { hasBatchNormTrainKernels, runBatchNormTrain, runBatchNormTrainGrad } from '../backend/wasm/BatchNormTrain.js';
+import { hasBatchNormTrainKernels, runBatchNormRunningStats, runBatchNormTrain, runBatchNormTrainGrad } from '../backend/wasm/BatchNormTrain.js';
 import type { StateDict } from './state-dict.js';
 import { type FusedConvNode, type InferenceGraph, type InferenceNode, foldBatchNorm, isDepthwise, weightKinds } from './fold.js';
 import { type ConvNode, type DropoutNode, type GraphNode, INPUT_ID, type ModelGraph, consumersOf } from './graph.js';
@@ -337,8 +337,10 @@ export class TfjsModel {
       const runningVar = this.variables.get(`${node.param}.running_var`)!;
       const unbiased = stats.count / Math.max(1, stats.count - 1);
       tf.tidy(() => {
-        runningMean.assign(tf.add(tf.mul(runningMean, 1 - m), tf.mul(stats.mean, m)));
-        runningVar.assign(tf.add(tf.mul(runningVar, 1 - m), tf.mul(stats.variance, m * unbiased)));
+        const [mean, variance] = runBatchNormRunningStats({ runningMean, runningVar, mean: stats.mean, variance: stats.variance }, { momentum: m, unbiased }) ??
+          [tf.add(tf.mul(runningMean, 1 - m), tf.mul(stats.mean, m)), tf.add(tf.mul(runningVar, 1 - m), tf.mul(stats.variance, m * unbiased))];
+        runningMean.assign(mean);
+        runningVar.assign(variance);
       });
     }
   }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
+import { runBatchNormRunningStats } from '../../src/backend/wasm/BatchNormTrain.js';
 import { type FastPath, setFastPaths } from '../../src/backend/wasm/fast-paths.js';
 import { TfjsModel } from '../../src/models/executor.js';
 import { createModelGraph } from '../../src/models/registry.js';
@@ -135,6 +136,18 @@ test('Conv2D and FusedConv2D (bias, ReLU6) of every kernel size and padding on w
     await compareOnBackends('Conv2D', { x, filter }, attrs, `conv forward ${JSON.stringify(cs)}`);
     await compareOnBackends('FusedConv2D', { x, filter, bias }, { ...attrs, activation: 'relu6' }, `fused conv forward ${JSON.stringify(cs)}`);
   }
+});
+
+test("BN's running-statistics kernel gives bitwise the composed tf ops' statistics", async () => {
+  await initBackend('wasm');
+  const rng = new Rng(23);
+  const [runningMean, runningVar, mean, variance] = [0, 1, 2, 3].map(() => tf.tensor1d(randomArray(rng, 37).map((v) => v * 3 + 1)));
+  const [momentum, unbiased] = [0.1, 16 / 15];
+  const fused = runBatchNormRunningStats({ runningMean, runningVar, mean, variance }, { momentum, unbiased });
+  assert.ok(fused, 'the wasm backend registers the running-statistics kernel');
+  const composed = [tf.add(tf.mul(runningMean, 1 - momentum), tf.mul(mean, momentum)), tf.add(tf.mul(runningVar, 1 - momentum), tf.mul(variance, momentum * unbiased))];
+  for (const [i, label] of ['running mean', 'running variance'].entries()) assert.deepEqual(fused[i].dataSync(), composed[i].dataSync(), label);
+  tf.dispose([runningMean, runningVar, mean, variance, ...fused, ...composed]);
 });
 
 test('wrapped BatchMatMul (transpose flags), 1x1 Conv2D and Conv2DBackpropInput and leading-axis Sum/Mean match the cpu backend', async () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from './BatchNormTrain.js';
+import { BATCH_NORM_RUNNING_STATS, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from './BatchNormTrain.js';
 import { SGD_MOMENTUM } from './SgdMomentum.js';
 import { REFERENCE_KERNELS } from './reference-kernels.js';
 import { shippedWasmKernel } from './register.js';
@@ -8,8 +8,8 @@ import { useGemmTile } from './simd/index.js';
 /**
  * mnext's wasm fast paths that have a slower reference beside them, each switchable at run time so the
  * training-parity harness can turn one off at a time and see whether the drift from PyTorch goes with it:
- * - fused-bn: the fused training BN (+ ReLU6) kernels; off, the executor runs tfjs's moments/batchNorm/relu6
- *   with autodiff.
+ * - fused-bn: the fused training BN (+ ReLU6) kernels and the running-statistics kernel; off, the executor runs
+ *   tfjs's moments/batchNorm/relu6 with autodiff and updates the statistics with tf ops.
  * - sgd: the fused SGD momentum kernel; off, the optimiser's tfjs ops.
  * - gemm: the SIMD GEMM under BatchMatMul and 1x1 Conv2D / Conv2DBackpropInput; off, the shipped kernels
  *   (XNNPACK, the scalar loop).
@@ -24,7 +24,7 @@ export type FastPath = (typeof FAST_PATHS)[number];
 
 /** Kernels mnext adds (off = not registered). */
 const ADDED: Partial<Record<FastPath, readonly string[]>> = {
-  'fused-bn': [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD],
+  'fused-bn': [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, BATCH_NORM_RUNNING_STATS],
   sgd: [SGD_MOMENTUM],
 };
 /** Kernels with a slower version beside mnext's (off = the plain loops of reference-kernels.ts, else the shipped one). */

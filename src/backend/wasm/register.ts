@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wrapBatchMatMul } from './BatchMatMul.js';
-import { batchNormTrainConfig, batchNormTrainGradConfig } from './BatchNormTrain.js';
+import { batchNormRunningStatsConfig, batchNormTrainConfig, batchNormTrainGradConfig } from './BatchNormTrain.js';
 import { wrapConv2D } from './Conv2D.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { wrapConv2DBackpropInput } from './Conv2DBackpropInput.js';
@@ -17,10 +17,11 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
-  // Not tfjs ops: the executor's fused training BN (+ ReLU6) and the SGD optimiser run them when the backend
-  // registers them.
+  // Not tfjs ops: the executor's fused training BN (+ ReLU6), its running statistics and the SGD optimiser run
+  // them when the backend registers them.
   batchNormTrainConfig,
   batchNormTrainGradConfig,
+  batchNormRunningStatsConfig,
   sgdMomentumConfig,
 ];
 

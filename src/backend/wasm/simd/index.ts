@@ -80,6 +80,9 @@ export interface SimdKernels {
   /** dx = kg·g + kx·x + k0 per channel, g as in bnGradSums. */
   bnGradApply(dy: number, x: number, scale: number, shift: number, relu6: number, rows: number, c: number, kg: number,
     kx: number, k0: number, dx: number): void;
+  /** BN's running mean and variance after a step: mean·keep + batchMean·m and var·keep + batchVar·mUnbiased, into the outs. */
+  bnRunningStats(mean: number, variance: number, batchMean: number, batchVariance: number, c: number, keep: number, m: number,
+    mUnbiased: number, meanOut: number, varianceOut: number): void;
   /** One SGD-momentum step over `count` floats into pOut/bOut (torch.optim.SGD, coupled decay). */
   sgdMomentum(p: number, g: number, b: number, pOut: number, bOut: number, count: number, lr: number, momentum: number,
     decay: number, nesterov: number): void;
@@ -166,6 +169,7 @@ const EXPORTS: Record<Exclude<keyof SimdKernels, 'channelMoments' | 'bnGradSums'
   bnAffine: 'bn_affine',
   bnGradCoefficients: 'bn_grad_coefficients',
   bnGradApply: 'bn_grad_apply',
+  bnRunningStats: 'bn_running_stats',
   sgdMomentum: 'sgd_momentum',
 };
 

@@ -733,6 +733,20 @@ void bn_grad_apply(const f32 *dy, const f32 *x, const f32 *scale, const f32 *shi
   }
 }
 
+// BN's running statistics after a training step, for every channel in one call: mean' = mean * keep +
+// batch_mean * m and var' = var * keep + batch_var * m_unbiased, each product and the sum rounded to float as the
+// composed tf ops (mul, mul, add) round them.
+EXPORT(bn_running_stats)
+void bn_running_stats(const f32 *mean, const f32 *var, const f32 *batch_mean, const f32 *batch_var, int c, f32 keep,
+                      f32 m, f32 m_unbiased, f32 *mean_out, f32 *var_out) {
+  for (int ch = 0; ch < c; ch++) {
+    const f32 kept_mean = mean[ch] * keep, new_mean = batch_mean[ch] * m;
+    const f32 kept_var = var[ch] * keep, new_var = batch_var[ch] * m_unbiased;
+    mean_out[ch] = kept_mean + new_mean;
+    var_out[ch] = kept_var + new_var;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // One torch.optim.SGD step with momentum for one parameter, in one pass: d = g + decay*p, b' = momentum*b + d,
 // p' = p - lr*(nesterov ? d + momentum*b' : b').
