@@ -48,8 +48,8 @@ export function runBatchNormTrainGrad(
  * BN's running statistics after a training step (not a tfjs op; the executor runs it when the backend registers
  * it, else composes tf ops): inputs runningMean, runningVar, mean, variance [C]; attrs { momentum, unbiased }
  * (the batch variance's n / (n − 1)) -> [runningMean', runningVar'], as PyTorch updates them. One kernel where
- * the composed form is six ops and four scalar uploads per BN layer: ~3 ms of a 64 px MobileNetV2 step's
- * serial JavaScript.
+ * the composed form is six ops and four scalar uploads per BN layer (MobileNetV2's 52 layers: 1.7 ms of serial
+ * time per step, 0.3 with the kernel).
  */
 export const BATCH_NORM_RUNNING_STATS = 'MnextBatchNormRunningStats';
 

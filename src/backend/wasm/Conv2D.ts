@@ -57,8 +57,8 @@ export function gemmConv(backend: BackendWasm, x: TensorInfo, filter: TensorInfo
 /**
  * Conv2D on mnext's GEMM. The shipped kernel runs XNNPACK, which packs the filter whenever it sees a new filter
  * tensor — in training, every step (2.7 ms instead of 1.1 ms for a 960->160 conv at 2x2) — and runs on one
- * thread once mnext's kernels hold the cores (the stem's 3x3 conv: 19 ms at 224 px b16, where im2col and the
- * GEMM take 9 on two threads).
+ * thread once mnext's kernels hold the cores (the stem's 3x3 conv at 224 px b16: 19 ms there, 11 ms as im2col
+ * and the GEMM on two threads).
  */
 export function wrapConv2D(shipped: tf.KernelConfig): tf.KernelConfig {
   return wrapGemmConv<tf.Conv2DInputs, tf.Conv2DAttrs>(shipped, ({ inputs, attrs }) => convGeometryOf(inputs, attrs),

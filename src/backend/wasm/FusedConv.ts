@@ -8,10 +8,11 @@ import { simdKernels } from './simd/index.js';
 /**
  * The inference graph's fused convs (BN folded into a bias, then ReLU6 or nothing) on mnext's kernels: the
  * plain convs on its GEMM (after im2col unless 1x1) and the depthwise convs on its depthwise kernel, each
- * followed by one in-place pass for the bias and the clamp, all on mnext's threads. The shipped kernels run XNNPACK, whose 128-bit kernels
- * in tfjs-backend-wasm 4.22 predate relaxed SIMD's fused multiply-add (mnext's GEMM: 1.25 vs 2.29 ms on a
- * 16384x96x16 product with XNNPACK's weights packed beforehand, scripts/bench-gemm.ts), and whose thread pool
- * yields its cores once mnext's kernels run (threads/pthread-node.ts). Other activations, PReLU weights and the
+ * followed by one in-place pass for the bias and the clamp, all on mnext's threads. The shipped kernels run
+ * XNNPACK, whose 128-bit kernels in tfjs-backend-wasm 4.22 predate relaxed SIMD's fused multiply-add (mnext's
+ * GEMM: 1.25 vs 2.29 ms on a 16384x96x16 product with XNNPACK's weights packed beforehand,
+ * scripts/bench-gemm.ts), and whose thread pool yields its cores once mnext's kernels run
+ * (threads/pthread-node.ts). Other activations, PReLU weights and the
  * cases the plain kernels leave to XNNPACK keep the shipped kernel.
  */
 

@@ -11,7 +11,7 @@ import { useGemmTile } from './simd/index.js';
  * - fused-bn: the fused training BN (+ ReLU6) kernels and the running-statistics kernel; off, the executor runs
  *   tfjs's moments/batchNorm/relu6 with autodiff and updates the statistics with tf ops.
  * - sgd: the fused SGD momentum kernel; off, the optimiser's tfjs ops.
- * - gemm: the SIMD GEMM under BatchMatMul and 1x1 Conv2D / Conv2DBackpropInput; off, the shipped kernels
+ * - gemm: the SIMD GEMM under BatchMatMul, Conv2D (im2col first unless 1x1) and 1x1 Conv2DBackpropInput; off, the shipped kernels
  *   (XNNPACK, the scalar loop).
  * - reductions: the row-walk Sum/Mean over leading axes; off, the shipped reductions.
  * - relaxed-simd: the GEMM tile's fused multiply-add; off, baseline SIMD's mul + add (as MNEXT_RELAXED_SIMD=0).
