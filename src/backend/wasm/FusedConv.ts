@@ -3,12 +3,13 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convGeometryOf, gemmConv, wrapGemmConv } from './Conv2D.js';
 import { depthwiseConvForward } from './DepthwiseConv2dNative.js';
 import { type TensorInfo, disposeIntermediate, heapOffset, uploadF32 } from './heap.js';
+import { isPointwise } from './patches.js';
 import { simdKernels } from './simd/index.js';
 
 /**
  * The inference graph's fused convs (BN folded into a bias, then ReLU6 or nothing) on mnext's kernels: the
- * plain convs on its GEMM (after im2col unless 1x1) and the depthwise convs on its depthwise kernel, each
- * followed by one in-place pass for the bias and the clamp, all on mnext's threads. The shipped kernels run
+ * 1x1 convs on its GEMM and the depthwise convs on its depthwise kernel, each followed by one in-place pass
+ * for the bias and the clamp, all on mnext's threads. The shipped kernels run
  * XNNPACK, whose 128-bit kernels in tfjs-backend-wasm 4.22 predate relaxed SIMD's fused multiply-add (mnext's
  * GEMM: 1.25 vs 2.29 ms on a 16384x96x16 product with XNNPACK's weights packed beforehand,
  * scripts/bench-gemm.ts), and whose thread pool yields its cores once mnext's kernels run
@@ -44,7 +45,9 @@ function addBiasActivation(backend: BackendWasm, out: TensorInfo, bias: TensorIn
 export function wrapFusedConv2D(shipped: tf.KernelConfig): tf.KernelConfig {
   return wrapGemmConv<tf.FusedConv2DInputs, tf.FusedConv2DAttrs>(shipped, (args) => {
     const { info, eligible } = convGeometryOf(args.inputs, args.attrs);
-    return { info, eligible: eligible && simpleActivation(args) };
+    // Only 1x1 convs: an inference graph's weights are constant, so XNNPACK packs the stem's 3x3 filter once,
+    // and its direct kernel beats im2col + GEMM there (1.3 vs 1.9 ms at 224 px b1; training repacks every step).
+    return { info, eligible: eligible && simpleActivation(args) && isPointwise(info) };
   }, ({ inputs, backend, attrs }, info) => {
     const out = gemmConv(backend, inputs.x as TensorInfo, inputs.filter as TensorInfo, info);
     addBiasActivation(backend, out, inputs.bias as TensorInfo | undefined, attrs.activation);
