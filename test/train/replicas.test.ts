@@ -46,16 +46,22 @@ function assertSameWeights(a: string, b: string): void {
 test('two replicas train, evaluate and save like one engine, leaking no main-thread tensors', async () => {
   const before = tf.memory().numTensors;
   const counts: number[] = [];
-  const replicated = await train(tinyConfig(tempDir()), { events: { onEpochEnd: () => counts.push(tf.memory().numTensors) } });
+  const losses = { replicated: [] as number[], single: [] as number[] };
+  const replicated = await train(tinyConfig(tempDir()), {
+    events: { onEpochEnd: () => counts.push(tf.memory().numTensors), onBatch: ({ loss }) => losses.replicated.push(loss) },
+  });
   assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
   assert.equal(counts[0], counts[1], 'tensor count flat across epochs');
   assert.deepEqual(readdirSync(replicated.runDir).sort(), ['args.yaml', 'best', 'classes.txt', 'curves.png', 'last', 'summary.csv']);
   assert.equal(readFileSync(replicated.summary, 'utf8').trim().split('\n').length, 3);
   assert.match(readFileSync(join(replicated.runDir, 'args.yaml'), 'utf8'), /replicas: 2/);
-  const single = await train(tinyConfig(tempDir(), { replicas: '1' }));
-  // Same batches, targets, lr and initial weights; only each shard's BN batch statistics and dropout masks differ.
-  const [a, b] = [replicated.rows[0].train_loss, single.rows[0].train_loss];
-  assert.ok(Math.abs(a - b) <= 0.05 * b, `first-epoch train loss ${a} with 2 replicas vs ${b} with one engine`);
+  await train(tinyConfig(tempDir(), { replicas: '1' }), { events: { onBatch: ({ loss }) => losses.single.push(loss) } });
+  // The first batch: the same images, targets and initial weights; only each shard's BN batch statistics and
+  // dropout masks differ. Later batches are not comparable: the last BNs here normalise 1x1 maps over 6-12
+  // samples, which amplifies float rounding by orders of magnitude per step (one engine alone, its weight
+  // gradients summed in another order, gave 1.0075 against 1.2392 at the third batch).
+  const [a, b] = [losses.replicated[0], losses.single[0]];
+  assert.ok(Math.abs(a - b) <= 0.05 * b, `first-batch train loss ${a} with 2 replicas vs ${b} with one engine`);
   const last = loadCheckpoint(replicated.lastDir);
   const initial = initStateDict(buildGraph(last.spec), 42);
   const trained = buildGraph(last.spec).params.filter((p) => p.trainable && !p.name.includes('_bn1'));
